@@ -1,0 +1,14 @@
+// Shared Jest settings. Each package's jest.config.js spreads this and adds what it needs.
+const path = require('node:path');
+
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  // Type checking is `npm run typecheck` (tsc); ts-jest only transpiles, which keeps test start-up fast.
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json' }],
+  },
+  moduleFileExtensions: ['ts', 'js', 'json'],
+  testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
+  reporters: ['default', path.join(__dirname, 'scripts', 'jest-summary-reporter.js')],
+};

@@ -1,0 +1,2 @@
+export { KafkaProtocolError, isKafkaProtocolError } from './errors';
+export type { ProtocolErrorCode } from './errors';

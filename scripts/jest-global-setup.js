@@ -1,0 +1,41 @@
+// Jest global setup for packages whose tests talk to real servers: brings the local stack up through
+// scripts/stack when the servers do not already answer. A server that cannot be started fails the run:
+// tests never skip because a server is missing (and in CI, CI=true, that is the rule with no exception).
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
+const stack = require('./stack');
+
+function hostPort(list, fallbackPort) {
+  const first = (list || '').split(',')[0].trim();
+  if (!first) return { host: stack.HOST, port: fallbackPort };
+  const i = first.lastIndexOf(':');
+  return { host: first.slice(0, i), port: Number(first.slice(i + 1)) };
+}
+
+async function answering() {
+  const kafka = hostPort(process.env.KAFKA_BROKERS, stack.PORTS.kafka);
+  const zk = hostPort(process.env.ZK_HOSTS, stack.PORTS.zk);
+  const etcd = hostPort(process.env.ETCD_HOSTS, stack.PORTS.etcd);
+  const [k, z, e] = await Promise.all([
+    stack.kafkaReady(kafka.port),
+    stack.zkReady(zk.port),
+    stack.etcdReady(etcd.port),
+  ]);
+  return { kafka: k, zk: z, etcd: e };
+}
+
+module.exports = async function globalSetup() {
+  const before = await answering();
+  if (before.kafka && before.zk && before.etcd) return;
+  const result = spawnSync(process.execPath, [path.join(__dirname, 'stack'), 'up'], { stdio: 'inherit' });
+  const after = await answering();
+  const missing = Object.entries(after)
+    .filter(([, ok]) => !ok)
+    .map(([name]) => name);
+  if (result.status !== 0 || missing.length > 0) {
+    throw new Error(
+      `the local stack is not available (missing: ${missing.join(', ') || 'none'}; scripts/stack up exited ${result.status}). ` +
+        'Integration tests need real Kafka, ZooKeeper and etcd; run `scripts/stack up` and read its error.',
+    );
+  }
+};
