@@ -1,2 +1,18 @@
-/** Placeholder until this package's issue lands. */
-export const version = '0.1.0';
+export type {
+  AllocatorBackend,
+  AllocatorBackendEvents,
+  BackendError,
+  BackendErrorCode,
+  BackendState,
+  BackendSupports,
+  Claim,
+  ClaimListener,
+  Member,
+  MemberInfo,
+  MembersListener,
+  RecordListener,
+  RecordName,
+  RecordVersion,
+  Unsubscribe,
+  VersionedRecord,
+} from './backend/types';
