@@ -1,2 +1,3 @@
-/** Placeholder until this package's issue lands. */
-export const version = '0.1.0';
+export { ZooKeeperBackend } from './backend';
+export { ZooKeeperBackendError, type ZooKeeperBackendErrorOptions } from './errors';
+export { digestAclId, type ZooKeeperAclEntry, type ZooKeeperBackendOptions, type ZooKeeperPermission } from './options';

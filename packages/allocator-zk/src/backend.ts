@@ -1,0 +1,918 @@
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import type {
+  AllocatorBackend,
+  AllocatorBackendEvents,
+  BackendError,
+  BackendState,
+  BackendSupports,
+  Claim,
+  ClaimListener,
+  Member,
+  MemberInfo,
+  MembersListener,
+  RecordListener,
+  RecordName,
+  RecordVersion,
+  Unsubscribe,
+  VersionedRecord,
+} from '@kiel/consumer';
+import * as zookeeper from 'node-zookeeper-client';
+import { exceptionCode, toBackendError, ZooKeeperBackendError } from './errors';
+import { resolveOptions, toClientAcl, type ResolvedOptions, type ZooKeeperBackendOptions } from './options';
+import { ZkConnection, type ZkWatcher } from './zk';
+
+/** Prefix of member znodes; ZooKeeper appends a 10-digit sequence number, which is the member's `order`. */
+const MEMBER_PREFIX = 'member-';
+/** Longest pause between two rounds of attempts over the ensemble (node-zookeeper-client's default is 1 s). */
+const SPIN_DELAY_MS = 250;
+/** Largest znode payload the server accepts by default (jute.maxbuffer), minus room for the request framing. */
+const MAX_DATA_BYTES = 1024 * 1024 - 1024;
+/** ZooKeeper's "any version" sentinel is -1; ours are always the real version. */
+const VERSION_PATTERN = /^\d+$/;
+const RECORD_NAMES: ReadonlySet<string> = new Set<RecordName>(['partitions', 'allocation']);
+
+type Listener<E extends keyof AllocatorBackendEvents> = (...args: AllocatorBackendEvents[E]) => void;
+
+/**
+ * The ZooKeeper allocator backend: group membership, the shared records, ownership claims and watches, on a
+ * ZooKeeper ensemble through node-zookeeper-client. The GroupedConsumer of `@kiel/consumer` drives it; it does I/O
+ * only.
+ *
+ * Layout under `rootPath` (default `/kiel`), per group `G`:
+ * - `groups/G/members/member-<seq>`: EPHEMERAL_SEQUENTIAL, the member's JSON `{id, host, pid, weight}`;
+ * - `groups/G/partitions`, `groups/G/allocation`: persistent records, compare-and-set on the znode version;
+ * - `groups/G/owners/<topic:partition>`: EPHEMERAL claims.
+ *
+ * The client never reports a lost server on its own while the socket stays open (a frozen or partitioned server),
+ * so the backend makes its own round-trip every `sessionTimeout / 5` and reports `disconnected` once nothing has
+ * answered for `sessionTimeout / 3`.
+ *
+ * @example
+ * ```ts
+ * import { ZooKeeperBackend } from '@kiel/allocator-zk';
+ *
+ * const backend = new ZooKeeperBackend({ hosts: 'zk1:2181,zk2:2181,zk3:2181', sessionTimeout: 10_000 });
+ * backend.on('disconnected', ({ reason }) => console.warn('fencing:', reason));
+ * await backend.connect();
+ * const me = await backend.join('billing', { id: `host-a:${process.pid}`, host: 'host-a', pid: process.pid });
+ * console.log('joined with order', me.order);
+ * const stop = backend.watchMembers('billing', (members) => console.log(members.map((m) => m.info.id)));
+ * // ...
+ * stop();
+ * await backend.close();
+ * ```
+ */
+export class ZooKeeperBackend implements AllocatorBackend {
+  /** @inheritdoc */
+  readonly name = 'zookeeper';
+  /** ZooKeeper watches fire once and re-arming re-reads, so intermediate states may be coalesced. */
+  readonly supports: BackendSupports = { orderedWatchHistory: false, weights: true, auth: true };
+
+  private readonly options: ResolvedOptions;
+  private readonly acl: zookeeper.ACL[];
+  private readonly emitter = new EventEmitter();
+  private readonly subscriptions = new Set<Subscription<unknown>>();
+  private current: BackendState = 'idle';
+  private connection: ZkConnection | undefined;
+  private connecting: Promise<void> | undefined;
+  private abortConnect: ((error: ZooKeeperBackendError) => void) | undefined;
+  private closing: Promise<void> | undefined;
+  private granted: number;
+  private contact = 0;
+  private liveness: ReturnType<typeof setInterval> | undefined;
+  private heartbeatInFlight = false;
+  private lastHeartbeat = 0;
+  private lastForcedReconnect = 0;
+
+  /** Throws `ERR_INVALID_CONFIG`, naming the option, when an option is invalid. Does not connect. */
+  constructor(options: ZooKeeperBackendOptions) {
+    this.options = resolveOptions(options);
+    this.acl = toClientAcl(this.options.acl);
+    this.granted = this.options.sessionTimeout;
+  }
+
+  /** @inheritdoc */
+  get state(): BackendState {
+    return this.current;
+  }
+
+  /** @inheritdoc */
+  get sessionTimeout(): number {
+    return this.granted;
+  }
+
+  /** @inheritdoc */
+  get lastContact(): number {
+    return this.contact;
+  }
+
+  /** The current session id (`0x` and 16 hex digits, as in ZooKeeper's logs), or undefined without a session. */
+  get sessionId(): string | undefined {
+    return this.connection && this.current !== 'connecting' ? this.connection.sessionId : undefined;
+  }
+
+  /** The parent of every znode this backend uses. */
+  get rootPath(): string {
+    return this.options.rootPath;
+  }
+
+  on<E extends keyof AllocatorBackendEvents>(event: E, listener: Listener<E>): this {
+    this.emitter.on(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  off<E extends keyof AllocatorBackendEvents>(event: E, listener: Listener<E>): this {
+    this.emitter.off(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Session lifecycle.
+
+  /** @inheritdoc */
+  connect(): Promise<void> {
+    if (this.current === 'closed') return Promise.reject(closedError());
+    if (this.current === 'connected') return Promise.resolve();
+    if (this.connecting) return this.connecting;
+    const reconnecting = this.current === 'disconnected' && this.connection !== undefined;
+    this.connecting = (reconnecting ? this.awaitReconnect() : this.openSession()).finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  /** @inheritdoc */
+  close(): Promise<void> {
+    if (!this.closing) this.closing = this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
+    this.current = 'closed';
+    this.stopLiveness();
+    for (const subscription of this.subscriptions) subscription.stop();
+    this.subscriptions.clear();
+    this.abortConnect?.(closedError());
+    const connection = this.connection;
+    this.connection = undefined;
+    try {
+      await connection?.dispose(this.options.operationTimeout);
+    } catch {
+      // close() never rejects; the socket is destroyed by dispose() whatever the server says.
+    }
+  }
+
+  /** Makes a new client (the old one, if any, is dead after expiry) and waits for its session. */
+  private async openSession(): Promise<void> {
+    const resumeState = this.current;
+    const raw = zookeeper.createClient(this.options.connectionString, {
+      sessionTimeout: this.options.sessionTimeout,
+      spinDelay: SPIN_DELAY_MS,
+      retries: 0,
+    });
+    if (this.options.auth !== undefined) raw.addAuthInfo('digest', Buffer.from(this.options.auth));
+    const connection: ZkConnection = new ZkConnection(raw, {
+      operationTimeout: this.options.operationTimeout,
+      onContact: () => {
+        if (this.connection === connection) this.contact = performance.now();
+      },
+    });
+    this.connection = connection;
+    this.current = 'connecting';
+    raw.on('state', (state: zookeeper.State) => this.onClientState(connection, state));
+    try {
+      await this.firstSession(connection);
+      // The credentials were queued before this read, so the server has checked them once it answers.
+      await connection.exists('/');
+    } catch (error) {
+      if (this.connection === connection) {
+        this.connection = undefined;
+        this.current = resumeState;
+      }
+      await connection.dispose(0);
+      if (this.current === 'closed') throw closedError();
+      throw toBackendError(error, 'connect', this.options.connectionString);
+    }
+    if (this.connection !== connection) throw closedError();
+    this.granted = connection.sessionTimeout;
+    this.contact = performance.now();
+    this.current = 'connected';
+    this.startLiveness(connection);
+    this.emit('connected', { sessionId: connection.sessionId, newSession: true });
+    this.refreshSubscriptions();
+  }
+
+  /** Resolves on the client's first `connected`; rejects on a connect timeout, failed authentication or close. */
+  private firstSession(connection: ZkConnection): Promise<void> {
+    const { connectTimeout, connectionString } = this.options;
+    return new Promise<void>((resolve, reject) => {
+      const finish = (error?: ZooKeeperBackendError): void => {
+        clearTimeout(timer);
+        connection.raw.removeListener('connected', onConnected);
+        connection.raw.removeListener('authenticationFailed', onAuthFailed);
+        this.abortConnect = undefined;
+        if (error) reject(error);
+        else resolve();
+      };
+      const onConnected = (): void => finish();
+      const onAuthFailed = (): void =>
+        finish(new ZooKeeperBackendError('ERR_BACKEND_AUTH', 'ZooKeeper rejected the credentials of the auth option'));
+      const timer = setTimeout(
+        () =>
+          finish(
+            new ZooKeeperBackendError(
+              'ERR_BACKEND_UNAVAILABLE',
+              `no ZooKeeper session within the connect timeout of ${connectTimeout} ms`,
+              { location: connectionString },
+            ),
+          ),
+        connectTimeout,
+      );
+      this.abortConnect = finish;
+      connection.raw.once('connected', onConnected);
+      connection.raw.once('authenticationFailed', onAuthFailed);
+      connection.raw.connect();
+    });
+  }
+
+  /** While disconnected with a session that may still live, waits for the client to get it back. */
+  private awaitReconnect(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const finish = (error?: BackendError): void => {
+        clearTimeout(timer);
+        this.emitter.off('connected', onConnected);
+        this.emitter.off('expired', onExpired);
+        this.abortConnect = undefined;
+        if (error) reject(error);
+        else resolve();
+      };
+      const onConnected = (): void => finish();
+      const onExpired = (): void => {
+        // The session is gone while we waited: open a new one, as connect() does after expiry.
+        this.emitter.off('connected', onConnected);
+        this.emitter.off('expired', onExpired);
+        clearTimeout(timer);
+        this.abortConnect = undefined;
+        this.openSession().then(resolve, reject);
+      };
+      const timer = setTimeout(
+        () =>
+          finish(
+            new ZooKeeperBackendError(
+              'ERR_BACKEND_UNAVAILABLE',
+              `ZooKeeper did not answer within the connect timeout of ${this.options.connectTimeout} ms`,
+              { location: this.options.connectionString },
+            ),
+          ),
+        this.options.connectTimeout,
+      );
+      this.abortConnect = finish;
+      this.emitter.on('connected', onConnected);
+      this.emitter.on('expired', onExpired);
+    });
+  }
+
+  private onClientState(connection: ZkConnection, state: zookeeper.State): void {
+    if (this.connection !== connection || this.current === 'closed') return;
+    switch (state.code) {
+      case zookeeper.State.SYNC_CONNECTED.code:
+        this.contact = performance.now();
+        this.recovered(connection);
+        break;
+      case zookeeper.State.DISCONNECTED.code:
+        this.lost('the connection to ZooKeeper was lost');
+        break;
+      case zookeeper.State.EXPIRED.code:
+        this.expire(connection);
+        break;
+      case zookeeper.State.AUTH_FAILED.code:
+        // The client gives up after this; nothing it holds can be trusted any more.
+        this.report(
+          new ZooKeeperBackendError('ERR_BACKEND_AUTH', 'ZooKeeper rejected the credentials of the auth option'),
+        );
+        this.expire(connection);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private lost(reason: string): void {
+    if (this.current !== 'connected') return;
+    this.current = 'disconnected';
+    this.emit('disconnected', { reason });
+  }
+
+  private recovered(connection: ZkConnection): void {
+    if (this.current !== 'disconnected' || this.connection !== connection) return;
+    if (connection.raw.getState().code !== zookeeper.State.SYNC_CONNECTED.code) return;
+    this.current = 'connected';
+    this.emit('connected', { sessionId: connection.sessionId, newSession: false });
+    // The client re-registers its watches on reconnect, but a change may have been missed while they were away
+    // or while a reply was lost: read everything again.
+    this.refreshSubscriptions();
+  }
+
+  private expire(connection: ZkConnection): void {
+    if (this.connection !== connection) return;
+    const sessionId = connection.sessionId;
+    this.connection = undefined;
+    this.current = 'expired';
+    this.stopLiveness();
+    for (const subscription of this.subscriptions) subscription.disarm();
+    void connection.dispose(0);
+    this.emit('expired', { sessionId });
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Liveness: our own clock, because the client has none.
+
+  private startLiveness(connection: ZkConnection): void {
+    this.stopLiveness();
+    this.lastHeartbeat = performance.now();
+    this.lastForcedReconnect = 0;
+    const period = Math.max(20, Math.floor(this.granted / 10));
+    this.liveness = setInterval(() => this.checkLiveness(connection), period);
+    this.liveness.unref();
+  }
+
+  private stopLiveness(): void {
+    if (this.liveness) clearInterval(this.liveness);
+    this.liveness = undefined;
+  }
+
+  private checkLiveness(connection: ZkConnection): void {
+    if (this.connection !== connection) return;
+    const now = performance.now();
+    const session = this.granted;
+    const silence = now - this.contact;
+    if (silence > session / 3) this.lost(`no answer from ZooKeeper for ${Math.round(silence)} ms`);
+    // Like the Java client's read timeout: drop a connection that stays silent, so the client moves on to
+    // another server of the ensemble while the session may still be saved.
+    if (silence > (2 * session) / 3 && now - this.lastForcedReconnect > (2 * session) / 3) {
+      this.lastForcedReconnect = now;
+      connection.dropSocket();
+    }
+    if (!this.heartbeatInFlight && now - this.lastHeartbeat >= session / 5) {
+      this.heartbeatInFlight = true;
+      this.lastHeartbeat = now;
+      connection
+        .exists('/')
+        .then(
+          () => this.recovered(connection),
+          () => undefined,
+        )
+        .finally(() => {
+          this.heartbeatInFlight = false;
+        });
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Membership.
+
+  /** @inheritdoc */
+  async join(group: string, info: MemberInfo): Promise<Member> {
+    const connection = this.session();
+    const dir = this.path(group, 'members');
+    // A retry after a lost reply must find the entry the first attempt created: the client sends requests in
+    // order on one session, so listing after the lost create sees it if the server executed it.
+    const existing = await this.ownMember(connection, dir, info.id);
+    if (existing) return existing;
+    const data = encode(JSON.stringify(info), dir);
+    let created: string;
+    try {
+      created = await this.createWithParents(
+        connection,
+        `${dir}/${MEMBER_PREFIX}`,
+        data,
+        zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL,
+      );
+    } catch (error) {
+      const found = await this.ownMember(connection, dir, info.id).catch(() => undefined);
+      if (found) return found;
+      throw toBackendError(error, 'create', dir);
+    }
+    return { info, order: memberOrder(created.slice(dir.length + 1)), location: created };
+  }
+
+  /** @inheritdoc */
+  async leave(group: string): Promise<void> {
+    const connection = this.session();
+    const dir = this.path(group, 'members');
+    const children = await this.call('getChildren', dir, () => connection.getChildren(dir), { missing: [] });
+    await Promise.all(
+      children
+        .filter((name) => name.startsWith(MEMBER_PREFIX))
+        .map(async (name) => {
+          const path = `${dir}/${name}`;
+          const stat = await this.call('exists', path, () => connection.exists(path));
+          if (stat && connection.ownsEphemeral(stat)) {
+            await this.call('remove', path, () => connection.remove(path, stat.version), { missing: undefined });
+          }
+        }),
+    );
+  }
+
+  /** @inheritdoc */
+  async members(group: string): Promise<readonly Member[]> {
+    const connection = this.session();
+    return this.listMembers(connection, this.path(group, 'members'));
+  }
+
+  /** @inheritdoc */
+  watchMembers(group: string, listener: MembersListener): Unsubscribe {
+    const dir = this.path(group, 'members');
+    return this.subscribe<readonly Member[]>(dir, listener, async (connection, watcher) => {
+      try {
+        await connection.getChildren(dir, watcher);
+      } catch (error) {
+        if (exceptionCode(error) !== zookeeper.Exception.NO_NODE) throw error;
+        // No group yet: watch for its creation instead; if it appeared in between, read again.
+        if (await connection.exists(dir, watcher)) return RETRY;
+        return [];
+      }
+      return this.listMembers(connection, dir);
+    });
+  }
+
+  private async listMembers(connection: ZkConnection, dir: string): Promise<Member[]> {
+    const entries = await this.memberEntries(connection, dir);
+    return entries.map((entry) => entry.member);
+  }
+
+  /** Reads every member entry of `dir`; malformed ones are reported and left out. */
+  private async memberEntries(
+    connection: ZkConnection,
+    dir: string,
+  ): Promise<Array<{ member: Member; stat: zookeeper.Stat }>> {
+    const children = await this.call('getChildren', dir, () => connection.getChildren(dir), { missing: [] });
+    const entries = await Promise.all(
+      children.map(async (name) => {
+        const path = `${dir}/${name}`;
+        const read = await this.call('getData', path, () => connection.getData(path), { missing: undefined });
+        if (!read) return undefined;
+        try {
+          return { member: parseMember(name, path, read.data), stat: read.stat };
+        } catch (error) {
+          this.report(error as ZooKeeperBackendError);
+          return undefined;
+        }
+      }),
+    );
+    return entries
+      .filter((entry): entry is { member: Member; stat: zookeeper.Stat } => entry !== undefined)
+      .sort((a, b) => a.member.order - b.member.order);
+  }
+
+  private async ownMember(connection: ZkConnection, dir: string, id: string): Promise<Member | undefined> {
+    const entries = await this.memberEntries(connection, dir);
+    return entries.find(({ member, stat }) => member.info.id === id && connection.ownsEphemeral(stat))?.member;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Records.
+
+  /** @inheritdoc */
+  async readRecord(group: string, name: RecordName): Promise<VersionedRecord | null> {
+    const connection = this.session();
+    const path = this.recordPath(group, name);
+    const read = await this.call('getData', path, () => connection.getData(path), { missing: null });
+    return read && toRecord(path, read.data, read.stat);
+  }
+
+  /** @inheritdoc */
+  async writeRecord(
+    group: string,
+    name: RecordName,
+    value: string,
+    expected: RecordVersion | null,
+  ): Promise<RecordVersion | null> {
+    const connection = this.session();
+    const path = this.recordPath(group, name);
+    const data = encode(value, path);
+    if (expected === null) {
+      try {
+        await this.createWithParents(connection, path, data, zookeeper.CreateMode.PERSISTENT);
+        return '0';
+      } catch (error) {
+        if (exceptionCode(error) === zookeeper.Exception.NODE_EXISTS) return null;
+        throw toBackendError(error, 'create', path);
+      }
+    }
+    // A version token we never handed out cannot be the current one.
+    if (typeof expected !== 'string' || !VERSION_PATTERN.test(expected)) return null;
+    const stat = await this.call('setData', path, () => connection.setData(path, data, Number(expected)), {
+      missing: null,
+      conflict: null,
+    });
+    return stat && String(stat.version);
+  }
+
+  /** @inheritdoc */
+  watchRecord(group: string, name: RecordName, listener: RecordListener): Unsubscribe {
+    const path = this.recordPath(group, name);
+    return this.subscribe<VersionedRecord | null>(path, listener, async (connection, watcher) =>
+      this.readWatched(connection, path, watcher, (data, stat) => toRecord(path, data, stat)),
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Claims.
+
+  /** @inheritdoc */
+  async claim(group: string, partition: string, value: string): Promise<boolean> {
+    const connection = this.session();
+    const path = this.claimPath(group, partition);
+    const data = encode(value, path);
+    // Bounded: each round either creates the claim, finds one, or saw one vanish between two calls.
+    for (let round = 0; round < 3; round++) {
+      try {
+        await this.createWithParents(connection, path, data, zookeeper.CreateMode.EPHEMERAL);
+        return true;
+      } catch (error) {
+        if (exceptionCode(error) !== zookeeper.Exception.NODE_EXISTS) throw toBackendError(error, 'create', path);
+      }
+      // Maybe our own create whose reply was lost: the owner decides, never the data.
+      const stat = await this.call('exists', path, () => connection.exists(path));
+      if (stat) return connection.ownsEphemeral(stat);
+    }
+    return false;
+  }
+
+  /** @inheritdoc */
+  async release(group: string, partition: string): Promise<void> {
+    const connection = this.session();
+    const path = this.claimPath(group, partition);
+    const stat = await this.call('exists', path, () => connection.exists(path));
+    if (!stat || !connection.ownsEphemeral(stat)) return;
+    await this.call('remove', path, () => connection.remove(path, stat.version), {
+      missing: undefined,
+      conflict: undefined,
+    });
+  }
+
+  /** @inheritdoc */
+  async readClaim(group: string, partition: string): Promise<Claim | null> {
+    const connection = this.session();
+    const path = this.claimPath(group, partition);
+    const read = await this.call('getData', path, () => connection.getData(path), { missing: null });
+    return read && toClaim(connection, path, read.data, read.stat);
+  }
+
+  /** @inheritdoc */
+  async claims(group: string): Promise<ReadonlyMap<string, Claim>> {
+    const connection = this.session();
+    const dir = this.path(group, 'owners');
+    const children = await this.call('getChildren', dir, () => connection.getChildren(dir), { missing: [] });
+    const found = await Promise.all(
+      children.map(async (partition) => {
+        const path = `${dir}/${partition}`;
+        const read = await this.call('getData', path, () => connection.getData(path), { missing: null });
+        return read && ([partition, toClaim(connection, path, read.data, read.stat)] as const);
+      }),
+    );
+    return new Map(found.filter((entry) => entry !== null).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  /** @inheritdoc */
+  watchClaim(group: string, partition: string, listener: ClaimListener): Unsubscribe {
+    const path = this.claimPath(group, partition);
+    return this.subscribe<Claim | null>(path, listener, async (connection, watcher) =>
+      this.readWatched(connection, path, watcher, (data, stat) => toClaim(connection, path, data, stat)),
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Plumbing.
+
+  /** The connection calls go through, or the error that the current state calls for. */
+  private session(): ZkConnection {
+    switch (this.current) {
+      case 'closed':
+        throw closedError();
+      case 'expired':
+        throw new ZooKeeperBackendError(
+          'ERR_SESSION_EXPIRED',
+          'the ZooKeeper session expired; call connect() to open a new one',
+        );
+      default:
+        if (!this.connection) {
+          throw new ZooKeeperBackendError(
+            'ERR_BACKEND_UNAVAILABLE',
+            'not connected to ZooKeeper; call connect() first',
+          );
+        }
+        return this.connection;
+    }
+  }
+
+  /**
+   * Runs one ZooKeeper call, mapping its failure to a {@link ZooKeeperBackendError}. `missing` and `conflict` are
+   * the results to use when the server answers NO_NODE or NODE_EXISTS / BAD_VERSION.
+   */
+  private async call<T, M = never, C = never>(
+    operation: string,
+    location: string,
+    run: () => Promise<T>,
+    answers: { missing?: M; conflict?: C } = {},
+  ): Promise<T | M | C> {
+    try {
+      return await run();
+    } catch (error) {
+      const code = exceptionCode(error);
+      if (code === zookeeper.Exception.NO_NODE && 'missing' in answers) return answers.missing as M;
+      if (
+        (code === zookeeper.Exception.NODE_EXISTS || code === zookeeper.Exception.BAD_VERSION) &&
+        'conflict' in answers
+      ) {
+        return answers.conflict as C;
+      }
+      throw toBackendError(error, operation, location);
+    }
+  }
+
+  /**
+   * Creates `path`, and its missing parents (persistent, with our ACL) when the server says they are missing.
+   * Rejects with the client's exception (callers match NODE_EXISTS) or a {@link ZooKeeperBackendError}.
+   */
+  private async createWithParents(connection: ZkConnection, path: string, data: Buffer, mode: number): Promise<string> {
+    try {
+      return await connection.create(path, data, this.acl, mode);
+    } catch (error) {
+      if (exceptionCode(error) !== zookeeper.Exception.NO_NODE) throw error;
+    }
+    const parent = path.slice(0, path.lastIndexOf('/'));
+    let prefix = '';
+    for (const segment of parent.split('/').slice(1)) {
+      prefix = `${prefix}/${segment}`;
+      const dir = prefix;
+      await this.call(
+        'create',
+        dir,
+        () => connection.create(dir, Buffer.alloc(0), this.acl, zookeeper.CreateMode.PERSISTENT),
+        {
+          conflict: '',
+        },
+      );
+    }
+    return connection.create(path, data, this.acl, mode);
+  }
+
+  /** Reads one znode and sets a watch on it, or on its creation when it does not exist. */
+  private async readWatched<T>(
+    connection: ZkConnection,
+    path: string,
+    watcher: ZkWatcher,
+    convert: (data: Buffer | undefined, stat: zookeeper.Stat) => T,
+  ): Promise<T | null | typeof RETRY> {
+    try {
+      const read = await connection.getData(path, watcher);
+      return convert(read.data, read.stat);
+    } catch (error) {
+      if (exceptionCode(error) !== zookeeper.Exception.NO_NODE) throw error;
+    }
+    // Absent: watch for its creation. If it appeared since the read, read it again.
+    return (await connection.exists(path, watcher)) ? RETRY : null;
+  }
+
+  private subscribe<T>(location: string, listener: (state: T) => void, read: WatchRead<T>): Unsubscribe {
+    if (this.current === 'closed') throw closedError();
+    const subscription = new Subscription<T>({
+      location,
+      listener,
+      read,
+      connection: () => (this.current === 'expired' || this.current === 'closed' ? undefined : this.connection),
+      retryDelay: () => Math.max(100, Math.floor(this.granted / 10)),
+      report: (error) => this.report(error),
+    });
+    this.subscriptions.add(subscription as Subscription<unknown>);
+    // The first delivery is asynchronous, never inside watch*() itself.
+    setImmediate(() => subscription.refresh());
+    return () => {
+      subscription.stop();
+      this.subscriptions.delete(subscription as Subscription<unknown>);
+    };
+  }
+
+  private refreshSubscriptions(): void {
+    for (const subscription of this.subscriptions) subscription.refresh();
+  }
+
+  private path(group: string, leaf: 'members' | 'owners' | RecordName): string {
+    checkName('group', group);
+    return `${this.options.rootPath}/groups/${group}/${leaf}`;
+  }
+
+  private recordPath(group: string, name: RecordName): string {
+    if (!RECORD_NAMES.has(name)) {
+      throw new ZooKeeperBackendError('ERR_INVALID_CONFIG', `unknown record ${JSON.stringify(name)}`);
+    }
+    return this.path(group, name);
+  }
+
+  private claimPath(group: string, partition: string): string {
+    checkName('partition', partition);
+    return `${this.path(group, 'owners')}/${partition}`;
+  }
+
+  private emit<E extends keyof AllocatorBackendEvents>(event: E, ...args: AllocatorBackendEvents[E]): void {
+    for (const listener of this.emitter.listeners(event)) {
+      try {
+        (listener as Listener<E>)(...args);
+      } catch (error) {
+        if (event !== 'error') {
+          this.report(
+            new ZooKeeperBackendError('ERR_MALFORMED_RECORD', `a listener of ${event} threw: ${messageOf(error)}`, {
+              cause: error,
+            }),
+          );
+        }
+      }
+    }
+  }
+
+  private report(error: BackendError): void {
+    // An `error` event without a listener would throw out of a timer and end the process; a warning is enough.
+    if (this.emitter.listenerCount('error') === 0) process.emitWarning(error.message, { code: error.code });
+    else this.emit('error', error);
+  }
+}
+
+/** Marks a watch read that raced with a creation and must be read again. */
+const RETRY = Symbol('retry');
+
+type WatchRead<T> = (connection: ZkConnection, watcher: ZkWatcher) => Promise<T | typeof RETRY>;
+
+interface SubscriptionOptions<T> {
+  readonly location: string;
+  readonly listener: (state: T) => void;
+  readonly read: WatchRead<T>;
+  /** The connection to read on, or undefined when there is no session to read with. */
+  readonly connection: () => ZkConnection | undefined;
+  readonly retryDelay: () => number;
+  readonly report: (error: BackendError) => void;
+}
+
+/**
+ * One watch* subscription. ZooKeeper watches fire once, so every firing re-reads with a new watch; a firing during
+ * a read makes the loop read again, and only the latest read is delivered. One watcher function per subscription,
+ * which the client registers at most once per path: re-arming never stacks watchers.
+ */
+class Subscription<T> {
+  private stopped = false;
+  private running = false;
+  private again = false;
+  private retry: ReturnType<typeof setTimeout> | undefined;
+  private readonly watcher: ZkWatcher = () => this.refresh();
+
+  constructor(private readonly options: SubscriptionOptions<T>) {}
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+  }
+
+  /** The session is gone; the next connect re-arms through refresh(). */
+  disarm(): void {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = undefined;
+  }
+
+  refresh(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    void this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    this.running = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = undefined;
+    try {
+      do {
+        this.again = false;
+        const connection = this.options.connection();
+        if (!connection) return;
+        const state = await this.options.read(connection, this.watcher);
+        if (this.stopped) return;
+        if (state === RETRY) {
+          this.again = true;
+          continue;
+        }
+        if (!this.again) this.deliver(state);
+      } while (this.again && !this.stopped);
+    } catch (error) {
+      if (this.stopped) return;
+      const failure = toBackendError(error, 'watch', this.options.location);
+      if (failure.code === 'ERR_MALFORMED_RECORD') {
+        // The watch is armed (the read succeeded); the next change is read again.
+        this.options.report(failure);
+      } else if (failure.code !== 'ERR_SESSION_EXPIRED') {
+        // Connection trouble heals by itself; the reconnect re-reads too. Retry meanwhile, and report only what
+        // will not heal.
+        if (!failure.retriable) this.options.report(failure);
+        this.retry = setTimeout(() => this.refresh(), this.options.retryDelay());
+        this.retry.unref();
+      }
+    } finally {
+      this.running = false;
+    }
+    if (this.again && !this.stopped) this.refresh();
+  }
+
+  private deliver(state: T): void {
+    try {
+      this.options.listener(state);
+    } catch (error) {
+      this.options.report(
+        new ZooKeeperBackendError(
+          'ERR_MALFORMED_RECORD',
+          `a watch listener threw on the state it was given: ${messageOf(error)}`,
+          { location: this.options.location, cause: error },
+        ),
+      );
+    }
+  }
+}
+
+function closedError(): ZooKeeperBackendError {
+  return new ZooKeeperBackendError('ERR_BACKEND_CLOSED', 'the ZooKeeper backend is closed');
+}
+
+function checkName(what: string, name: string): void {
+  if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || /[/\u0000-\u001f\u007f]/.test(name)) {
+    throw new ZooKeeperBackendError(
+      'ERR_INVALID_CONFIG',
+      `invalid ${what} name ${JSON.stringify(name)}: it becomes one znode name (no "/", not "." or "..")`,
+    );
+  }
+}
+
+function encode(value: string, path: string): Buffer {
+  if (typeof value !== 'string') {
+    throw new ZooKeeperBackendError('ERR_INVALID_CONFIG', 'the value to store must be a string', { location: path });
+  }
+  const data = Buffer.from(value, 'utf8');
+  if (data.length > MAX_DATA_BYTES) {
+    throw new ZooKeeperBackendError(
+      'ERR_INVALID_CONFIG',
+      `the value is ${data.length} bytes; a znode holds at most about 1 MiB (the server's jute.maxbuffer)`,
+      { location: path },
+    );
+  }
+  return data;
+}
+
+function memberOrder(name: string): number {
+  const sequence = name.startsWith(MEMBER_PREFIX) ? name.slice(MEMBER_PREFIX.length) : '';
+  return /^\d{10}$/.test(sequence) ? Number(sequence) : NaN;
+}
+
+function parseMember(name: string, path: string, data: Buffer | undefined): Member {
+  const malformed = (why: string): ZooKeeperBackendError =>
+    new ZooKeeperBackendError('ERR_MALFORMED_RECORD', `malformed member entry: ${why}`, { location: path });
+  const order = memberOrder(name);
+  if (Number.isNaN(order)) throw malformed(`the name is not ${MEMBER_PREFIX}<10-digit sequence>`);
+  let info: unknown;
+  try {
+    info = JSON.parse(data?.toString('utf8') ?? '');
+  } catch {
+    throw malformed('its data is not JSON');
+  }
+  const candidate = info as Partial<Record<keyof MemberInfo, unknown>> | null;
+  const valid =
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.id === 'string' &&
+    candidate.id !== '' &&
+    typeof candidate.host === 'string' &&
+    typeof candidate.pid === 'number' &&
+    Number.isInteger(candidate.pid) &&
+    (candidate.weight === undefined ||
+      (typeof candidate.weight === 'number' && Number.isFinite(candidate.weight) && candidate.weight > 0));
+  if (!valid) throw malformed('expected JSON {id: string, host: string, pid: integer, weight?: positive number}');
+  const member: MemberInfo = {
+    id: candidate.id as string,
+    host: candidate.host as string,
+    pid: candidate.pid as number,
+    ...(candidate.weight === undefined ? {} : { weight: candidate.weight as number }),
+  };
+  return { info: member, order, location: path };
+}
+
+function toRecord(path: string, data: Buffer | undefined, stat: zookeeper.Stat): VersionedRecord {
+  return { value: data?.toString('utf8') ?? '', version: String(stat.version), location: path };
+}
+
+function toClaim(connection: ZkConnection, path: string, data: Buffer | undefined, stat: zookeeper.Stat): Claim {
+  return { value: data?.toString('utf8') ?? '', mine: connection.ownsEphemeral(stat), location: path };
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

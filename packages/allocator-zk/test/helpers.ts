@@ -1,0 +1,209 @@
+// Shared helpers of the integration tests: real ZooKeeper servers only, each test under its own random root path.
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import type { AllocatorBackend, AllocatorBackendEvents, MemberInfo } from '@kiel/consumer';
+import * as zookeeper from 'node-zookeeper-client';
+import { ZooKeeperBackend } from '../src';
+import type { ZooKeeperBackendOptions } from '../src';
+
+/** The shared ZooKeeper of the local stack. */
+export const ZK_HOSTS = process.env.ZK_HOSTS ?? '127.0.0.1:2181';
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A fresh root path, so that tests never see each other's nodes. */
+export function randomRoot(): string {
+  return `/kiel-test-${randomUUID().slice(0, 8)}`;
+}
+
+export function memberInfo(id: string, weight?: number): MemberInfo {
+  return { id, host: 'test-host', pid: process.pid, ...(weight === undefined ? {} : { weight }) };
+}
+
+/** Polls `check` until it is true, or fails naming `what` after `timeoutMs`. */
+export async function eventually(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** Backends made by a test, closed by `closeAll()`. */
+export class Backends {
+  private readonly made: ZooKeeperBackend[] = [];
+
+  constructor(private readonly defaults: Partial<ZooKeeperBackendOptions> & { hosts?: string }) {}
+
+  create(options: Partial<ZooKeeperBackendOptions> = {}): ZooKeeperBackend {
+    const backend = new ZooKeeperBackend({ hosts: ZK_HOSTS, ...this.defaults, ...options } as ZooKeeperBackendOptions);
+    // Unhandled error events become warnings; tests that care subscribe themselves.
+    backend.on('error', () => undefined);
+    this.made.push(backend);
+    return backend;
+  }
+
+  async open(options: Partial<ZooKeeperBackendOptions> = {}): Promise<ZooKeeperBackend> {
+    const backend = this.create(options);
+    await backend.connect();
+    return backend;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all(this.made.splice(0).map((b) => b.close()));
+  }
+}
+
+/** Collects the arguments of every emission of `event`. */
+export function events<E extends keyof AllocatorBackendEvents>(
+  backend: AllocatorBackend,
+  event: E,
+): Array<AllocatorBackendEvents[E]> {
+  const calls: Array<AllocatorBackendEvents[E]> = [];
+  backend.on(event, (...args: AllocatorBackendEvents[E]) => calls.push(args));
+  return calls;
+}
+
+/** A raw client, connected, for setting up and inspecting what the backend cannot do itself. */
+export function rawClient(hosts: string = ZK_HOSTS, options: Record<string, unknown> = {}): Promise<zookeeper.Client> {
+  return new Promise((resolve, reject) => {
+    const client = zookeeper.createClient(hosts, { sessionTimeout: 4000, retries: 0, ...options });
+    const timer = setTimeout(() => {
+      client.close();
+      reject(new Error(`no ZooKeeper session with ${hosts} within 10 s`));
+    }, 10_000);
+    client.once('connected', () => {
+      clearTimeout(timer);
+      resolve(client);
+    });
+    client.connect();
+  });
+}
+
+export const zkCall = <T>(fn: (cb: (err: Error | zookeeper.Exception | null, value: T) => void) => void): Promise<T> =>
+  new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
+
+/** Closes a raw client and waits until the server has ended its session. */
+export function closeRaw(client: zookeeper.Client): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 3000);
+    client.once('disconnected', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    client.close();
+  });
+}
+
+/** Deletes `root` and everything under it. */
+export async function removeTree(root: string, hosts: string = ZK_HOSTS, auth?: string): Promise<void> {
+  const client = await rawClient(hosts);
+  if (auth) client.addAuthInfo('digest', Buffer.from(auth));
+  const remove = async (node: string): Promise<void> => {
+    let children: string[];
+    try {
+      children = await zkCall<string[]>((cb) => client.getChildren(node, cb));
+    } catch (err) {
+      if ((err as zookeeper.Exception).code === zookeeper.Exception.NO_NODE) return;
+      throw err;
+    }
+    await Promise.all(children.map((child) => remove(`${node}/${child}`)));
+    await zkCall<void>((cb) => client.remove(node, (err) => cb(err, undefined))).catch((err) => {
+      if ((err as zookeeper.Exception).code !== zookeeper.Exception.NO_NODE) throw err;
+    });
+  };
+  try {
+    await remove(root);
+  } finally {
+    await closeRaw(client);
+  }
+}
+
+/**
+ * Makes the server expire the backend's session without the backend closing anything: a second client attaches
+ * to the same session (id and password) and closes it. The backend's client reconnects at once when the server
+ * hands its session to the second client, and may take it back before the close lands; so this repeats until the
+ * backend reports the expiry.
+ */
+export async function expireSession(backend: AllocatorBackend, hosts: string = ZK_HOSTS): Promise<void> {
+  const raw = (backend as unknown as { connection?: { raw: zookeeper.Client } }).connection?.raw;
+  if (!raw) throw new Error('the backend has no session to expire');
+  const credentials = {
+    sessionId: raw.getSessionId(),
+    sessionPassword: raw.getSessionPassword(),
+    sessionTimeout: raw.getSessionTimeout(),
+  };
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const thief = await rawClient(hosts, credentials);
+    await closeRaw(thief);
+    const deadline = Date.now() + 1000;
+    while (Date.now() < deadline) {
+      if (backend.state === 'expired') return;
+      await sleep(20);
+    }
+  }
+  throw new Error('could not expire the session in 10 attempts');
+}
+
+/** A private ZooKeeper on its own port and state directory, for fault injection (never the shared one). */
+export class PrivateZooKeeper {
+  readonly dir = mkdtempSync(path.join(tmpdir(), 'kiel-zk-'));
+  port = 0;
+
+  get hosts(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    if (this.port === 0) this.port = await freePort();
+    this.stack('start');
+  }
+
+  stop(): void {
+    this.stack('stop');
+  }
+
+  pause(): void {
+    this.stack('pause');
+  }
+
+  resume(): void {
+    this.stack('resume');
+  }
+
+  /** Stops the server and deletes its state. */
+  destroy(): void {
+    if (this.port !== 0) this.stack('stop');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private stack(command: string): void {
+    const script = path.resolve(__dirname, '../../../scripts/stack');
+    const result = spawnSync(process.execPath, [script, command, 'zk'], {
+      env: { ...process.env, KIEL_STACK_DIR: this.dir, ZK_PORT: String(this.port) },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    if (result.status !== 0) {
+      throw new Error(`scripts/stack ${command} zk failed (${result.status}): ${result.stderr}${result.stdout}`);
+    }
+  }
+}
+
+/** A TCP port nothing listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
