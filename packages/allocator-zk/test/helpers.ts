@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect as netConnect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { AllocatorBackend, AllocatorBackendEvents, MemberInfo } from '@kiel/consumer';
@@ -206,4 +206,80 @@ export function freePort(): Promise<number> {
       );
     });
   });
+}
+
+/**
+ * A TCP proxy in front of a server that can freeze traffic: while frozen it reads nothing and forwards nothing,
+ * in either direction, but keeps every socket open, as a network partition or a hung peer looks to a client.
+ * The server on the other side keeps running, so it expires sessions on time.
+ */
+export class FreezableProxy {
+  private readonly server = createServer((client) => this.accept(client));
+  private readonly pairs = new Set<{ client: Socket; upstream?: Socket }>();
+  private frozen = false;
+  private held: Array<() => void> = [];
+  port = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  get hosts(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as { port: number }).port;
+  }
+
+  freeze(): void {
+    this.frozen = true;
+    for (const { client, upstream } of this.pairs) {
+      client.pause();
+      upstream?.pause();
+    }
+  }
+
+  thaw(): void {
+    this.frozen = false;
+    for (const { client, upstream } of this.pairs) {
+      client.resume();
+      upstream?.resume();
+    }
+    const held = this.held;
+    this.held = [];
+    for (const connect of held) connect();
+  }
+
+  async close(): Promise<void> {
+    for (const { client, upstream } of this.pairs) {
+      client.destroy();
+      upstream?.destroy();
+    }
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(client: Socket): void {
+    const pair: { client: Socket; upstream?: Socket } = { client };
+    this.pairs.add(pair);
+    client.on('error', () => undefined);
+    client.on('close', () => {
+      pair.upstream?.destroy();
+      this.pairs.delete(pair);
+    });
+    const connect = (): void => {
+      if (client.destroyed) return;
+      const upstream = netConnect(this.target.port, this.target.host);
+      pair.upstream = upstream;
+      upstream.on('error', () => undefined);
+      upstream.on('close', () => client.destroy());
+      client.pipe(upstream);
+      upstream.pipe(client);
+    };
+    if (this.frozen) {
+      client.pause();
+      this.held.push(connect);
+    } else {
+      connect();
+    }
+  }
 }

@@ -1,0 +1,183 @@
+// Faults injected for real on a private ZooKeeper (its own port and state directory; the shared one is never
+// touched): a server frozen with SIGSTOP, a partition longer than the session timeout (a proxy that stops all
+// traffic while the server keeps running), a server restart that keeps its data, and an ensemble that is not there.
+import type { Member } from '@kiel/consumer';
+import { Backends, eventually, events, FreezableProxy, freePort, memberInfo, PrivateZooKeeper, sleep } from './helpers';
+
+const ids = (members: readonly Member[]): string[] => members.map((m) => m.info.id);
+
+describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
+  const zk = new PrivateZooKeeper();
+  let backends: Backends;
+
+  beforeAll(async () => {
+    await zk.start();
+  }, 60_000);
+
+  afterAll(() => {
+    zk.destroy();
+  });
+
+  beforeEach(() => {
+    backends = new Backends({ hosts: zk.hosts, rootPath: '/kiel', operationTimeout: 3000, connectTimeout: 5000 });
+  });
+
+  afterEach(async () => {
+    await backends.closeAll();
+  });
+
+  it('a freeze shorter than the session timeout: `disconnected` from our own clock, then the same session back', async () => {
+    const sessionTimeout = 6000;
+    const member = await backends.open({ sessionTimeout });
+    const session = member.sessionId;
+    await member.join('short', memberInfo('m'));
+    expect(await member.claim('short', 't:0', 'm')).toBe(true);
+    const disconnected = events(member, 'disconnected');
+    const connected = events(member, 'connected');
+    const expired = events(member, 'expired');
+
+    const frozenAt = performance.now();
+    zk.pause();
+    try {
+      // node-zookeeper-client sees nothing wrong with a frozen server; the report must come from our round-trips.
+      await eventually('disconnected', () => disconnected.length > 0, sessionTimeout);
+      const detectedAfter = performance.now() - frozenAt;
+      expect(detectedAfter).toBeLessThan(sessionTimeout / 2);
+      expect(disconnected[0][0].reason).toMatch(/no answer from ZooKeeper/);
+      expect(member.state).toBe('disconnected');
+      expect(performance.now() - member.lastContact).toBeGreaterThan(sessionTimeout / 3);
+    } finally {
+      zk.resume();
+    }
+
+    await eventually('connected again', () => connected.length > 0, sessionTimeout);
+    expect(connected[0]).toEqual([{ sessionId: session, newSession: false }]);
+    expect(member.state).toBe('connected');
+    expect(expired).toHaveLength(0);
+    expect(ids(await member.members('short'))).toEqual(['m']);
+    expect(await member.readClaim('short', 't:0')).toMatchObject({ mine: true });
+  });
+
+  it('a freeze longer than the session timeout: `disconnected` well before expiry, `expired` after the resume', async () => {
+    const sessionTimeout = 3000;
+    const member = await backends.open({ sessionTimeout });
+    const oldSession = member.sessionId;
+    await member.join('frozen', memberInfo('m'));
+    expect(await member.claim('frozen', 't:0', 'm')).toBe(true);
+    const disconnected = events(member, 'disconnected');
+    const expired = events(member, 'expired');
+
+    const frozenAt = performance.now();
+    zk.pause();
+    try {
+      await eventually('disconnected', () => disconnected.length > 0, sessionTimeout);
+      // The consumer fences itself at 2/3 of the session timeout by default; the report must come before.
+      expect(performance.now() - frozenAt).toBeLessThan(sessionTimeout / 2);
+      await sleep(sessionTimeout + 1500 - (performance.now() - frozenAt));
+      expect(expired).toHaveLength(0); // nothing can tell the client while the server is frozen
+    } finally {
+      zk.resume();
+    }
+    // On resume the server finds the session overdue and expires it; the client learns it when it reconnects.
+    await eventually('expired', () => expired.length > 0, 3 * sessionTimeout);
+    expect(expired[0]).toEqual([{ sessionId: oldSession }]);
+    expect(member.state).toBe('expired');
+
+    const connected = events(member, 'connected');
+    await member.connect();
+    expect(connected).toEqual([[{ sessionId: member.sessionId, newSession: true }]]);
+    expect(member.sessionId).not.toBe(oldSession);
+    expect(await member.readClaim('frozen', 't:0')).toBeNull();
+    expect(await member.members('frozen')).toEqual([]);
+  });
+
+  it('a partition longer than the session timeout: `disconnected` well before expiry, then `expired`, then a new session', async () => {
+    const proxy = new FreezableProxy({ host: '127.0.0.1', port: zk.port });
+    await proxy.start();
+    const sessionTimeout = 3000;
+    try {
+      const member = await backends.open({ hosts: proxy.hosts, sessionTimeout });
+      const observer = await backends.open({ sessionTimeout });
+      const oldSession = member.sessionId;
+      await member.join('long', memberInfo('m'));
+      expect(await member.claim('long', 't:0', 'm')).toBe(true);
+      const disconnected = events(member, 'disconnected');
+      const expired = events(member, 'expired');
+      const seen: string[][] = [];
+      member.watchMembers('long', (list) => seen.push(ids(list)));
+      await eventually('the first members state', () => seen.length > 0);
+
+      const frozenAt = performance.now();
+      proxy.freeze();
+      await eventually('disconnected', () => disconnected.length > 0, sessionTimeout);
+      // The consumer fences itself at 2/3 of the session timeout by default; the report must come before.
+      expect(performance.now() - frozenAt).toBeLessThan(sessionTimeout / 2);
+
+      // The server, which still runs, expires the session: the claim is free for someone else.
+      await eventuallyAsync(async () => (await observer.readClaim('long', 't:0')) === null, 3 * sessionTimeout);
+      expect(expired).toHaveLength(0); // the client cannot know while cut off
+      expect(await observer.claim('long', 't:0', 'observer')).toBe(true);
+
+      proxy.thaw();
+      await eventually('expired', () => expired.length > 0, 3 * sessionTimeout);
+      expect(expired[0]).toEqual([{ sessionId: oldSession }]);
+      await expect(member.claim('long', 't:0', 'm')).rejects.toMatchObject({ code: 'ERR_SESSION_EXPIRED' });
+
+      await member.connect();
+      expect(member.sessionId).not.toBe(oldSession);
+      expect(await member.claim('long', 't:0', 'm')).toBe(false);
+      await member.join('long', memberInfo('m'));
+      await eventually('the watch on the new session', () => seen.at(-1)?.join() === 'm');
+    } finally {
+      await backends.closeAll();
+      await proxy.close();
+    }
+  });
+
+  it('a restart that keeps the data: the session survives and watches are re-armed', async () => {
+    const sessionTimeout = 8000;
+    const member = await backends.open({ sessionTimeout });
+    const writer = await backends.open({ sessionTimeout });
+    const session = member.sessionId;
+    await member.join('restart', memberInfo('m'));
+    let version = await writer.writeRecord('restart', 'allocation', 'before', null);
+    const values: Array<string | null> = [];
+    member.watchRecord('restart', 'allocation', (r) => values.push(r?.value ?? null));
+    await eventually('the record', () => values.at(-1) === 'before');
+    const disconnected = events(member, 'disconnected');
+    const connected = events(member, 'connected');
+
+    zk.stop();
+    await eventually('disconnected', () => disconnected.length > 0, sessionTimeout);
+    await zk.start();
+    await eventually('connected again', () => connected.length > 0, sessionTimeout);
+    expect(connected[0]).toEqual([{ sessionId: session, newSession: false }]);
+    expect(ids(await writer.members('restart'))).toEqual(['m']);
+
+    await eventually('the writer back', () => writer.state === 'connected', sessionTimeout);
+    version = await writer.writeRecord('restart', 'allocation', 'after', version);
+    expect(version).not.toBeNull();
+    await eventually('the change after the restart', () => values.at(-1) === 'after');
+  });
+
+  it('an unreachable ensemble: a typed, retriable error within the connect timeout, and nothing left running', async () => {
+    const port = await freePort();
+    const backend = backends.create({ hosts: `127.0.0.1:${port}`, connectTimeout: 1500 });
+    const started = performance.now();
+    await expect(backend.connect()).rejects.toMatchObject({ code: 'ERR_BACKEND_UNAVAILABLE', retriable: true });
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(1400);
+    expect(elapsed).toBeLessThan(2500);
+    expect(backend.state).toBe('idle');
+    await backend.close();
+    await sleep(300);
+  });
+});
+
+async function eventuallyAsync(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
