@@ -1,2 +1,3 @@
 export { KafkaProtocolError, isKafkaProtocolError } from './errors';
 export type { ProtocolErrorCode } from './errors';
+export * from './records';
