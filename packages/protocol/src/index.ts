@@ -1,3 +1,2 @@
 export { KafkaProtocolError, isKafkaProtocolError } from './errors';
 export type { ProtocolErrorCode } from './errors';
-export * from './records';
