@@ -55,3 +55,4 @@ export { CoordinatorKeyType } from './apis/find-coordinator/find-coordinator';
 export { IsolationLevel, ListOffsetsTimestamp } from './apis/list-offsets/list-offsets';
 export { FetchSession } from './apis/fetch/fetch';
 export { SimpleCommit } from './apis/offset-commit/offset-commit';
+export * from './records';
