@@ -739,23 +739,28 @@ export function runAllocatorBackendSuite(options: AllocatorBackendSuiteOptions):
           const connected = t.events(victim, 'connected');
           await t.bounded(victim.connect(), 'connect()');
           const before = await victim.join(group, memberInfo('victim'));
-          const other = await observer.join(group, memberInfo('observer'));
+          await observer.join(group, memberInfo('observer'));
           const own = t.watchMembers(victim, group);
+          const theirs = t.watchMembers(observer, group);
           await own.until('both members', (list) => list.length === 2);
 
           await t.bounded(expireSession!(victim), 'the expireSession hook', timeouts.expiry);
           await t.eventually('the expired event', () => expired.length === 1, timeouts.expiry);
+          // A change the expired session cannot see: its watch must catch up once the new session is open.
+          const late = await (await t.open()).join(group, memberInfo('late'));
+          await theirs.until('the late member', (list) => ids(list).includes('late'));
           await t.bounded(victim.connect(), 'connect() after expiry', timeouts.expiry);
           expect(victim.state).toBe('connected');
           await t.eventually('a second connected event', () => connected.length === 2);
           expect(connected[1][0].newSession).toBe(true);
           expect(connected[1][0].sessionId).not.toBe(connected[0][0].sessionId);
+          // The subscription made before the expiry delivers the current state again on the new session.
+          await own.until('the members after the expiry', (list) => ids(list).join() === 'observer,late');
 
           const after = await victim.join(group, memberInfo('victim'));
           expect(after.order).toBeGreaterThan(before.order);
-          expect(after.order).toBeGreaterThan(other.order);
-          expect(ids(await observer.members(group))).toEqual(['observer', 'victim']);
-          // The subscription made before the expiry delivers again on the new session.
+          expect(after.order).toBeGreaterThan(late.order);
+          expect(ids(await observer.members(group))).toEqual(['observer', 'late', 'victim']);
           await own.until('the new entry', (list) =>
             list.some((m) => m.info.id === 'victim' && m.order === after.order),
           );
