@@ -189,9 +189,8 @@ export class MemoryBackend implements AllocatorBackend {
       case 'closed':
         throw closedError();
       case 'connected':
-        return;
       case 'disconnected':
-        // The session may still be alive: try to reach it now rather than wait for the next heartbeat.
+        // Check with a round-trip rather than trust the last heartbeat: connect() resolving means "reachable now".
         this.beat();
         if (this.state === 'connected') return;
         if (this.state === 'disconnected') throw unreachableError();
