@@ -32,3 +32,12 @@ export { SingleConsumer } from './consumer/single';
 export type { SingleConsumerOptions, StartPosition } from './consumer/single';
 export { deserializers } from './consumer/options';
 export type { BaseConsumerOptions, Batch, Deserializer, Message } from './consumer/options';
+export { BackendErrorImpl, isBackendError } from './backend/errors';
+export type { BackendErrorOptions } from './backend/errors';
+export { MemoryBackend, MemoryStore } from './backend/memory';
+export type {
+  DropWatchEventsOptions,
+  MemoryBackendOptions,
+  MemoryStoreOptions,
+  MemoryWatchKind,
+} from './backend/memory';

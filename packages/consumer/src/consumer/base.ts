@@ -59,7 +59,10 @@ const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
  * (kiel's `consume(topic)`, kafkajs-style `run()`, and an async iterator of batches), positions and lifecycle.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export abstract class BaseConsumer<V = unknown, E extends ConsumerEvents & Record<keyof E, any[]> = ConsumerEvents> extends EventEmitter<E> {
+export abstract class BaseConsumer<
+  V = unknown,
+  E extends ConsumerEvents & Record<keyof E, any[]> = ConsumerEvents,
+> extends EventEmitter<E> {
   /** The same emitter, typed with the events every consumer has (subclasses add more). */
   private get events(): EventEmitter<ConsumerEvents> {
     return this as unknown as EventEmitter<ConsumerEvents>;
