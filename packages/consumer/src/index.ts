@@ -16,3 +16,28 @@ export type {
   Unsubscribe,
   VersionedRecord,
 } from './backend/types';
+
+export { KielError, isKielError } from './errors';
+export type { KielErrorCode } from './errors';
+export { Connection } from './net/connection';
+export type { ConnectionOptions, ConnectionEvents } from './net/connection';
+export { Broker } from './net/broker';
+export type { BrokerConnectionOptions, SaslOptions } from './net/broker';
+export { Cluster } from './cluster';
+export type { ClusterOptions, ClusterEvents, PartitionMetadata, RetryOptions } from './cluster';
+export type { OffsetReset } from './fetch/fetcher';
+export { BaseConsumer } from './consumer/base';
+export type { ConsumerEvents, RunHandlers } from './consumer/base';
+export { SingleConsumer } from './consumer/single';
+export type { SingleConsumerOptions, StartPosition } from './consumer/single';
+export { deserializers } from './consumer/options';
+export type { BaseConsumerOptions, Batch, Deserializer, Message } from './consumer/options';
+export { BackendErrorImpl, isBackendError } from './backend/errors';
+export type { BackendErrorOptions } from './backend/errors';
+export { MemoryBackend, MemoryStore } from './backend/memory';
+export type {
+  DropWatchEventsOptions,
+  MemoryBackendOptions,
+  MemoryStoreOptions,
+  MemoryWatchKind,
+} from './backend/memory';
