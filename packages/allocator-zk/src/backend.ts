@@ -893,6 +893,7 @@ function parseMember(name: string, path: string, data: Buffer | undefined): Memb
     typeof candidate.host === 'string' &&
     typeof candidate.pid === 'number' &&
     Number.isInteger(candidate.pid) &&
+    candidate.pid >= 0 &&
     (candidate.weight === undefined ||
       (typeof candidate.weight === 'number' && Number.isFinite(candidate.weight) && candidate.weight > 0));
   if (!valid) throw malformed('expected JSON {id: string, host: string, pid: integer, weight?: positive number}');
