@@ -215,6 +215,14 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
     await backend.close();
     await sleep(300);
   });
+
+  it('an ensemble with a dead server: the client moves on to a live one', async () => {
+    const dead = await freePort();
+    const backend = await backends.open({ hosts: [`127.0.0.1:${dead}`, zk.hosts], sessionTimeout: 4000 });
+    expect(backend.state).toBe('connected');
+    await backend.join('ensemble', memberInfo('m'));
+    expect(ids(await backend.members('ensemble'))).toEqual(['m']);
+  });
 });
 
 async function eventuallyAsync(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
