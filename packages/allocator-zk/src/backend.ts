@@ -117,11 +117,13 @@ export class ZooKeeperBackend implements AllocatorBackend {
     return this.options.rootPath;
   }
 
+  /** Subscribes to a session event (see {@link AllocatorBackendEvents} for when each fires and what to do). */
   on<E extends keyof AllocatorBackendEvents>(event: E, listener: Listener<E>): this {
     this.emitter.on(event, listener as (...args: unknown[]) => void);
     return this;
   }
 
+  /** Removes a listener added with {@link ZooKeeperBackend.on}. */
   off<E extends keyof AllocatorBackendEvents>(event: E, listener: Listener<E>): this {
     this.emitter.off(event, listener as (...args: unknown[]) => void);
     return this;
