@@ -41,6 +41,7 @@ export class Writer {
     return this.buffer.subarray(0, this.length);
   }
 
+  /** INT8. */
   writeInt8(value: number): this {
     checkInt(value, -0x80, 0x7f, 'int8');
     this.reserve(1);
@@ -49,6 +50,7 @@ export class Writer {
     return this;
   }
 
+  /** INT16, big-endian like every Kafka integer. */
   writeInt16(value: number): this {
     checkInt(value, -0x8000, 0x7fff, 'int16');
     this.reserve(2);
@@ -57,6 +59,7 @@ export class Writer {
     return this;
   }
 
+  /** INT32. */
   writeInt32(value: number): this {
     checkInt(value, -0x8000_0000, 0x7fff_ffff, 'int32');
     this.reserve(4);
@@ -65,6 +68,7 @@ export class Writer {
     return this;
   }
 
+  /** UINT32. */
   writeUInt32(value: number): this {
     checkInt(value, 0, 0xffff_ffff, 'uint32');
     this.reserve(4);
@@ -82,6 +86,7 @@ export class Writer {
     return this;
   }
 
+  /** FLOAT64 (IEEE 754 double). */
   writeFloat64(value: number): this {
     if (typeof value !== 'number') throw invalid(`float64 must be a number, got ${typeof value}`);
     this.reserve(8);
@@ -90,6 +95,7 @@ export class Writer {
     return this;
   }
 
+  /** BOOLEAN: 1 for true, 0 for false. */
   writeBoolean(value: boolean): this {
     if (typeof value !== 'boolean') throw invalid(`boolean expected, got ${typeof value}`);
     this.reserve(1);

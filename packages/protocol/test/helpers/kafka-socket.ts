@@ -3,11 +3,24 @@
 import * as net from 'node:net';
 import { decodeResponse, encodeRequest, type ApiName, type RequestOf, type ResponseOf } from '../../src';
 
-/** host and port of the first broker of KAFKA_BROKERS (default 127.0.0.1:9092). */
-export function brokerAddress(): { host: string; port: number } {
-  const first = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')[0].trim();
+function firstAddress(list: string): { host: string; port: number } {
+  const first = list.split(',')[0].trim();
   const colon = first.lastIndexOf(':');
   return { host: first.slice(0, colon), port: Number(first.slice(colon + 1)) };
+}
+
+/** host and port of the first broker of KAFKA_BROKERS (default 127.0.0.1:9092). */
+export function brokerAddress(): { host: string; port: number } {
+  return firstAddress(process.env.KAFKA_BROKERS ?? '127.0.0.1:9092');
+}
+
+/** The SASL_PLAINTEXT listener of the local stack and its user (KAFKA_SASL_BROKERS, _USER, _PASSWORD). */
+export function saslBroker(): { host: string; port: number; user: string; password: string } {
+  return {
+    ...firstAddress(process.env.KAFKA_SASL_BROKERS ?? '127.0.0.1:9094'),
+    user: process.env.KAFKA_SASL_USER ?? 'kiel',
+    password: process.env.KAFKA_SASL_PASSWORD ?? 'kiel-secret',
+  };
 }
 
 export class KafkaSocket {
