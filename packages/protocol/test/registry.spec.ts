@@ -9,6 +9,7 @@ import {
   apiNameOf,
   decodeResponse,
   encodeRequest,
+  encodeRequestFrame,
   getCodec,
   isKafkaProtocolError,
   negotiateVersions,
@@ -125,6 +126,13 @@ describe('framing', () => {
       { topics: [{ name: 'a' }, { name: 'b' }], allowAutoTopicCreation: false },
     );
     expect(ours.toString('hex')).toBe(frame.buffer.subarray(4).toString('hex'));
+    const withSize = encodeRequestFrame(
+      'Metadata',
+      5,
+      { correlationId: 12345, clientId: 'kiel-client' },
+      { topics: [{ name: 'a' }, { name: 'b' }], allowAutoTopicCreation: false },
+    );
+    expect(withSize.toString('hex')).toBe(frame.buffer.toString('hex'));
   });
 
   it('encodeRequest writes request header v2 (with tagged fields) for flexible versions', () => {

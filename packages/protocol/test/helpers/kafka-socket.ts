@@ -1,7 +1,7 @@
 // A minimal Kafka client over a plain socket, for tests only: one request at a time, frames in and out. The
 // production connection layer lives in @kiel/consumer.
 import * as net from 'node:net';
-import { decodeResponse, encodeRequest, type ApiName, type RequestOf, type ResponseOf } from '../../src';
+import { decodeResponse, encodeRequestFrame, type ApiName, type RequestOf, type ResponseOf } from '../../src';
 
 function firstAddress(list: string): { host: string; port: number } {
   const first = list.split(',')[0].trim();
@@ -47,13 +47,13 @@ export class KafkaSocket {
 
   /** Sends a request and returns the raw response payload (header included). */
   async send<A extends ApiName>(api: A, version: number, request: RequestOf<A>): Promise<Buffer> {
-    const payload = encodeRequest(
+    const frame = encodeRequestFrame(
       api,
       version,
       { correlationId: ++this.correlationId, clientId: 'kiel-test' },
       request,
     );
-    return this.sendPayload(payload);
+    return this.sendFrame(frame);
   }
 
   /** Sends a request and decodes the response, checking the correlation id. */
@@ -66,15 +66,13 @@ export class KafkaSocket {
     return response;
   }
 
-  /** Sends an already encoded request payload (header + body) and returns the response payload. */
-  sendPayload(payload: Buffer): Promise<Buffer> {
+  /** Writes one size-prefixed frame and resolves with the response payload (after the size). */
+  sendFrame(frame: Buffer): Promise<Buffer> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.waiting) return Promise.reject(new Error('one request at a time'));
-    const size = Buffer.alloc(4);
-    size.writeInt32BE(payload.length);
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
-      this.socket.write(Buffer.concat([size, payload]));
+      this.socket.write(frame);
     });
   }
 
