@@ -1,6 +1,7 @@
 import { KafkaProtocolError } from '../errors';
 
 const INITIAL_CAPACITY = 256;
+const TWO_POW_32 = 0x1_0000_0000;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 const UINT64_MASK = 2n ** 64n - 1n;
@@ -79,6 +80,15 @@ export class Writer {
 
   /** Writes an int64 from a bigint or a safe integer number. */
   writeInt64(value: bigint | number): this {
+    if (typeof value === 'number' && Number.isSafeInteger(value)) {
+      // Offsets and timestamps are numbers: split into two int32 halves instead of going through a bigint.
+      const high = Math.floor(value / TWO_POW_32);
+      this.reserve(8);
+      this.buffer.writeInt32BE(high, this.length);
+      this.buffer.writeUInt32BE(value - high * TWO_POW_32, this.length + 4);
+      this.length += 8;
+      return this;
+    }
     const big = toInt64(value);
     this.reserve(8);
     this.buffer.writeBigInt64BE(big, this.length);
