@@ -3,13 +3,15 @@
 // It sends the hand-written request bodies of test/fixtures/spec-requests.json (not our encoder's output) over a
 // plain socket, after creating topic `kiel-fixture` with three records (k0/v0..k2/v2), and writes each response
 // payload (header included) to test/fixtures/broker-responses.json. It deletes the topic and group afterwards.
-// Usage: node scripts/capture-broker-fixtures.js [host:port]
+// Usage: node scripts/capture-broker-fixtures.js [host:port] [output file name] [broker label]
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const { Kafka, logLevel } = require('kafkajs');
 
 const broker = process.argv[2] ?? process.env.KAFKA_BROKERS?.split(',')[0] ?? '127.0.0.1:9092';
+const output = process.argv[3] ?? 'broker-responses.json';
+const label = process.argv[4] ?? 'Kafka 4.4.0 (KRaft, single node)';
 const API_KEYS = {
   Fetch: 1,
   ListOffsets: 2,
@@ -85,9 +87,8 @@ async function main() {
   await admin.deleteTopics({ topics: ['kiel-fixture'] });
   await admin.deleteGroups(['kiel-fixture-group']).catch(() => undefined);
   await admin.disconnect();
-  const target = path.join(__dirname, '..', 'test', 'fixtures', 'broker-responses.json');
-  const comment =
-    'Responses of Kafka 4.4.0 (KRaft, single node) to spec-requests.json, captured by scripts/capture-broker-fixtures.js';
+  const target = path.join(__dirname, '..', 'test', 'fixtures', output);
+  const comment = `Responses of ${label} to spec-requests.json, captured by scripts/capture-broker-fixtures.js`;
   fs.writeFileSync(target, `${JSON.stringify({ _comment: comment, responses }, null, 2)}\n`);
   console.log(`wrote ${Object.keys(responses).length} responses to ${target}`);
 }

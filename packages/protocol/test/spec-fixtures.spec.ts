@@ -1,7 +1,15 @@
 // Flexible versions, which kafkajs lacks: our encoders against request bytes written by hand from the protocol
 // guide, and our decoders against responses captured from Kafka 4.4.0 (scripts/capture-broker-fixtures.js sent
 // those hand-written requests, so the broker also vouched for them).
-import { KAFKA_ERROR_CODES, decodeResponse, getCodec, type ApiName } from '../src';
+import {
+  IMPLEMENTED_VERSIONS,
+  KAFKA_ERROR_CODES,
+  decodeResponse,
+  getCodec,
+  negotiateVersions,
+  type ApiName,
+} from '../src';
+import kafka391Responses from './fixtures/broker-responses-kafka-3.9.1.json';
 import brokerResponses from './fixtures/broker-responses.json';
 import specRequests from './fixtures/spec-requests.json';
 
@@ -25,16 +33,21 @@ describe('request bodies equal hex written from the spec', () => {
   }
 });
 
-function decode<A extends ApiName>(name: keyof typeof brokerResponses.responses, api: A) {
-  const fixture = brokerResponses.responses[name];
-  const { correlationId, response } = decodeResponse(api, fixture.version, Buffer.from(fixture.hex, 'hex'));
-  expect(correlationId).toBe(fixture.correlationId);
-  return response;
+type CapturedResponses = typeof brokerResponses.responses;
+
+function decoder(responses: CapturedResponses) {
+  return <A extends ApiName>(name: keyof CapturedResponses, api: A) => {
+    const fixture = responses[name];
+    const { correlationId, response } = decodeResponse(api, fixture.version, Buffer.from(fixture.hex, 'hex'));
+    expect(correlationId).toBe(fixture.correlationId);
+    return response;
+  };
 }
+
+const decode = decoder(brokerResponses.responses);
 
 const TOPIC = 'kiel-fixture';
 const BROKER = { nodeId: 1, host: '127.0.0.1', port: 9092, rack: null };
-
 describe('responses captured from Kafka 4.4.0', () => {
   it('ApiVersions v3 (response header v0 despite the flexible body; features in tagged fields)', () => {
     const response = decode('ApiVersions v3', 'ApiVersions');
@@ -127,5 +140,45 @@ describe('responses captured from Kafka 4.4.0', () => {
         },
       ],
     });
+  });
+});
+
+describe('responses captured from Kafka 3.9.1 (a private broker on port 19092)', () => {
+  const decode391 = decoder(kafka391Responses.responses);
+
+  it('ApiVersions v3: every API negotiates to our highest version', () => {
+    const response = decode391('ApiVersions v3', 'ApiVersions');
+    expect(response.errorCode).toBe(KAFKA_ERROR_CODES.NONE);
+    const negotiated = negotiateVersions(response.apiKeys);
+    for (const [api, range] of Object.entries(IMPLEMENTED_VERSIONS)) {
+      expect([api, negotiated[api as ApiName]]).toEqual([api, range.maxVersion]);
+    }
+    expect(response.finalizedFeatures).toContainEqual(expect.objectContaining({ name: 'metadata.version' }));
+  });
+
+  it('Metadata v12, FindCoordinator v4, ListOffsets v7 and Fetch v12', () => {
+    const metadata = decode391('Metadata v12', 'Metadata');
+    expect(metadata.brokers).toEqual([{ nodeId: 1, host: '127.0.0.1', port: 19092, rack: null }]);
+    expect(metadata.topics.map((t) => [t.name, t.errorCode, t.partitions.length])).toEqual([[TOPIC, 0, 1]]);
+    expect(decode391('FindCoordinator v4', 'FindCoordinator').coordinators).toEqual([
+      expect.objectContaining({ key: 'kiel-fixture-group', errorCode: 0, port: 19092 }),
+    ]);
+    expect(decode391('ListOffsets v7', 'ListOffsets').topics[0].partitions[0]).toMatchObject({
+      errorCode: 0,
+      offset: 3,
+    });
+    const fetched = decode391('Fetch v12', 'Fetch').responses[0].partitions[0];
+    expect(fetched).toMatchObject({ errorCode: 0, highWatermark: 3 });
+    expect(fetched.records!.readBigInt64BE(0)).toBe(0n);
+    expect(fetched.records!.readInt32BE(57)).toBe(3);
+  });
+
+  it('OffsetCommit v8 then OffsetFetch v7', () => {
+    expect(decode391('OffsetCommit v8', 'OffsetCommit').topics[0].partitions).toEqual([
+      { partitionIndex: 0, errorCode: 0 },
+    ]);
+    expect(decode391('OffsetFetch v7', 'OffsetFetch').topics[0].partitions).toEqual([
+      { partitionIndex: 0, committedOffset: 2, committedLeaderEpoch: -1, metadata: 'm', errorCode: 0 },
+    ]);
   });
 });

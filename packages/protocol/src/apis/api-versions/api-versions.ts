@@ -108,7 +108,7 @@ export const apiVersionsApi: ApiImplementation<ApiVersionsRequest, ApiVersionsRe
   minVersion: 0,
   maxVersion: 3,
   firstFlexibleVersion: 3,
-  // The broker must parse the response header before it knows which versions the client speaks.
+  // A client reads the header before it knows which layout the broker answered in (v0 on UNSUPPORTED_VERSION).
   responseHeaderVersion: () => 0,
   writeRequest(writer, request, { version, encoding }) {
     if (version >= 3) {
