@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import packageJson from '../package.json';
 import {
   ApiKeys,
+  ApiVersions,
   IMPLEMENTED_VERSIONS,
   KAFKA_ERROR_CODES,
   Metadata,
@@ -70,6 +72,11 @@ describe('the registry', () => {
     }
     expect(Metadata.v12.apiKey).toBe(ApiKeys.Metadata);
     expect(Metadata.v12.version).toBe(12);
+  });
+
+  it('sends the package version as client software version (ApiVersions v3)', () => {
+    expect(ApiVersions.DEFAULT_CLIENT_SOFTWARE_VERSION).toBe(packageJson.version);
+    expect(ApiVersions.DEFAULT_CLIENT_SOFTWARE_NAME).toMatch(/^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$/);
   });
 
   it('refuses versions it does not implement with ERR_UNSUPPORTED_VERSION', () => {
