@@ -154,6 +154,13 @@ describe('transactions', () => {
     await send(['a1', 'a2', 'a3'], 'abort');
     await send(['c3'], 'commit');
     await send(['a4'], 'abort');
+    // The coordinator writes the markers after EndTxn returns: wait until the last one is stable.
+    // Offsets: c1 c2 COMMIT a1 a2 a3 ABORT c3 COMMIT a4 ABORT.
+    const deadline = Date.now() + 15_000;
+    while ((await fetchRaw({ topic, isolationLevel: 'read_committed' })).lastStableOffset < 11n) {
+      if (Date.now() > deadline) throw new Error('the transaction markers did not become stable in 15 s');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
 
     const committed = await fetchAll(topic, { isolationLevel: 'read_committed' });
     expect(committed.raw.abortedTransactions?.length).toBe(2);
@@ -161,7 +168,6 @@ describe('transactions', () => {
     const markers = committed.decoded.batches.filter((b) => b.isControl);
     expect(markers.map((b) => b.controlType)).toEqual(['COMMIT', 'ABORT', 'COMMIT', 'ABORT']);
     expect(markers.every((b) => b.records.length === 0 && b.isTransactional)).toBe(true);
-    // Offsets: c1 c2 COMMIT a1 a2 a3 ABORT c3 COMMIT a4 ABORT.
     expect(committed.records.map((r) => r.offset)).toEqual([0, 1, 7]);
     expect(committed.decoded.nextOffset).toBe(11);
 
