@@ -52,7 +52,8 @@ describe('truncation at the end of a fetch', () => {
     }
   });
 
-  it('an empty buffer is neither truncated nor an error', () => {
+  it('an empty buffer or null records are neither truncated nor an error', () => {
+    expect(decodeRecords(null)).toEqual(decodeRecords(Buffer.alloc(0)));
     expect(decodeRecords(Buffer.alloc(0))).toEqual({
       batches: [],
       bytesConsumed: 0,
