@@ -598,11 +598,12 @@ function batchNextOffset(buf: Buffer, pos: number, magic: number): number {
 
 /**
  * Decodes the records bytes of one Fetch response partition: RecordBatch v2 and legacy message sets (magic 0 and
- * 1) in any mix (null, a partition without records, decodes to nothing). A batch cut short at the end is normal (the broker stops at the fetch size): decoding stops
- * before it and reports `truncated`. Malformed bytes raise a {@link KafkaProtocolError} whose `offset` is the
- * byte position in `buffer`.
+ * 1) in any mix; null (a partition without records) decodes to nothing. A batch cut short at the end is normal
+ * (the broker stops at the fetch size): decoding stops before it and reports `truncated`. Malformed bytes raise a
+ * {@link KafkaProtocolError} whose `offset` is the byte position in `buffer`.
  *
  * Offsets, timestamps and producer ids are numbers; a value beyond 2^53 - 1 raises `ERR_OUT_OF_RANGE`.
+ * Decoding is synchronous, decompression included: codecs are synchronous (see `CompressionCodec`).
  *
  * @example
  * const { batches, nextOffset, truncated } = decodeRecords(partition.records, {
@@ -616,8 +617,9 @@ function batchNextOffset(buf: Buffer, pos: number, magic: number): number {
  * }
  */
 export function decodeRecords(buffer: Buffer | null, options: DecodeRecordsOptions = {}): DecodeRecordsResult {
-  if (buffer === null)
+  if (buffer === null) {
     return { batches: [], bytesConsumed: 0, truncated: false, nextOffset: undefined, sizeNeeded: undefined };
+  }
   const ctx: Context = {
     verifyCrc: options.verifyCrc ?? true,
     readCommitted: options.isolationLevel === 'read_committed',

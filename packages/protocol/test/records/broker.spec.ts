@@ -31,9 +31,9 @@ let admin: Admin;
 const topics: string[] = [];
 const producers: Producer[] = [];
 
-async function newTopic(name: string): Promise<string> {
+async function newTopic(name: string, configEntries: Array<{ name: string; value: string }> = []): Promise<string> {
   const topic = `kiel-records-${name}-${run}`;
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries }], waitForLeaders: true });
   topics.push(topic);
   return topic;
 }
@@ -131,6 +131,25 @@ describe('kcat-produced batches (librdkafka)', () => {
           ['trace', 'abc'],
         ],
       })),
+    );
+  });
+});
+
+describe('batches compressed by the Java broker (topic compression.type)', () => {
+  // The broker recompresses with Java's own codecs: snappy-java's xerial framing, KafkaLZ4BlockOutputStream, zstd-jni.
+  it.each(['gzip', 'snappy', 'lz4', 'zstd'])('%s', async (codec) => {
+    const topic = await newTopic(`java-${codec}`, [{ name: 'compression.type', value: codec }]);
+    const producer = kafka.producer();
+    producers.push(producer);
+    await producer.connect();
+    await producer.send({ topic, messages: MESSAGES });
+    const { raw, decoded, records } = await fetchAll(topic);
+    expect(decoded.batches.map((b) => b.compression)).toEqual([
+      CompressionType[codec.toUpperCase() as keyof typeof CompressionType],
+    ]);
+    if (codec === 'snappy') expect(raw.records.subarray(61, 69).toString('latin1')).toBe('\x82SNAPPY\x00');
+    expect(records.map(view)).toEqual(
+      MESSAGES.map((m, i) => ({ offset: i, key: m.key, value: m.value, headers: Object.entries(m.headers) })),
     );
   });
 });
