@@ -1,5 +1,6 @@
 import * as zlib from 'node:zlib';
-import { CompressionType, crc32Js, decodeRecords, encodeMessageSet, encodeRecordBatch } from '../../src/records';
+import { CompressionType, decodeRecords, encodeMessageSet, encodeRecordBatch } from '../../src/records';
+import { crc32Js } from '../../src/records/crc';
 import { xxhash32 } from '../../src/records/codecs';
 import { kafkajsMessageSet } from './kafkajs';
 

@@ -6,7 +6,7 @@ const record = fc.record({
   key: fc.option(bytes, { nil: null }),
   value: fc.option(bytes, { nil: null }),
   headers: fc.array(
-    fc.record({ key: fc.string({ unit: 'grapheme', maxLength: 20 }), value: fc.option(bytes, { nil: null }) }),
+    fc.record({ key: fc.string({ unit: 'grapheme', maxLength: 40 }), value: fc.option(bytes, { nil: null }) }),
     { maxLength: 4 },
   ),
   timestampDelta: fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
