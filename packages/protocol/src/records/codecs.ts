@@ -162,6 +162,8 @@ export const snappyCodec: CompressionCodec = {
 interface Lz4Module {
   compressFrameSync(data: Buffer): Buffer;
   decompressFrameSync(data: Buffer): Buffer;
+  /** Raw LZ4 block preceded by a little-endian uint32 output capacity (lz4_flex's size-prepended form). */
+  uncompressSync(data: Uint8Array): Buffer;
 }
 
 const lz4 = lazy(() => {
@@ -209,20 +211,88 @@ export function xxhash32(data: Uint8Array): number {
 }
 
 const LZ4_FRAME_MAGIC = 0x184d2204;
+const LZ4_BLOCK_MAX_SIZES = [0, 0, 0, 0, 64 << 10, 256 << 10, 1 << 20, 4 << 20];
 
-/** The frame descriptor of an LZ4 frame: where its header checksum byte sits and the content size if present. */
-function lz4Descriptor(data: Buffer): { checksumAt: number; contentSize: number | undefined } | undefined {
+/** What an LZ4 frame descriptor says. */
+interface Lz4Descriptor {
+  checksumAt: number;
+  contentSize: number | undefined;
+  blockMaxSize: number;
+  blockIndependent: boolean;
+  blockChecksum: boolean;
+  contentChecksum: boolean;
+}
+
+/** The descriptor of the LZ4 frame at the start of `data`, or undefined when it is not one this code reads. */
+function lz4Descriptor(data: Buffer): Lz4Descriptor | undefined {
   if (data.length < 7 || data.readUInt32LE(0) !== LZ4_FRAME_MAGIC) return undefined;
   const flg = data[4];
   const hasContentSize = (flg & 0x08) !== 0;
   const checksumAt = 6 + (hasContentSize ? 8 : 0) + (flg & 0x01 ? 4 : 0);
   if (data.length <= checksumAt) return undefined;
-  const contentSize = hasContentSize ? data.readUInt32LE(6) + data.readUInt32LE(10) * 2 ** 32 : undefined;
-  return { checksumAt, contentSize };
+  return {
+    checksumAt,
+    contentSize: hasContentSize ? data.readUInt32LE(6) + data.readUInt32LE(10) * 2 ** 32 : undefined,
+    blockMaxSize: LZ4_BLOCK_MAX_SIZES[(data[5] >>> 4) & 7],
+    blockIndependent: (flg & 0x20) !== 0,
+    blockChecksum: (flg & 0x10) !== 0,
+    contentChecksum: (flg & 0x04) !== 0,
+  };
 }
 
 /**
- * lz4 in Kafka's format, the LZ4 *frame* format, through `lz4-napi` (`compressFrameSync`/`decompressFrameSync`).
+ * Decodes a single LZ4 frame block by block with lz4-napi's block decoder, which measured about twice as fast as
+ * its streaming frame decoder (that one grows its output as it reads). Returns undefined for what this path does
+ * not handle (dependent blocks, dictionaries, several frames, anything odd), which the frame decoder then takes.
+ * Block and content checksums are not verified here: the batch CRC32C (or the message CRC32) covers these bytes.
+ */
+function lz4Blocks(data: Buffer, d: Lz4Descriptor, limits: DecompressLimits): Buffer | undefined {
+  if (d.blockMaxSize === 0 || data[4] >>> 6 !== 1 || data[4] & 0x01) return undefined;
+  const parts: Buffer[] = [];
+  let total = 0;
+  let pos = d.checksumAt + 1;
+  for (;;) {
+    if (pos + 4 > data.length) return undefined;
+    const word = data.readUInt32LE(pos);
+    pos += 4;
+    if (word === 0) break;
+    if (!d.blockIndependent && parts.length > 0) return undefined;
+    const size = word & 0x7fffffff;
+    if (size > d.blockMaxSize || size > data.length - pos) return undefined;
+    const budget = limits.maxOutputBytes - total;
+    let block: Buffer;
+    if (word >>> 31) {
+      if (size > budget) tooLarge('lz4', total + size, limits);
+      block = data.subarray(pos, pos + size);
+    } else {
+      if (budget <= 0) tooLarge('lz4', total + 1, limits);
+      const capacity = Math.min(d.blockMaxSize, budget);
+      const input = Buffer.allocUnsafe(4 + size);
+      input.writeUInt32LE(capacity, 0);
+      data.copy(input, 4, pos, pos + size);
+      try {
+        block = lz4().uncompressSync(input);
+      } catch (err) {
+        if (capacity < d.blockMaxSize) tooLarge('lz4', total + capacity + 1, limits);
+        throw err;
+      }
+    }
+    parts.push(block);
+    total += block.length;
+    pos += size + (d.blockChecksum ? 4 : 0);
+  }
+  if (d.contentChecksum) pos += 4;
+  if (pos !== data.length) return undefined;
+  if (d.contentSize !== undefined && d.contentSize !== total) {
+    throw new KafkaProtocolError('ERR_DECOMPRESSION', `lz4: frame announced ${d.contentSize} bytes but holds ${total}`);
+  }
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts, total);
+}
+
+/**
+ * lz4 in Kafka's format, the LZ4 *frame* format, through `lz4-napi`. Compression writes frames with
+ * `compressFrameSync`; decompression parses the frame here and hands each block to the native block decoder,
+ * with `decompressFrameSync` for the frames that path does not take.
  *
  * Kafka before 0.10 (and message format v0 since, KAFKA-1493) computed the frame header checksum over the magic
  * number too. Such a frame is accepted: a header checksum that matches that broken form is corrected before
@@ -238,11 +308,14 @@ export const lz4Codec: CompressionCodec = {
         tooLarge('lz4', descriptor.contentSize, limits);
       }
       const { checksumAt } = descriptor;
+      const stored = data[checksumAt];
       const correct = (xxhash32(data.subarray(4, checksumAt)) >>> 8) & 0xff;
-      if (
-        data[checksumAt] !== correct &&
-        data[checksumAt] === ((xxhash32(data.subarray(0, checksumAt)) >>> 8) & 0xff)
-      ) {
+      const broken = stored !== correct && stored === ((xxhash32(data.subarray(0, checksumAt)) >>> 8) & 0xff);
+      if (stored === correct || broken) {
+        const out = lz4Blocks(data, descriptor, limits);
+        if (out) return out;
+      }
+      if (broken) {
         const fixed = Buffer.from(data);
         fixed[checksumAt] = correct;
         data = fixed;
