@@ -266,14 +266,15 @@ function lz4Blocks(data: Buffer, d: Lz4Descriptor, limits: DecompressLimits): Bu
       block = data.subarray(pos, pos + size);
     } else {
       if (budget <= 0) tooLarge('lz4', total + 1, limits);
-      const capacity = Math.min(d.blockMaxSize, budget);
+      // LZ4 expands at most about 255-fold: a block header cannot make us reserve more than its bytes justify.
+      const capacity = Math.min(d.blockMaxSize, budget, size * 255 + 64);
       const input = Buffer.allocUnsafe(4 + size);
       input.writeUInt32LE(capacity, 0);
       data.copy(input, 4, pos, pos + size);
       try {
         block = lz4().uncompressSync(input);
       } catch (err) {
-        if (capacity < d.blockMaxSize) tooLarge('lz4', total + capacity + 1, limits);
+        if (capacity === budget && budget < d.blockMaxSize) tooLarge('lz4', total + capacity + 1, limits);
         throw err;
       }
     }
