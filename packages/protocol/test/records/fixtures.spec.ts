@@ -42,7 +42,7 @@ describe('bytes captured from the broker', () => {
     ['java-snappy', CompressionType.SNAPPY],
     ['java-lz4', CompressionType.LZ4],
     ['java-zstd', CompressionType.ZSTD],
-  ] as const)('%s: compressed by the Java broker', (name, compression) => {
+  ] as const)('%s: as the broker stored it (compressed by Java unless none)', (name, compression) => {
     const { batches, truncated, nextOffset } = decodeRecords(bytes(name));
     expect(truncated).toBe(false);
     expect(nextOffset).toBe(4);
