@@ -627,6 +627,15 @@ export function decodeRecords(buffer: Buffer | null, options: DecodeRecordsOptio
     codecs: options.codecs ?? defaultCodecs,
     maxDecompressedBytes: options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES,
   };
+  if (!(ctx.maxDecompressedBytes > 0)) {
+    throw new KafkaProtocolError(
+      'ERR_INVALID_ARGUMENT',
+      `maxDecompressedBytes must be positive, got ${ctx.maxDecompressedBytes}`,
+    );
+  }
+  if (!Number.isSafeInteger(ctx.fromOffset)) {
+    throw new KafkaProtocolError('ERR_INVALID_ARGUMENT', `fromOffset must be a safe integer, got ${ctx.fromOffset}`);
+  }
   const aborted = ctx.readCommitted ? new AbortedTransactions(options.abortedTransactions) : undefined;
   const batches: RecordBatch[] = [];
   const length = buffer.length;

@@ -238,3 +238,15 @@ describe('transactions under read_committed', () => {
     expect(offsets(result)).toEqual([0, 1, 2, 6]);
   });
 });
+
+describe('options', () => {
+  it('rejects a non-positive maxDecompressedBytes and a fractional fromOffset', () => {
+    const bytes = encodeRecordBatch({ records: [{ value: 'v' }] });
+    expect(() => decodeRecords(bytes, { maxDecompressedBytes: 0 })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }),
+    );
+    expect(() => decodeRecords(bytes, { fromOffset: 1.5 })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }),
+    );
+  });
+});
