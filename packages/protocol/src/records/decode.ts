@@ -131,6 +131,7 @@ function decodeRecordsV2(
   out: KafkaRecord[],
 ): void {
   const arrayBuffer = buf.buffer as ArrayBuffer; // a SharedArrayBuffer works the same
+  let n = 0; // `out` arrives empty or pre-sized to `count`
   const base = buf.byteOffset;
   let p = pos;
   for (let i = 0; i < count; i++) {
@@ -253,15 +254,16 @@ function decodeRecordsV2(
 
     const offset = baseOffset + offsetDelta;
     if (offset >= fromOffset) {
-      out.push({
+      out[n++] = {
         offset,
         timestamp: logAppendTime >= 0 ? logAppendTime : baseTimestamp + timestampDelta,
         key,
         value,
         headers,
-      });
+      };
     }
   }
+  out.length = n;
   if (p !== end) fail('ERR_MALFORMED', `${end - p} bytes left after the batch's ${count} records`, p);
 }
 
@@ -380,7 +382,7 @@ function decodeBatchV2(
   const timestampType: TimestampType = attributes & ATTR_TIMESTAMP_TYPE ? 'LogAppendTime' : 'CreateTime';
   const baseTimestamp = int64(buf, pos + 27, 'base timestamp');
   const maxTimestamp = int64(buf, pos + 35, 'max timestamp');
-  const records: KafkaRecord[] = [];
+  const records: KafkaRecord[] = new Array(count);
   try {
     decodeRecordsV2(
       recordsBuf,
