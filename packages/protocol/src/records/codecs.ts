@@ -39,10 +39,12 @@ export interface CompressionCodec {
   decompress(data: Buffer, limits: DecompressLimits): Buffer;
 }
 
-function tooLarge(name: string, size: number, limits: DecompressLimits): never {
+/** Refuses output over the limit; `size` when known (a header announced it), otherwise only that it is over. */
+function tooLarge(name: string, size: number | undefined, limits: DecompressLimits): never {
+  const what = size === undefined ? 'decompressed data' : `decompressed size ${size}`;
   throw new KafkaProtocolError(
     'ERR_DECOMPRESSION',
-    `${name}: decompressed size ${size} exceeds the limit of ${limits.maxOutputBytes} bytes (maxDecompressedBytes)`,
+    `${name}: ${what} exceeds the limit of ${limits.maxOutputBytes} bytes (maxDecompressedBytes)`,
   );
 }
 
@@ -75,8 +77,7 @@ export const gzipCodec: CompressionCodec = {
     try {
       return zlib.gunzipSync(data, { maxOutputLength: Math.max(1, limits.maxOutputBytes) });
     } catch (err) {
-      if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
-        tooLarge('gzip', limits.maxOutputBytes + 1, limits);
+      if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') tooLarge('gzip', undefined, limits);
       throw err;
     }
   },
@@ -265,7 +266,7 @@ function lz4Blocks(data: Buffer, d: Lz4Descriptor, limits: DecompressLimits): Bu
       if (size > budget) tooLarge('lz4', total + size, limits);
       block = data.subarray(pos, pos + size);
     } else {
-      if (budget <= 0) tooLarge('lz4', total + 1, limits);
+      if (budget <= 0) tooLarge('lz4', undefined, limits);
       // LZ4 expands at most about 255-fold: a block header cannot make us reserve more than its bytes justify.
       const capacity = Math.min(d.blockMaxSize, budget, size * 255 + 64);
       const input = Buffer.allocUnsafe(4 + size);
@@ -274,7 +275,7 @@ function lz4Blocks(data: Buffer, d: Lz4Descriptor, limits: DecompressLimits): Bu
       try {
         block = lz4().uncompressSync(input);
       } catch (err) {
-        if (capacity === budget && budget < d.blockMaxSize) tooLarge('lz4', total + capacity + 1, limits);
+        if (capacity === budget && budget < d.blockMaxSize) tooLarge('lz4', undefined, limits);
         throw err;
       }
     }
@@ -388,7 +389,7 @@ export const zstdCodec: CompressionCodec = {
   },
 };
 
-/** Names of the built-in codecs by id, for messages. */
+/** The built-in codecs by compression id. */
 const BUILT_IN: ReadonlyArray<readonly [number, CompressionCodec]> = [
   [CompressionType.GZIP, gzipCodec],
   [CompressionType.SNAPPY, snappyCodec],
