@@ -111,9 +111,10 @@ function snappyUncompressedLength(block: Buffer): number {
   throw new KafkaProtocolError('ERR_DECOMPRESSION', 'snappy: invalid length header');
 }
 
-function snappyBlock(block: Buffer, budget: number, limits: DecompressLimits): Buffer {
+/** One raw snappy block, after `before` bytes of earlier blocks; refused from its length header when over. */
+function snappyBlock(block: Buffer, before: number, limits: DecompressLimits): Buffer {
   const size = snappyUncompressedLength(block);
-  if (size > budget) tooLarge('snappy', size, limits);
+  if (before + size > limits.maxOutputBytes) tooLarge('snappy', before + size, limits);
   return snappy().uncompressSync(block, { asBuffer: true }) as Buffer;
 }
 
@@ -139,7 +140,7 @@ export const snappyCodec: CompressionCodec = {
   },
   decompress(data, limits) {
     if (data.length < XERIAL_HEADER_SIZE || !XERIAL_MAGIC.equals(data.subarray(0, XERIAL_MAGIC.length))) {
-      return snappyBlock(data, limits.maxOutputBytes, limits);
+      return snappyBlock(data, 0, limits);
     }
     const blocks: Buffer[] = [];
     let total = 0;
@@ -151,7 +152,7 @@ export const snappyCodec: CompressionCodec = {
       if (length < 0 || pos + length > data.length) {
         throw new KafkaProtocolError('ERR_DECOMPRESSION', `snappy: xerial block length ${length} is invalid`);
       }
-      const block = snappyBlock(data.subarray(pos, pos + length), limits.maxOutputBytes - total, limits);
+      const block = snappyBlock(data.subarray(pos, pos + length), total, limits);
       total += block.length;
       blocks.push(block);
       pos += length;
