@@ -2,7 +2,7 @@
  * Compression codecs of Kafka record batches and message sets, in a registry that users can extend or override.
  *
  * Codecs are synchronous: decoding a fetched batch is CPU work on bytes already in memory, and the native codecs
- * finish a 1 MiB batch in about a millisecond. A codec that must be asynchronous does not fit this interface;
+ * finish a 1 MiB batch in a few milliseconds. A codec that must be asynchronous does not fit this interface;
  * decompress ahead of time instead.
  */
 import * as zlib from 'node:zlib';
