@@ -53,16 +53,20 @@ export function partitionSet(partitions: readonly PartitionInput[]): PartitionSe
     throw new AllocationError('ERR_INVALID_PARTITION_ID', 'partitions must be an array', { item: partitions });
   }
   const byTopic = new Map<string, number[]>();
-  // Ids usually arrive grouped by topic: reuse the previous topic string instead of slicing a new one.
+  // Ids usually arrive grouped by topic: reuse the previous topic and its list instead of slicing and looking up.
   let lastTopic = '';
+  let lastList: number[] | undefined;
   for (const input of partitions) {
     let topic: unknown;
     let partition: number;
     if (typeof input === 'string') {
       const colon = input.indexOf(':');
-      if (colon === lastTopic.length && input.startsWith(lastTopic)) topic = lastTopic;
-      else topic = lastTopic = input.slice(0, colon);
       partition = colon < 0 ? -1 : parsePartitionNumber(input, colon + 1);
+      if (lastList !== undefined && partition >= 0 && colon === lastTopic.length && input.startsWith(lastTopic)) {
+        lastList.push(partition);
+        continue;
+      }
+      topic = input.slice(0, colon);
     } else if (input !== null && typeof input === 'object') {
       topic = input.topic;
       partition = isLegalPartition(input.partition) ? input.partition : -1;
@@ -84,6 +88,8 @@ export function partitionSet(partitions: readonly PartitionInput[]): PartitionSe
       );
     }
     list.push(partition);
+    lastTopic = topic as string;
+    lastList = list;
   }
   const topics = [...byTopic.keys()].sort();
   const numbers: Int32Array[] = [];

@@ -62,5 +62,12 @@ export function weighted(
       a - b,
   );
   for (let k = 0; assigned < set.total; k = (k + 1) % n, assigned++) targets[order[k]]++;
+  // Rounding could in theory also overshoot by a seat; take it back from the end of the same order.
+  for (let k = n - 1; assigned > set.total; k = (k + n - 1) % n) {
+    if (targets[order[k]] > 0) {
+      targets[order[k]]--;
+      assigned--;
+    }
+  }
   return toAssignment(sorted, set, settle(set, previous, targets));
 }
