@@ -6,7 +6,7 @@
  * newcomer's share). The peer, measured in the same run, is kafkajs's RoundRobinAssigner fed the same members and
  * partitions through a stub cluster (its time includes encoding each MemberAssignment, which is part of its job).
  *
- * Options (environment): BENCH_RUNS (timed runs per strategy, default 7), BENCH_MEMBERS, BENCH_TOPICS,
+ * Options (environment): BENCH_RUNS (timed runs per strategy, default 11), BENCH_MEMBERS, BENCH_TOPICS,
  * BENCH_PARTITIONS_PER_TOPIC.
  */
 import * as os from 'node:os';
@@ -15,7 +15,7 @@ import type { Cluster } from 'kafkajs';
 import { createRendezvous, diff, strategies } from '../src';
 import type { Assignment, Strategy, StrategyContext } from '../src';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+const RUNS = Number(process.env.BENCH_RUNS ?? 11);
 const MEMBERS = Number(process.env.BENCH_MEMBERS ?? 1000);
 const TOPICS = Number(process.env.BENCH_TOPICS ?? 10);
 const PER_TOPIC = Number(process.env.BENCH_PARTITIONS_PER_TOPIC ?? 10000);
@@ -91,17 +91,27 @@ function joinMinimum(name: string, group: readonly string[], newcomer: string): 
   return Math.floor((P * (weights[newcomer] ?? 1)) / total);
 }
 
-function measure(name: string, strategy: Strategy): Row {
-  const context: StrategyContext = { weights };
-  const base = strategy(members, partitions, context);
-  // Time a real rebalance: one member gone, the previous assignment given.
-  const times: number[] = [];
+/**
+ * Median rebalance time per strategy (one member gone, the previous assignment given). Runs are interleaved across
+ * strategies and the peer, so a burst of load on a shared machine hits all of them rather than one.
+ */
+async function timeAll(candidates: Array<[string, Strategy]>, bases: Assignment[]): Promise<number[][]> {
+  const times: number[][] = [...candidates.map(() => []), []];
   for (let run = 0; run < RUNS; run++) {
     const rest = members.filter((m) => m !== leavers[run % CHANGES]);
-    const started = process.hrtime.bigint();
-    strategy(rest, partitions, { ...context, previous: base });
-    times.push(Number(process.hrtime.bigint() - started) / 1e6);
+    for (const [c, [, strategy]] of candidates.entries()) {
+      const started = process.hrtime.bigint();
+      strategy(rest, partitions, { weights, previous: bases[c] });
+      times[c].push(Number(process.hrtime.bigint() - started) / 1e6);
+    }
+    await kafkajsRoundRobin(rest);
+    times[candidates.length].push(lastPeerMs);
   }
+  return times;
+}
+
+function measure(name: string, strategy: Strategy, base: Assignment, times: number[]): Row {
+  const context: StrategyContext = { weights };
   const leave: number[] = [];
   const leaveMin: number[] = [];
   const join: number[] = [];
@@ -125,13 +135,8 @@ function measure(name: string, strategy: Strategy): Row {
   };
 }
 
-async function measurePeer(): Promise<Row> {
+async function measurePeer(times: number[]): Promise<Row> {
   const base = await kafkajsRoundRobin(members);
-  const times: number[] = [];
-  for (let run = 0; run < RUNS; run++) {
-    await kafkajsRoundRobin(members.filter((m) => m !== leavers[run % CHANGES]));
-    times.push(lastPeerMs);
-  }
   const leave: number[] = [];
   const leaveMin: number[] = [];
   const join: number[] = [];
@@ -157,12 +162,14 @@ async function main(): Promise<void> {
       `moves: median of ${CHANGES} leaves / joins. Node ${process.version}, ${os.cpus().length} CPUs, load average ` +
       `${os.loadavg()[0].toFixed(1)} at start (times scale with load; the ratio to the peer much less).\n`,
   );
-  const peer = await measurePeer();
   const candidates: Array<[string, Strategy]> = [
     ...Object.entries(strategies),
     ['rendezvous({ loadFactor: 1.25 })', createRendezvous({ loadFactor: 1.25 })],
   ];
-  const rows = candidates.map(([name, strategy]) => measure(name, strategy));
+  const bases = candidates.map(([, strategy]) => strategy(members, partitions, { weights }));
+  const times = await timeAll(candidates, bases);
+  const rows = candidates.map(([name, strategy], c) => measure(name, strategy, bases[c], times[c]));
+  const peer = await measurePeer(times[candidates.length]);
   const header = ['strategy', 'ms', '× peer', 'moved on leave', 'min', 'moved on join', 'min', 'counts'];
   const lines = [...rows, peer].map((r) => [
     r.name,

@@ -44,42 +44,53 @@ interface Ring {
   shift: number;
 }
 
-/** Members are numbered into the low 21 bits of a sort key. */
-const MAX_MEMBERS = 2097152;
+/**
+ * Sorts points by position with two stable 16-bit counting passes (LSD radix). Points start in member order, and
+ * stability keeps it among equal positions, so a tie on the ring goes to the member id that sorts first.
+ */
+function sortPoints(positions: Uint32Array, members: Int32Array): void {
+  const count = positions.length;
+  const scratchPositions = new Uint32Array(count);
+  const scratchMembers = new Int32Array(count);
+  const buckets = new Int32Array(65537);
+  for (const shift of [0, 16]) {
+    buckets.fill(0);
+    for (let i = 0; i < count; i++) buckets[((positions[i] >>> shift) & 0xffff) + 1]++;
+    for (let b = 1; b <= 65536; b++) buckets[b] += buckets[b - 1];
+    for (let i = 0; i < count; i++) {
+      const to = buckets[(positions[i] >>> shift) & 0xffff]++;
+      scratchPositions[to] = positions[i];
+      scratchMembers[to] = members[i];
+    }
+    positions.set(scratchPositions);
+    members.set(scratchMembers);
+  }
+}
 
 function buildRing(members: readonly string[]): Ring {
-  if (members.length >= MAX_MEMBERS) {
-    throw new AllocationError('ERR_INVALID_MEMBER', `rendezvous supports fewer than ${MAX_MEMBERS} members`, {
-      item: members.length,
-    });
-  }
   const count = members.length * POINTS_PER_MEMBER;
-  // position * 2^21 + member stays exact in a double, so one numeric sort orders by position, then member.
-  const keys = new Float64Array(count);
+  const positions = new Uint32Array(count);
+  const owners = new Int32Array(count);
   members.forEach((member, m) => {
     const a = murmur3(member, MEMBER_SEED_A);
     const b = murmur3(member, MEMBER_SEED_B);
     for (let v = 0; v < POINTS_PER_MEMBER; v++) {
-      const position = fmix32(a ^ fmix32((b + Math.imul(v + 1, GOLDEN)) | 0));
-      keys[m * POINTS_PER_MEMBER + v] = position * MAX_MEMBERS + m;
+      positions[m * POINTS_PER_MEMBER + v] = fmix32(a ^ fmix32((b + Math.imul(v + 1, GOLDEN)) | 0));
+      owners[m * POINTS_PER_MEMBER + v] = m;
     }
   });
-  keys.sort();
-  const positions = new Uint32Array(count);
-  const owners = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    positions[i] = Math.floor(keys[i] / MAX_MEMBERS);
-    owners[i] = keys[i] - positions[i] * MAX_MEMBERS;
-  }
+  sortPoints(positions, owners);
+  // table[s] = first point at or after the start of slot s (the top `bits` bits of a position).
   const bits = Math.min(20, Math.max(8, Math.ceil(Math.log2(count)) + 1));
   const shift = 32 - bits;
-  const table = new Int32Array((1 << bits) + 1);
-  const step = 2 ** shift;
-  for (let slot = 0, i = 0; slot <= 1 << bits; slot++) {
-    const start = slot * step;
-    while (i < count && positions[i] < start) i++;
-    table[slot] = i;
+  const slots = 1 << bits;
+  const table = new Int32Array(slots + 1);
+  let slot = 0;
+  for (let i = 0; i < count; i++) {
+    const own = positions[i] >>> shift;
+    while (slot <= own) table[slot++] = i;
   }
+  while (slot <= slots) table[slot++] = count;
   return { positions, members: owners, table, shift };
 }
 
@@ -183,10 +194,13 @@ function allocate(members: readonly string[], set: PartitionSet, loadFactor: num
       } else {
         d = positions[j] - probe;
       }
-      const member = ringMembers[j];
-      if (d < best || (d === best && member < owner)) {
-        best = d;
-        owner = member;
+      // Read the member only for a candidate: most probes lose, and each read is a likely cache miss.
+      if (d <= best) {
+        const member = ringMembers[j];
+        if (d < best || member < owner) {
+          best = d;
+          owner = member;
+        }
       }
     }
     owners[p] = owner;
