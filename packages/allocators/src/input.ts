@@ -165,7 +165,7 @@ export function checkAssignmentShape(assignment: unknown, what: string): asserts
  */
 export function previousOwners(previous: unknown, members: readonly string[], set: PartitionSet): Int32Array {
   const owners = new Int32Array(set.total).fill(-1);
-  if (previous === undefined) return owners;
+  if (previous === undefined || previous === null) return owners;
   checkAssignmentShape(previous, 'context.previous');
   members.forEach((member, m) => {
     if (!Object.prototype.hasOwnProperty.call(previous, member)) return;
@@ -190,7 +190,7 @@ export function previousOwners(previous: unknown, members: readonly string[], se
  */
 export function memberWeights(weights: unknown, members: readonly string[]): Float64Array {
   const result = new Float64Array(members.length).fill(1);
-  if (weights === undefined) return result;
+  if (weights === undefined || weights === null) return result;
   if (!isPlainObject(weights)) {
     throw new AllocationError('ERR_INVALID_WEIGHT', 'context.weights must be an object of member → number', {
       item: weights,

@@ -21,12 +21,14 @@ import { heldCounts, settle } from './settle';
 export function weighted(
   members: readonly MemberId[],
   partitions: readonly PartitionInput[],
-  context: StrategyContext = {},
+  context?: StrategyContext,
 ): Assignment {
+  // Plain-JS callers may pass null.
+  const { previous: previousAssignment, weights: memberWeightMap } = context ?? {};
   const sorted = sortedMembers(members);
   const set = partitionSet(partitions);
-  const weights = memberWeights(context.weights, sorted);
-  const previous = previousOwners(context.previous, sorted, set);
+  const weights = memberWeights(memberWeightMap, sorted);
+  const previous = previousOwners(previousAssignment, sorted, set);
   const n = sorted.length;
   if (n === 0) return {};
   const held = heldCounts(previous, n);
