@@ -161,7 +161,8 @@ export function checkAssignmentShape(assignment: unknown, what: string): asserts
 /**
  * Previous owner (index into `members`) of each partition in `set`, or -1. Entries for departed members, vanished
  * partitions or malformed ids are ignored: the previous assignment may predate the current membership. A partition
- * listed under two members goes to the one that sorts first, so key order in `previous` cannot matter.
+ * listed under two members goes to the one that sorts first, so key order in `previous` cannot matter. `undefined`
+ * and `null` mean no previous assignment.
  */
 export function previousOwners(previous: unknown, members: readonly string[], set: PartitionSet): Int32Array {
   const owners = new Int32Array(set.total).fill(-1);
