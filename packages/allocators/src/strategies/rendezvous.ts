@@ -40,7 +40,11 @@ export const RENDEZVOUS_PARAMETERS = {
 interface Ring {
   positions: Uint32Array;
   members: Int32Array;
-  table: Int32Array;
+  /**
+   * Per slot (the top bits of a position), two entries: the index of the first point at or after the slot's start,
+   * and that point's position, so most probes find their successor without reading `positions`.
+   */
+  table: Uint32Array;
   shift: number;
 }
 
@@ -80,24 +84,26 @@ function buildRing(members: readonly string[]): Ring {
     }
   });
   sortPoints(positions, owners);
-  // table[s] = first point at or after the start of slot s (the top `bits` bits of a position).
   const bits = Math.min(20, Math.max(8, Math.ceil(Math.log2(count)) + 1));
   const shift = 32 - bits;
   const slots = 1 << bits;
-  const table = new Int32Array(slots + 1);
+  const table = new Uint32Array(2 * (slots + 1));
   let slot = 0;
   for (let i = 0; i < count; i++) {
     const own = positions[i] >>> shift;
-    while (slot <= own) table[slot++] = i;
+    for (; slot <= own; slot++) {
+      table[2 * slot] = i;
+      table[2 * slot + 1] = positions[i];
+    }
   }
-  while (slot <= slots) table[slot++] = count;
+  for (; slot <= slots; slot++) table[2 * slot] = count;
   return { positions, members: owners, table, shift };
 }
 
 /** Index of the first point at or after `position`, wrapping to 0 past the end. */
 function successor(ring: Ring, position: number): number {
   const { positions } = ring;
-  let i = ring.table[position >>> ring.shift];
+  let i = ring.table[(position >>> ring.shift) << 1];
   while (i < positions.length && positions[i] < position) i++;
   return i === positions.length ? 0 : i;
 }
@@ -185,14 +191,19 @@ function allocate(members: readonly string[], set: PartitionSet, loadFactor: num
     let owner = -1;
     for (let k = 0; k < PROBES; k++) {
       const probe = fmix32(base ^ Math.imul(k + 1, GOLDEN));
-      let j = table[probe >>> shift];
-      while (j < size && positions[j] < probe) j++;
+      const entry = (probe >>> shift) << 1;
+      let j = table[entry];
       let d: number;
-      if (j === size) {
-        j = 0;
-        d = first + RING - probe;
+      if (j < size && table[entry + 1] >= probe) {
+        d = table[entry + 1] - probe;
       } else {
-        d = positions[j] - probe;
+        while (j < size && positions[j] < probe) j++;
+        if (j === size) {
+          j = 0;
+          d = first + RING - probe;
+        } else {
+          d = positions[j] - probe;
+        }
       }
       // Read the member only for a candidate: most probes lose, and each read is a likely cache miss.
       if (d <= best) {
