@@ -53,16 +53,20 @@ export function partitionSet(partitions: readonly PartitionInput[]): PartitionSe
     throw new AllocationError('ERR_INVALID_PARTITION_ID', 'partitions must be an array', { item: partitions });
   }
   const byTopic = new Map<string, number[]>();
-  // Ids usually arrive grouped by topic: reuse the previous topic string instead of slicing a new one.
+  // Ids usually arrive grouped by topic: reuse the previous topic and its list instead of slicing and looking up.
   let lastTopic = '';
+  let lastList: number[] | undefined;
   for (const input of partitions) {
     let topic: unknown;
     let partition: number;
     if (typeof input === 'string') {
       const colon = input.indexOf(':');
-      if (colon === lastTopic.length && input.startsWith(lastTopic)) topic = lastTopic;
-      else topic = lastTopic = input.slice(0, colon);
       partition = colon < 0 ? -1 : parsePartitionNumber(input, colon + 1);
+      if (lastList !== undefined && partition >= 0 && colon === lastTopic.length && input.startsWith(lastTopic)) {
+        lastList.push(partition);
+        continue;
+      }
+      topic = input.slice(0, colon);
     } else if (input !== null && typeof input === 'object') {
       topic = input.topic;
       partition = isLegalPartition(input.partition) ? input.partition : -1;
@@ -84,6 +88,8 @@ export function partitionSet(partitions: readonly PartitionInput[]): PartitionSe
       );
     }
     list.push(partition);
+    lastTopic = topic as string;
+    lastList = list;
   }
   const topics = [...byTopic.keys()].sort();
   const numbers: Int32Array[] = [];
@@ -155,11 +161,12 @@ export function checkAssignmentShape(assignment: unknown, what: string): asserts
 /**
  * Previous owner (index into `members`) of each partition in `set`, or -1. Entries for departed members, vanished
  * partitions or malformed ids are ignored: the previous assignment may predate the current membership. A partition
- * listed under two members goes to the one that sorts first, so key order in `previous` cannot matter.
+ * listed under two members goes to the one that sorts first, so key order in `previous` cannot matter. `undefined`
+ * and `null` mean no previous assignment.
  */
 export function previousOwners(previous: unknown, members: readonly string[], set: PartitionSet): Int32Array {
   const owners = new Int32Array(set.total).fill(-1);
-  if (previous === undefined) return owners;
+  if (previous === undefined || previous === null) return owners;
   checkAssignmentShape(previous, 'context.previous');
   members.forEach((member, m) => {
     if (!Object.prototype.hasOwnProperty.call(previous, member)) return;
@@ -184,7 +191,7 @@ export function previousOwners(previous: unknown, members: readonly string[], se
  */
 export function memberWeights(weights: unknown, members: readonly string[]): Float64Array {
   const result = new Float64Array(members.length).fill(1);
-  if (weights === undefined) return result;
+  if (weights === undefined || weights === null) return result;
   if (!isPlainObject(weights)) {
     throw new AllocationError('ERR_INVALID_WEIGHT', 'context.weights must be an object of member → number', {
       item: weights,

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { createRendezvous, rendezvous, sticky, weighted } from '../src';
+import { createRendezvous, rendezvous, sticky, validate, weighted } from '../src';
 import type { Assignment } from '../src';
 import { countOf, membersArb, movedBetween, ownerOf, partitionsArb } from './helpers';
 
@@ -24,7 +24,9 @@ describe('sticky: one join or leave moves exactly the minimum possible', () => {
       fc.property(changeArb, ({ members, partitions, leaver }) => {
         const before = sticky(members, partitions);
         const gone = members[leaver % members.length];
-        const after = sticky(without(members, leaver % members.length), partitions, { previous: before });
+        const rest = without(members, leaver % members.length);
+        const after = sticky(rest, partitions, { previous: before });
+        if (rest.length > 0) expect(validate(after, rest, partitions)).toStrictEqual([]);
         // The leaver's partitions must find new owners; nothing else has to move.
         expect(movedBetween(before, after)).toBe(members.length === 1 ? 0 : countOf(before, gone));
       }),
@@ -38,6 +40,7 @@ describe('sticky: one join or leave moves exactly the minimum possible', () => {
         fc.pre(!members.includes(NEWCOMER));
         const before = sticky(members, partitions);
         const after = sticky([...members, NEWCOMER], partitions, { previous: before });
+        expect(validate(after, [...members, NEWCOMER], partitions)).toStrictEqual([]);
         expect(movedBetween(before, after)).toBe(Math.floor(partitions.length / (members.length + 1)));
         expect(countOf(after, NEWCOMER)).toBe(Math.floor(partitions.length / (members.length + 1)));
       }),
@@ -85,6 +88,7 @@ describe('weighted: one join or leave moves the fewest any quota-respecting assi
         const before = weighted(members, partitions, context);
         const rest = without(members, leaver % members.length);
         const after = weighted(rest, partitions, { ...context, previous: before });
+        if (rest.length > 0) expect(validate(after, rest, partitions)).toStrictEqual([]);
         const minimum = rest.length === 0 ? 0 : minimumMoves(before, rest, partitions, weightOf);
         expect(movedBetween(before, after)).toBe(minimum);
         // And never less than the leaver's own partitions.
@@ -103,6 +107,7 @@ describe('weighted: one join or leave moves the fewest any quota-respecting assi
         const context = { weights: Object.fromEntries(grown.map((m) => [m, weightOf(m)])) };
         const before = weighted(members, partitions, context);
         const after = weighted(grown, partitions, { ...context, previous: before });
+        expect(validate(after, grown, partitions)).toStrictEqual([]);
         expect(movedBetween(before, after)).toBe(minimumMoves(before, grown, partitions, weightOf));
       }),
       RUNS,

@@ -10,23 +10,31 @@ import { countOf, membersArb, ownerOf, partitionsArb } from './helpers';
  * on the 32-bit ring from any of p's probes to any of m's points. No lookup tables, no shortcuts: this checks the
  * fast path (ring table, wrap-around, id hashing without strings) against the definition.
  */
-const cache = new Map<string, number>();
-function weight(member: string, partition: string): number {
-  const key = JSON.stringify([member, partition]);
-  const cached = cache.get(key);
-  if (cached !== undefined) return cached;
-  const a = murmur3(member, P.memberSeeds[0]);
-  const b = murmur3(member, P.memberSeeds[1]);
-  const base = murmur3(partition, P.partitionSeed);
-  let best = Infinity;
-  for (let v = 0; v < P.pointsPerMember; v++) {
-    const point = fmix32(a ^ fmix32((b + Math.imul(v + 1, P.golden)) | 0));
-    for (let k = 0; k < P.probes; k++) {
-      const probe = fmix32(base ^ Math.imul(k + 1, P.golden));
-      best = Math.min(best, (point - probe) >>> 0);
-    }
+const pointCache = new Map<string, number[]>();
+function points(member: string): number[] {
+  let result = pointCache.get(member);
+  if (result === undefined) {
+    const a = murmur3(member, P.memberSeeds[0]);
+    const b = murmur3(member, P.memberSeeds[1]);
+    result = Array.from({ length: P.pointsPerMember }, (_, v) =>
+      fmix32(a ^ fmix32((b + Math.imul(v + 1, P.golden)) | 0)),
+    );
+    pointCache.set(member, result);
   }
-  cache.set(key, best);
+  return result;
+}
+
+function probes(partition: string): number[] {
+  const base = murmur3(partition, P.partitionSeed);
+  return Array.from({ length: P.probes }, (_, k) => fmix32(base ^ Math.imul(k + 1, P.golden)));
+}
+
+function weight(member: string, partition: string): number {
+  const starts = probes(partition);
+  let best = Infinity;
+  for (const point of points(member)) {
+    for (const probe of starts) best = Math.min(best, (point - probe) >>> 0);
+  }
   return best;
 }
 
@@ -85,6 +93,22 @@ describe('rendezvous weight', () => {
       ),
       { numRuns: 25 },
     );
+  });
+
+  it('matches the definition where probes past the last point must wrap around to the first', () => {
+    // Pick the pair of members whose ring has a wide empty stretch before 2^32 and a point just after 0, so that
+    // probes in that stretch win often, and only by wrapping around.
+    const candidates = Array.from({ length: 12 }, (_, i) => `member-${i}`);
+    const pairs = candidates.flatMap((x, i) => candidates.slice(i + 1).map((y) => [x, y]));
+    const arc = (pair: string[]): number => {
+      const all = pair.flatMap(points);
+      return 2 ** 32 - Math.max(...all) - 8 * Math.min(...all);
+    };
+    const members = pairs.reduce((best, pair) => (arc(pair) > arc(best) ? pair : best));
+    const partitions = Array.from({ length: 1500 }, (_, i) => `t-${i % 3}:${i}`);
+    const owners = asMap(rendezvous(members, partitions));
+    const mismatches = partitions.filter((p) => owners.get(p) !== ranking(members, p)[0]);
+    expect(mismatches).toStrictEqual([]);
   });
 
   it('bounded: matches the documented overflow rule', () => {

@@ -1,6 +1,29 @@
 import { partitionSet, sortedMembers } from '../input';
 import type { Assignment, MemberId, PartitionInput } from '../types';
 
+const POWERS_OF_TEN = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
+
+/**
+ * A topic's partition numbers in the order their decimal strings sort ("10" before "2"), without building strings:
+ * each number's digits left-aligned to ten places, then its digit count to put a prefix ("1") before its
+ * extensions ("10"). The key stays below 2^53, so a numeric sort of doubles is exact.
+ */
+function stringOrder(numbers: Int32Array): Float64Array {
+  const keys = new Float64Array(numbers.length);
+  for (let i = 0; i < numbers.length; i++) {
+    const value = numbers[i];
+    let digits = 1;
+    while (digits < 10 && value >= POWERS_OF_TEN[digits]) digits++;
+    keys[i] = value * POWERS_OF_TEN[10 - digits] * 16 + digits;
+  }
+  keys.sort();
+  for (let i = 0; i < keys.length; i++) {
+    const digits = keys[i] % 16;
+    keys[i] = (keys[i] - digits) / 16 / POWERS_OF_TEN[10 - digits];
+  }
+  return keys;
+}
+
 /**
  * kiel's `naive_allocator`, exactly: sort the members and the partition ids as plain strings (so `t:10` comes before
  * `t:2`), then deal the partitions out to the members in turn. Each member's numbers within a topic are listed in
@@ -19,24 +42,26 @@ import type { Assignment, MemberId, PartitionInput } from '../types';
 export function naive(members: readonly MemberId[], partitions: readonly PartitionInput[]): Assignment {
   const sorted = sortedMembers(members);
   const set = partitionSet(partitions);
-  if (sorted.length === 0) return {};
-  const ids: string[] = [];
-  set.topics.forEach((topic, t) => {
-    for (const partition of set.numbers[t]) ids.push(`${topic}:${partition}`);
-  });
-  ids.sort();
-  const perMember = sorted.map(() => new Map<string, number[]>());
-  ids.forEach((id, i) => {
-    const colon = id.indexOf(':');
-    const topic = id.slice(0, colon);
-    const topics = perMember[i % sorted.length];
-    let list = topics.get(topic);
-    if (list === undefined) topics.set(topic, (list = []));
-    list.push(Number(id.slice(colon + 1)));
-  });
+  const n = sorted.length;
+  if (n === 0) return {};
+  // Whole ids compare as "topic:" prefixes first (":" ends every topic), then as decimal strings within a topic.
+  const topicOrder = set.topics
+    .map((topic, t) => ({ prefix: `${topic}:`, t }))
+    .sort((a, b) => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0));
+  const perMember: Array<Array<[string, number[]]>> = sorted.map(() => []);
+  let dealt = 0;
+  for (const { t } of topicOrder) {
+    const topic = set.topics[t];
+    for (const partition of stringOrder(set.numbers[t])) {
+      const entries = perMember[dealt++ % n];
+      const last = entries[entries.length - 1];
+      if (last !== undefined && last[0] === topic) last[1].push(partition);
+      else entries.push([topic, [partition]]);
+    }
+  }
   const result: Array<[string, Record<string, number[]>]> = [];
   sorted.forEach((member, m) => {
-    if (perMember[m].size > 0) result.push([member, Object.fromEntries(perMember[m])]);
+    if (perMember[m].length > 0) result.push([member, Object.fromEntries(perMember[m])]);
   });
   return Object.fromEntries(result);
 }

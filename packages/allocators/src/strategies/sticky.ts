@@ -23,11 +23,13 @@ import { heldCounts, settle } from './settle';
 export function sticky(
   members: readonly MemberId[],
   partitions: readonly PartitionInput[],
-  context: StrategyContext = {},
+  context?: StrategyContext,
 ): Assignment {
+  // Plain-JS callers may pass null.
+  const previousAssignment = context?.previous;
   const sorted = sortedMembers(members);
   const set = partitionSet(partitions);
-  const previous = previousOwners(context.previous, sorted, set);
+  const previous = previousOwners(previousAssignment, sorted, set);
   const n = sorted.length;
   if (n === 0) return {};
   const held = heldCounts(previous, n);

@@ -21,12 +21,14 @@ import { heldCounts, settle } from './settle';
 export function weighted(
   members: readonly MemberId[],
   partitions: readonly PartitionInput[],
-  context: StrategyContext = {},
+  context?: StrategyContext,
 ): Assignment {
+  // Plain-JS callers may pass null.
+  const { previous: previousAssignment, weights: memberWeightMap } = context ?? {};
   const sorted = sortedMembers(members);
   const set = partitionSet(partitions);
-  const weights = memberWeights(context.weights, sorted);
-  const previous = previousOwners(context.previous, sorted, set);
+  const weights = memberWeights(memberWeightMap, sorted);
+  const previous = previousOwners(previousAssignment, sorted, set);
   const n = sorted.length;
   if (n === 0) return {};
   const held = heldCounts(previous, n);
@@ -62,5 +64,12 @@ export function weighted(
       a - b,
   );
   for (let k = 0; assigned < set.total; k = (k + 1) % n, assigned++) targets[order[k]]++;
+  // Rounding could in theory also overshoot by a seat; take it back from the end of the same order.
+  for (let k = n - 1; assigned > set.total; k = (k + n - 1) % n) {
+    if (targets[order[k]] > 0) {
+      targets[order[k]]--;
+      assigned--;
+    }
+  }
   return toAssignment(sorted, set, settle(set, previous, targets));
 }
