@@ -46,6 +46,8 @@ interface Session {
   stream?: IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
   pending: number[];
   timer?: NodeJS.Timeout;
+  /** One per unanswered keepalive: fires `disconnected` if the answer is late. */
+  readonly replyTimers: Set<NodeJS.Timeout>;
 }
 
 // How long close() waits for the lease revoke, at most: close must be prompt even when etcd is not.
@@ -210,7 +212,7 @@ export class EtcdBackend implements AllocatorBackend {
     }
     const now = performance.now();
     const ttlMs = Number(granted.TTL) * 1000;
-    const session: Session = { id: granted.ID, ttlMs, renewedAt: now, pending: [] };
+    const session: Session = { id: granted.ID, ttlMs, renewedAt: now, pending: [], replyTimers: new Set() };
     this.session = session;
     this.grantedTimeoutMs = ttlMs;
     this.lastContactAt = sentAt;
@@ -276,13 +278,15 @@ export class EtcdBackend implements AllocatorBackend {
   // The keepalive loop and our own clock.
 
   private startKeepAlive(session: Session): void {
-    const interval = Math.max(100, Math.floor(session.ttlMs / 4));
+    const interval = keepAliveInterval(session);
     session.timer = setInterval(() => this.keepAliveTick(session, interval), interval);
   }
 
   private stopKeepAlive(session: Session): void {
     clearInterval(session.timer);
     session.timer = undefined;
+    for (const timer of session.replyTimers) clearTimeout(timer);
+    session.replyTimers.clear();
     if (session.stream) endStream(session.stream);
     session.stream = undefined;
     session.pending = [];
@@ -291,31 +295,25 @@ export class EtcdBackend implements AllocatorBackend {
   /**
    * Runs every TTL/4. etcd3's own keepalive loop reports a lost lease only about 2 x TTL after the last good
    * keepalive, and never notices a frozen server; this one decides from its own clock:
-   * - a keepalive unanswered for a whole interval means the connection is in doubt: `disconnected`;
+   * - a keepalive unanswered within 3/4 of an interval means the connection is in doubt: `disconnected`;
    * - no successful keepalive for the whole TTL means etcd has expired the lease by now: `expired`.
    */
   private keepAliveTick(session: Session, interval: number): void {
     if (this.session !== session) return;
     const now = performance.now();
     if (now - session.renewedAt >= session.ttlMs) {
-      this.loseSession(
-        session,
-        `no successful keepalive for ${Math.round(now - session.renewedAt)} ms (TTL ${session.ttlMs} ms)`,
-        {
-          maybeAlive: true,
-        },
-      );
+      const silence = Math.round(now - session.renewedAt);
+      this.loseSession(session, `no successful keepalive for ${silence} ms (TTL ${session.ttlMs} ms)`, {
+        maybeAlive: true,
+      });
       return;
     }
+    // A stream unanswered for two intervals is replaced, in case its connection died without a reset.
     const oldest = session.pending[0];
-    if (oldest !== undefined && now - oldest >= interval) {
-      this.markDisconnected(`no keepalive answer from etcd for ${Math.round(now - oldest)} ms`);
-      // A stream stuck that long is replaced, in case its connection died without a reset.
-      if (now - oldest >= 2 * interval && session.stream) {
-        endStream(session.stream);
-        session.stream = undefined;
-        session.pending = [];
-      }
+    if (oldest !== undefined && now - oldest >= 2 * interval && session.stream) {
+      endStream(session.stream);
+      session.stream = undefined;
+      session.pending = [];
     }
     this.sendKeepAlive(session);
   }
@@ -325,7 +323,18 @@ export class EtcdBackend implements AllocatorBackend {
       void this.openKeepAliveStream(session);
       return;
     }
-    session.pending.push(performance.now());
+    const sentAt = performance.now();
+    session.pending.push(sentAt);
+    const replyTimeout = Math.floor((keepAliveInterval(session) * 3) / 4);
+    const timer = setTimeout(() => {
+      session.replyTimers.delete(timer);
+      // Answers come in order, so this one is still unanswered if an older-or-equal send time is pending.
+      const oldest = session.pending[0];
+      if (this.session === session && oldest !== undefined && oldest <= sentAt) {
+        this.markDisconnected(`no keepalive answer from etcd within ${replyTimeout} ms`);
+      }
+    }, replyTimeout);
+    session.replyTimers.add(timer);
     try {
       session.stream.write({ ID: session.id });
     } catch (error) {
@@ -745,6 +754,11 @@ export class EtcdBackend implements AllocatorBackend {
       // A throwing error listener has nowhere left to report to.
     }
   }
+}
+
+/** Keepalives go out every TTL/4, as the AllocatorBackend contract asks of liveness round-trips. */
+function keepAliveInterval(session: Session): number {
+  return Math.max(100, Math.floor(session.ttlMs / 4));
 }
 
 function toRecord(kv: IKeyValue, location: string): VersionedRecord {

@@ -49,6 +49,15 @@ export async function eventually(what: string, probe: () => boolean, timeoutMs =
   }
 }
 
+/** Like {@link eventually}, for a probe that asks a server. */
+export async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await delay(50);
+  }
+}
+
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
