@@ -182,18 +182,24 @@ export class EtcdBackend implements AllocatorBackend {
         .catch(() => undefined);
     }
     const sentAt = performance.now();
+    const { connectTimeout, hosts, prefix, ttl } = this.options;
+    const deadline = Date.now() + connectTimeout;
     let granted: { ID: string; TTL: string };
     try {
       granted = await bounded(
-        client.leaseClient.leaseGrant(
-          { TTL: this.options.ttl },
-          { deadline: Date.now() + this.options.connectTimeout },
-        ),
-        this.options.connectTimeout,
+        (async () => {
+          // A read under the prefix first: it proves the servers answer and that our credentials may read our
+          // keys. etcd 3.4 grants leases to any client, so without it, bad credentials would surface only at the
+          // first join or claim.
+          const key = Buffer.from(prefix);
+          await client.kv.range({ key, range_end: prefixRangeEnd(key), limit: 1, keys_only: true }, { deadline });
+          return client.leaseClient.leaseGrant({ TTL: ttl }, { deadline });
+        })(),
+        connectTimeout,
         () =>
           new EtcdBackendError(
             'ERR_BACKEND_UNAVAILABLE',
-            `etcd connect: no answer from ${this.options.hosts.join(', ')} within ${this.options.connectTimeout} ms`,
+            `etcd connect: no answer from ${hosts.join(', ')} within ${connectTimeout} ms`,
           ),
       );
     } catch (error) {
