@@ -16,3 +16,12 @@ export type {
   Unsubscribe,
   VersionedRecord,
 } from './backend/types';
+export { BackendErrorImpl, isBackendError } from './backend/errors';
+export type { BackendErrorOptions } from './backend/errors';
+export { MemoryBackend, MemoryStore } from './backend/memory';
+export type {
+  DropWatchEventsOptions,
+  MemoryBackendOptions,
+  MemoryStoreOptions,
+  MemoryWatchKind,
+} from './backend/memory';
