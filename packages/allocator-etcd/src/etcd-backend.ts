@@ -751,9 +751,16 @@ export class EtcdBackend implements AllocatorBackend {
     }
   }
 
-  /** Emits `error`, but never throws: without a listener, an `error` event would crash the process. */
+  /**
+   * Emits `error`, but never throws: an `error` event without a listener would crash the process, so then it
+   * becomes a process warning instead.
+   */
   private emitError(error: EtcdBackendError): void {
-    if (this.currentState === 'closed' || this.emitter.listenerCount('error') === 0) return;
+    if (this.currentState === 'closed') return;
+    if (this.emitter.listenerCount('error') === 0) {
+      process.emitWarning(error.message, { code: error.code });
+      return;
+    }
     try {
       this.emitter.emit('error', error);
     } catch {
