@@ -1,4 +1,5 @@
 import type { BackendError, BackendErrorCode } from '@kiel/consumer';
+import { castGrpcError } from 'etcd3';
 
 /** Whether a caller may retry after an error of each code (with a new lease, for `ERR_SESSION_EXPIRED`). */
 const RETRIABLE: Readonly<Record<BackendErrorCode, boolean>> = {
@@ -92,8 +93,10 @@ export function toBackendError(error: unknown, operation: string, location?: str
   if (isBackendError(error)) {
     return new EtcdBackendError(error.code, error.message, { location: location ?? error.location, cause: error });
   }
-  const name = error instanceof Error ? error.constructor.name : '';
-  const message = error instanceof Error ? error.message : String(error);
+  // Errors from streams reach us as raw gRPC errors (a plain Error with a numeric `code`): type them as etcd3 does.
+  const typed = error instanceof Error ? castGrpcError(error) : error;
+  const name = typed instanceof Error ? typed.constructor.name : '';
+  const message = typed instanceof Error ? typed.message : String(error);
   const where = location === undefined ? '' : ` (${location})`;
   const describe = (what: string) => `etcd ${operation}${where}: ${what}: ${message}`;
   const options = { location, cause: error };

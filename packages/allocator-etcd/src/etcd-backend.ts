@@ -18,7 +18,7 @@ import type {
 } from '@kiel/consumer';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, noop, retry } from 'cockatiel';
 import type { IPolicy } from 'cockatiel';
-import { Etcd3 } from 'etcd3';
+import { Etcd3, GRPCUnavailableError } from 'etcd3';
 import type {
   ICompare,
   IDuplexStream,
@@ -364,7 +364,9 @@ export class EtcdBackend implements AllocatorBackend {
     session.pending = [];
     stream.on('data', (response) => this.onKeepAliveResponse(session, stream, response));
     stream.on('error', (error) => this.onKeepAliveFailure(session, stream, error));
-    stream.on('end', () => this.onKeepAliveFailure(session, stream, new Error('the keepalive stream ended')));
+    stream.on('end', () =>
+      this.onKeepAliveFailure(session, stream, new GRPCUnavailableError('the keepalive stream ended')),
+    );
     this.sendKeepAlive(session);
   }
 
@@ -685,6 +687,15 @@ export class EtcdBackend implements AllocatorBackend {
           return { kvs: response.kvs, revision: BigInt(response.header.revision) };
         },
         openStream: () => this.etcd('watch').watchClient.watch(),
+        refreshAuth: async () => {
+          const prefixKey = Buffer.from(this.options.prefix);
+          await this.op('watch (auth)', this.options.prefix, (client, deadline) =>
+            client.kv.range(
+              { key: prefixKey, range_end: prefixRangeEnd(prefixKey), limit: 1, keys_only: true },
+              { deadline },
+            ),
+          );
+        },
         reportError: (error) => this.emitError(error),
       },
       { key, rangeEnd: prefix ? prefixRangeEnd(key) : undefined, location: keyOrPrefix, deliver },

@@ -1,3 +1,4 @@
+import { EtcdWatchStreamEnded } from 'etcd3';
 import type { IDuplexStream, IKeyValue, IWatchRequest, IWatchResponse } from 'etcd3';
 import { EtcdBackendError, toBackendError } from './errors';
 
@@ -7,6 +8,11 @@ export interface WatchHost {
   range(key: Buffer, rangeEnd: Buffer | undefined, location: string): Promise<{ kvs: IKeyValue[]; revision: bigint }>;
   /** Opens a new watch stream. */
   openStream(): Promise<IDuplexStream<IWatchRequest, IWatchResponse>>;
+  /**
+   * Makes the client fetch a new auth token. etcd forgets its tokens when it restarts; etcd3 renews them only when
+   * a unary call is refused, never for a stream, so a watch refused for its token asks for a unary call first.
+   */
+  refreshAuth(): Promise<void>;
   /** Reports a problem that is not the answer to a call (the backend's `error` event). */
   reportError(error: EtcdBackendError): void;
 }
@@ -124,14 +130,16 @@ export class KeyWatch {
     }
     this.stream = stream;
     this.watchId = undefined;
+    // A broken stream may report both `error` and `end`: only the first counts.
+    const current = () => generation === this.generation && this.stream === stream;
     stream.on('data', (response: IWatchResponse) => {
-      if (generation === this.generation) this.onResponse(response);
+      if (current()) this.onResponse(response);
     });
     stream.on('error', (error: Error) => {
-      if (generation === this.generation) this.onBroken(error);
+      if (current()) this.onBroken(error);
     });
     stream.on('end', () => {
-      if (generation === this.generation) this.onBroken(new Error('the watch stream ended'));
+      if (current()) this.onBroken(new EtcdWatchStreamEnded());
     });
     stream.write({
       create_request: {
@@ -207,11 +215,28 @@ export class KeyWatch {
   /** Schedules `retry` with backoff; only errors that a retry cannot fix are reported. */
   private failed(error: EtcdBackendError, retry: () => void): void {
     if (this.stopped) return;
+    clearTimeout(this.retryTimer);
+    const delay = this.retryDelay;
+    this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
+    if (error.code === 'ERR_BACKEND_AUTH' && /invalid auth token/.test(error.message)) {
+      // A stale token, not a refusal: get a new one, then retry. Only a refused renewal is reported.
+      const generation = this.generation;
+      this.host.refreshAuth().then(
+        () => {
+          if (!this.stopped && generation === this.generation) this.retryTimer = setTimeout(retry, 0);
+        },
+        (refreshError: unknown) => {
+          if (this.stopped || generation !== this.generation) return;
+          const mapped = toBackendError(refreshError, 'watch (auth)', this.options.location);
+          if (!mapped.retriable) this.host.reportError(mapped);
+          this.retryTimer = setTimeout(retry, delay);
+        },
+      );
+      return;
+    }
     // Outages are reported once, by the backend's `disconnected`; a watch only reports what will not heal itself.
     if (!error.retriable) this.host.reportError(error);
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(retry, this.retryDelay);
-    this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
+    this.retryTimer = setTimeout(retry, delay);
   }
 
   private deliver(): void {

@@ -90,3 +90,25 @@ describe('EtcdBackend with etcd authentication (private etcd)', () => {
     }
   });
 });
+
+describe('EtcdBackend with etcd authentication across a restart (private etcd)', () => {
+  it('gets a new token after etcd restarts (old tokens die with it): the lease and the watches carry on', async () => {
+    const [a, observer] = await Promise.all([
+      backends.connected({ auth: APP, ttl: 6 }),
+      backends.connected({ auth: APP, ttl: 6 }),
+    ]);
+    const lease = a.sessionId;
+    const seen: string[] = [];
+    observer.watchRecord('restart', 'allocation', (r) => seen.push(r?.value ?? 'null'));
+    const v1 = await a.writeRecord('restart', 'allocation', 'before', null);
+    await eventually('the first value', () => seen.at(-1) === 'before');
+
+    await etcd.stop();
+    await eventually('disconnected', () => a.state === 'disconnected', 4_000);
+    await etcd.restart();
+    await eventually('connected again', () => a.state === 'connected', 6_000);
+    expect(a.sessionId).toBe(lease);
+    await a.writeRecord('restart', 'allocation', 'after', v1);
+    await eventually('the value written after the restart', () => seen.at(-1) === 'after', 6_000);
+  }, 30_000);
+});
