@@ -1,6 +1,8 @@
 // Faults injected for real on a private etcd: SIGSTOP shorter and longer than the TTL, a restart, and a
 // compaction while a watch is cut off by a TCP proxy.
-import type { Member, VersionedRecord } from '@kiel/consumer';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import type { Claim, Member, VersionedRecord } from '@kiel/consumer';
 import type { Etcd3 } from 'etcd3';
 import { Backends, delay, eventually, randomPrefix, rawClient, recordEvents, rejection, until } from './helpers';
 import { PrivateEtcd, TcpProxy } from './private-etcd';
@@ -185,4 +187,49 @@ describe('EtcdBackend under faults (private etcd)', () => {
       await proxy.close();
     }
   }, 40_000);
+
+  it('a member process killed with SIGKILL: its entry and claim vanish after the TTL, then another may claim', async () => {
+    const prefix = randomPrefix();
+    const observer = await backends.connected({ prefix, ttl: 2 });
+    const child = spawn(
+      process.execPath,
+      [path.join(__dirname, 'fixtures/member-process.js'), etcd.hosts, prefix, 'g'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    try {
+      const ready = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const match = /READY (\d+)/.exec(out);
+          if (match) resolve(match[1]);
+        });
+        child.once('exit', (code) => reject(new Error(`the member process exited early (${code})`)));
+      });
+      expect(ready).toMatch(/^\d+$/);
+      const members: Array<readonly Member[]> = [];
+      const claims: Array<Claim | null> = [];
+      observer.watchMembers('g', (list) => members.push(list));
+      observer.watchClaim('g', 't:0', (claim) => claims.push(claim));
+      await eventually('the child listed', () => members.at(-1)?.length === 1);
+      await eventually('the child’s claim', () => claims.at(-1)?.value === 'child');
+      expect(await observer.claim('g', 't:0', 'observer')).toBe(false);
+
+      const killedAt = Date.now();
+      child.kill('SIGKILL');
+      await eventually('the child gone from the members', () => members.at(-1)?.length === 0, 6_000);
+      await eventually('the claim gone', () => claims.at(-1) === null, 6_000);
+      const goneAfter = Date.now() - killedAt;
+      // etcd expires the lease one TTL (2 s) after the last keepalive, checking every 500 ms.
+      expect(goneAfter).toBeGreaterThanOrEqual(1_000);
+      expect(goneAfter).toBeLessThan(4_000);
+      // Never two owners: the claim was refused while the child held it, and is free now.
+      expect(await observer.claim('g', 't:0', 'observer')).toBe(true);
+    } finally {
+      child.kill('SIGKILL');
+      await raw.delete().prefix(prefix);
+    }
+  }, 30_000);
 });

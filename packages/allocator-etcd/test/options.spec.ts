@@ -7,6 +7,7 @@ import {
   GRPCDeadlineExceededError,
   GRPCInvalidArgumentError,
   GRPCUnavailableError,
+  EtcdWatchStreamEnded,
 } from 'etcd3';
 import { EtcdBackend, EtcdBackendError } from '../src';
 import type { EtcdBackendOptions } from '../src';
@@ -87,6 +88,26 @@ describe('error mapping', () => {
       true,
     ],
     ['an open circuit breaker', new BrokenCircuitError(), 'ERR_BACKEND_UNAVAILABLE', true],
+    // Streams hand over grpc-js errors untyped: a plain Error with the status code.
+    [
+      'a raw gRPC UNAVAILABLE',
+      Object.assign(new Error('14 UNAVAILABLE: reset'), { code: 14 }),
+      'ERR_BACKEND_UNAVAILABLE',
+      true,
+    ],
+    [
+      'a raw gRPC DEADLINE_EXCEEDED',
+      Object.assign(new Error('4 DEADLINE_EXCEEDED'), { code: 4 }),
+      'ERR_BACKEND_TIMEOUT',
+      true,
+    ],
+    [
+      'a raw invalid token',
+      Object.assign(new Error('16 UNAUTHENTICATED: etcdserver: invalid auth token'), { code: 16 }),
+      'ERR_BACKEND_AUTH',
+      false,
+    ],
+    ['an ended watch stream', new EtcdWatchStreamEnded(), 'ERR_BACKEND_UNAVAILABLE', true],
     ['a deadline', new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED'), 'ERR_BACKEND_TIMEOUT', true],
     ['a lost lease', new EtcdLeaseInvalidError('123'), 'ERR_SESSION_EXPIRED', true],
     ['bad credentials', new EtcdAuthenticationFailedError('authentication failed'), 'ERR_BACKEND_AUTH', false],
