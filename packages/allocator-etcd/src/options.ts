@@ -25,17 +25,20 @@ export interface EtcdBackendOptions {
   readonly hosts: string | readonly string[];
   /**
    * Lease time-to-live in whole seconds: how long the members' entries and claims survive after this process goes
-   * silent. Default 5. etcd grants at least 2 s with default flags (a smaller request is granted 2 s); the granted
+   * silent. Default 10, like the ZooKeeper backend's session timeout. etcd grants at least 2 s with default flags (a smaller request is granted 2 s); the granted
    * value is reported by `sessionTimeout`.
    */
   readonly ttl?: number;
   /** Key prefix under which every group lives (`<prefix>groups/<group>/...`). Default `kiel/`; a `/` is appended. */
   readonly prefix?: string;
-  /** User and password when etcd runs with authentication enabled. */
-  readonly auth?: EtcdAuthOptions;
+  /**
+   * User and password when etcd runs with authentication enabled: `{ user, password }`, or `'user:password'` (split
+   * at the first colon), the form the ZooKeeper backend takes.
+   */
+  readonly auth?: EtcdAuthOptions | string;
   /** TLS material; implies `https://` for hosts given without a scheme. */
   readonly tls?: EtcdTlsOptions;
-  /** Milliseconds `connect()` may take (authentication plus the lease grant) before it rejects. Default 5000. */
+  /** Milliseconds `connect()` may take (authentication, an access check, the lease grant). Default 10000. */
   readonly connectTimeout?: number;
   /** Milliseconds any other call may take before it rejects with `ERR_BACKEND_TIMEOUT`. Default 5000. */
   readonly operationTimeout?: number;
@@ -43,9 +46,9 @@ export interface EtcdBackendOptions {
 
 /** Defaults of {@link EtcdBackendOptions}. */
 export const ETCD_BACKEND_DEFAULTS = {
-  ttl: 5,
+  ttl: 10,
   prefix: 'kiel/',
-  connectTimeout: 5_000,
+  connectTimeout: 10_000,
   operationTimeout: 5_000,
 } as const;
 
@@ -94,6 +97,20 @@ function timeout(value: unknown, name: string, fallback: number): number {
   return value;
 }
 
+function resolveAuth(auth: EtcdAuthOptions | string | undefined): EtcdAuthOptions | undefined {
+  if (auth === undefined) return undefined;
+  if (typeof auth === 'string') {
+    const colon = auth.indexOf(':');
+    if (colon <= 0) throw invalid('`auth` as a string must be `user:password`');
+    return { user: auth.slice(0, colon), password: auth.slice(colon + 1) };
+  }
+  if (typeof auth !== 'object' || auth === null || typeof auth.user !== 'string' || auth.user.length === 0) {
+    throw invalid('`auth.user` must be a non-empty string');
+  }
+  if (typeof auth.password !== 'string') throw invalid('`auth.password` must be a string');
+  return { user: auth.user, password: auth.password };
+}
+
 /** Validates `options` and applies the defaults. Throws `ERR_INVALID_CONFIG` naming the bad option. */
 export function resolveOptions(options: EtcdBackendOptions): ResolvedEtcdBackendOptions {
   if (typeof options !== 'object' || options === null) throw invalid('options must be an object with `hosts`');
@@ -126,13 +143,7 @@ export function resolveOptions(options: EtcdBackendOptions): ResolvedEtcdBackend
   }
   if (!prefix.endsWith('/')) prefix += '/';
 
-  const auth = options.auth;
-  if (auth !== undefined) {
-    if (typeof auth !== 'object' || auth === null || typeof auth.user !== 'string' || auth.user.length === 0) {
-      throw invalid('`auth.user` must be a non-empty string');
-    }
-    if (typeof auth.password !== 'string') throw invalid('`auth.password` must be a string');
-  }
+  const auth = resolveAuth(options.auth);
 
   return {
     hosts: parsed.map((p) => p.url),

@@ -53,7 +53,10 @@ describe('EtcdBackend with etcd authentication (private etcd)', () => {
   });
 
   it('works for the application user under its prefix: join, records, claims, watches', async () => {
-    const [a, b] = await Promise.all([backends.connected({ auth: APP }), backends.connected({ auth: APP })]);
+    const [a, b] = await Promise.all([
+      backends.connected({ auth: APP }),
+      backends.connected({ auth: `${APP.user}:${APP.password}` }),
+    ]);
     const member = await a.join('g', { id: 'a', host: 'auth.test', pid: 1 });
     expect(member.location.startsWith(PREFIX)).toBe(true);
     const seen: string[] = [];

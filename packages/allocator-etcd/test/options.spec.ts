@@ -29,15 +29,21 @@ describe('EtcdBackend options', () => {
     const resolved = resolveOptions({ hosts: '127.0.0.1:2379, etcd-2.example:2379' });
     expect(resolved).toMatchObject({
       hosts: ['http://127.0.0.1:2379', 'http://etcd-2.example:2379'],
-      ttl: 5,
+      ttl: 10,
       prefix: 'kiel/',
-      connectTimeout: 5000,
+      connectTimeout: 10000,
       operationTimeout: 5000,
       secure: false,
     });
     expect(resolveOptions({ hosts: ['https://[::1]:2379/'] }).hosts).toEqual(['https://[::1]:2379']);
     expect(resolveOptions({ hosts: 'h:1', tls: { ca: 'pem' } }).hosts).toEqual(['https://h:1']);
     expect(resolveOptions({ hosts: 'h:1', prefix: 'apps/orders' }).prefix).toBe('apps/orders/');
+    // The ZooKeeper backend's form of credentials works too, split at the first colon.
+    expect(resolveOptions({ hosts: 'h:1', auth: 'app:pa:ss' }).auth).toEqual({ user: 'app', password: 'pa:ss' });
+    expect(resolveOptions({ hosts: 'h:1', auth: { user: 'app', password: 'x' } }).auth).toEqual({
+      user: 'app',
+      password: 'x',
+    });
   });
 
   it.each([
@@ -59,6 +65,8 @@ describe('EtcdBackend options', () => {
     ['a root prefix', { hosts: 'a:1', prefix: '/' }],
     ['auth without a user', { hosts: 'a:1', auth: { user: '', password: 'x' } }],
     ['auth without a password', { hosts: 'a:1', auth: { user: 'u' } }],
+    ['auth as a string without a colon', { hosts: 'a:1', auth: 'user' }],
+    ['auth as a string without a user', { hosts: 'a:1', auth: ':password' }],
     ['a negative connectTimeout', { hosts: 'a:1', connectTimeout: -1 }],
     ['an infinite operationTimeout', { hosts: 'a:1', operationTimeout: Infinity }],
     ['a string timeout', { hosts: 'a:1', operationTimeout: '5000' }],
