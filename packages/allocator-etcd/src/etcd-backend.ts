@@ -86,6 +86,7 @@ const GRPC_OPTIONS = {
  * ```
  */
 export class EtcdBackend implements AllocatorBackend {
+  /** `etcd`, for logs and errors. */
   readonly name = 'etcd';
   /** Weights are stored in member entries; etcd users and roles provide auth; a compaction can coalesce history. */
   readonly supports: BackendSupports = { orderedWatchHistory: false, weights: true, auth: true };
@@ -111,6 +112,7 @@ export class EtcdBackend implements AllocatorBackend {
     this.grantedTimeoutMs = this.options.ttl * 1000;
   }
 
+  /** Where the session stands: `idle`, `connecting`, `connected`, `disconnected`, `expired` or `closed`. */
   get state(): BackendState {
     return this.currentState;
   }
@@ -120,6 +122,7 @@ export class EtcdBackend implements AllocatorBackend {
     return this.grantedTimeoutMs;
   }
 
+  /** `performance.now()` when the last answered keepalive was sent (one goes out every TTL/4). */
   get lastContact(): number {
     return this.lastContactAt;
   }
@@ -134,11 +137,13 @@ export class EtcdBackend implements AllocatorBackend {
     return this.options.prefix;
   }
 
+  /** Subscribes to `connected`, `disconnected`, `expired` or `error` (see {@link AllocatorBackendEvents}). */
   on<E extends keyof AllocatorBackendEvents>(event: E, listener: (...args: AllocatorBackendEvents[E]) => void): this {
     this.emitter.on(event, listener as (...args: unknown[]) => void);
     return this;
   }
 
+  /** Removes a listener added with {@link on}. */
   off<E extends keyof AllocatorBackendEvents>(event: E, listener: (...args: AllocatorBackendEvents[E]) => void): this {
     this.emitter.off(event, listener as (...args: unknown[]) => void);
     return this;
@@ -147,6 +152,10 @@ export class EtcdBackend implements AllocatorBackend {
   // ------------------------------------------------------------------------------------------------------------
   // Lifecycle.
 
+  /**
+   * Checks access under the prefix and grants a lease. Idempotent while connected; shared by concurrent callers;
+   * after `expired`, grants a new lease. While `disconnected`, waits for the keepalive loop's verdict first.
+   */
   async connect(): Promise<void> {
     for (;;) {
       if (this.currentState === 'closed') throw closedError('connect');
@@ -163,6 +172,7 @@ export class EtcdBackend implements AllocatorBackend {
     return connecting;
   }
 
+  /** Stops the keepalives and the watches, revokes the lease (bounded to 2 s) and closes the client. */
   async close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
@@ -435,6 +445,7 @@ export class EtcdBackend implements AllocatorBackend {
   // ------------------------------------------------------------------------------------------------------------
   // Membership.
 
+  /** Creates `members/<lease id>` bound to the lease, in a transaction that returns the entry if it exists. */
   async join(group: string, info: MemberInfo): Promise<Member> {
     const session = this.requireSession('join');
     const key = this.keys.member(group, session.id);
@@ -459,18 +470,21 @@ export class EtcdBackend implements AllocatorBackend {
     return { info, order, location: key };
   }
 
+  /** Deletes this lease's member entry, only if the key is still bound to our lease. */
   async leave(group: string): Promise<void> {
     const session = this.requireSession('leave');
     const key = this.keys.member(group, session.id);
     await this.deleteIfOurs('leave', key, session);
   }
 
+  /** Lists the member entries, sorted by create revision; malformed ones are reported and left out. */
   async members(group: string): Promise<readonly Member[]> {
     const prefix = this.keys.membersPrefix(group);
     const kvs = await this.rangeOp('members', prefix, true);
     return this.toMembers(kvs);
   }
 
+  /** Watches the members prefix; see {@link KeyWatch} for how it resumes and survives compactions. */
   watchMembers(group: string, listener: MembersListener): Unsubscribe {
     const prefix = this.keys.membersPrefix(group);
     const reported = new Set<string>();
@@ -483,12 +497,14 @@ export class EtcdBackend implements AllocatorBackend {
   // ------------------------------------------------------------------------------------------------------------
   // Records.
 
+  /** Reads a record; its version is the key's mod revision. */
   async readRecord(group: string, name: RecordName): Promise<VersionedRecord | null> {
     const key = this.keys.record(group, name);
     const [kv] = await this.rangeOp('readRecord', key, false);
     return kv ? toRecord(kv, key) : null;
   }
 
+  /** Compare-and-set in one transaction on the mod revision (create revision 0 for `expected === null`). */
   async writeRecord(
     group: string,
     name: RecordName,
@@ -514,6 +530,7 @@ export class EtcdBackend implements AllocatorBackend {
     return response.succeeded ? response.header.revision : null;
   }
 
+  /** Watches one record key. */
   watchRecord(group: string, name: RecordName, listener: RecordListener): Unsubscribe {
     const key = this.keys.record(group, name);
     return this.watch(key, false, (kvs) => {
@@ -525,6 +542,7 @@ export class EtcdBackend implements AllocatorBackend {
   // ------------------------------------------------------------------------------------------------------------
   // Claims.
 
+  /** Creates `owners/<partition>` bound to our lease if absent; true also when it already carries our lease. */
   async claim(group: string, partition: string, value: string): Promise<boolean> {
     const session = this.requireSession('claim');
     const key = this.keys.claim(group, partition);
@@ -540,18 +558,21 @@ export class EtcdBackend implements AllocatorBackend {
     return holder !== undefined && holder.lease === session.id;
   }
 
+  /** Deletes the claim only if the key carries our lease. */
   async release(group: string, partition: string): Promise<void> {
     const session = this.requireSession('release');
     const key = this.keys.claim(group, partition);
     await this.deleteIfOurs('release', key, session);
   }
 
+  /** Reads one claim; `mine` when the key carries our current lease. */
   async readClaim(group: string, partition: string): Promise<Claim | null> {
     const key = this.keys.claim(group, partition);
     const [kv] = await this.rangeOp('readClaim', key, false);
     return kv ? this.toClaim(kv, key) : null;
   }
 
+  /** Lists every claim of the group, keyed by partition id. */
   async claims(group: string): Promise<ReadonlyMap<string, Claim>> {
     const prefix = this.keys.ownersPrefix(group);
     const kvs = await this.rangeOp('claims', prefix, true);
@@ -563,6 +584,7 @@ export class EtcdBackend implements AllocatorBackend {
     return claims;
   }
 
+  /** Watches one claim key; `mine` is computed against the lease current at each delivery. */
   watchClaim(group: string, partition: string, listener: ClaimListener): Unsubscribe {
     const key = this.keys.claim(group, partition);
     return this.watch(key, false, (kvs) => {
