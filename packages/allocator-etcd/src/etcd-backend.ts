@@ -484,7 +484,7 @@ export class EtcdBackend implements AllocatorBackend {
     return this.toMembers(kvs);
   }
 
-  /** Watches the members prefix; see {@link KeyWatch} for how it resumes and survives compactions. */
+  /** Watches the members prefix: resumes from the last revision seen, reads again after a compaction. */
   watchMembers(group: string, listener: MembersListener): Unsubscribe {
     const prefix = this.keys.membersPrefix(group);
     const reported = new Set<string>();
