@@ -40,7 +40,10 @@ const info = (id: string) => ({ id, host: 'faults.test', pid: 1 });
 
 describe('EtcdBackend under faults (private etcd)', () => {
   it('a freeze shorter than the TTL: disconnected, then connected on the same lease, nothing lost', async () => {
-    const [a, observer] = await Promise.all([backends.connected({ ttl: 4 }), backends.connected({ ttl: 4 })]);
+    const [a, observer] = await Promise.all([
+      backends.connected({ ttl: 4, connectTimeout: 6_000 }),
+      backends.connected({ ttl: 4 }),
+    ]);
     const events = recordEvents(a);
     const lease = a.sessionId!;
     const member = await a.join('g', info('a'));
@@ -62,9 +65,11 @@ describe('EtcdBackend under faults (private etcd)', () => {
       retriable: true,
     });
     expect(stuck.ms).toBeLessThan(1_500);
+    // connect() while disconnected waits for the keepalive loop's verdict: here, the same lease is back.
+    const reconnecting = a.connect();
     await etcd.resume();
-
-    await eventually('connected again', () => a.state === 'connected', 4_000);
+    await reconnecting;
+    expect(a.state).toBe('connected');
     expect(events.map((e) => e.event)).toEqual(['disconnected', 'connected']);
     expect(events[1].info).toEqual({ sessionId: lease, newSession: false });
     expect(a.sessionId).toBe(lease);
