@@ -16,6 +16,22 @@ export type {
   Unsubscribe,
   VersionedRecord,
 } from './backend/types';
+
+export { KielError, isKielError } from './errors';
+export type { KielErrorCode } from './errors';
+export { Connection } from './net/connection';
+export type { ConnectionOptions, ConnectionEvents } from './net/connection';
+export { Broker } from './net/broker';
+export type { BrokerConnectionOptions, SaslOptions } from './net/broker';
+export { Cluster } from './cluster';
+export type { ClusterOptions, ClusterEvents, PartitionMetadata, RetryOptions } from './cluster';
+export type { OffsetReset } from './fetch/fetcher';
+export { BaseConsumer } from './consumer/base';
+export type { ConsumerEvents, RunHandlers } from './consumer/base';
+export { SingleConsumer } from './consumer/single';
+export type { SingleConsumerOptions, StartPosition } from './consumer/single';
+export { deserializers } from './consumer/options';
+export type { BaseConsumerOptions, Batch, Deserializer, Message } from './consumer/options';
 export { BackendErrorImpl, isBackendError } from './backend/errors';
 export type { BackendErrorOptions } from './backend/errors';
 export { MemoryBackend, MemoryStore } from './backend/memory';
@@ -25,3 +41,10 @@ export type {
   MemoryStoreOptions,
   MemoryWatchKind,
 } from './backend/memory';
+export { GroupedConsumer } from './consumer/grouped';
+export type { GroupedConsumerEvents, GroupedConsumerOptions } from './consumer/grouped';
+export { GroupCoordinator } from './group/coordinator';
+export type { CoordinatorEvents, GroupCoordinatorOptions, HandoffHooks, TopicPartition } from './group/coordinator';
+export { OffsetStore } from './group/offsets';
+export type { PartitionOffset } from './group/offsets';
+export type { AllocationRecord, ClaimRecord } from './group/records';

@@ -1,0 +1,478 @@
+import { EventEmitter } from 'node:events';
+import type { KafkaRecord } from '@kiel/protocol';
+import { Cluster } from '../cluster';
+import { KielError, isKielError } from '../errors';
+import { Fetcher, type FetchedBatch } from '../fetch/fetcher';
+import {
+  deserializers,
+  resolveOptions,
+  type BaseConsumerOptions,
+  type Batch,
+  type Message,
+  type ResolvedOptions,
+} from './options';
+
+/** Events every consumer emits. */
+export interface ConsumerEvents {
+  /** Connected to the cluster and ready to consume. */
+  connect: [];
+  /** Closed: every connection is down. */
+  disconnect: [];
+  /** A batch was handed to the application: statistics for metrics. */
+  batch: [stats: { topic: string; partition: number; messages: number; bytes: number; lag: number }];
+  /**
+   * A message's value could not be deserialized: it was skipped (its offset counts as handled) and the loop goes
+   * on, as in kiel. Log it, or send the raw value to a dead-letter topic.
+   */
+  skipped: [
+    info: {
+      error: KielError;
+      topic: string;
+      partition: number;
+      offset: number;
+      value: Buffer | null;
+      record: Message<unknown>;
+    },
+  ];
+  /**
+   * A problem the consumer could not heal by itself (a paused partition, a fatal broker error, a bad record). The
+   * consumer keeps running. Emitted only when someone listens, so an unobserved error never crashes the process;
+   * fatal errors also reject `run()` / `consume()`.
+   */
+  error: [error: KielError];
+}
+
+/** Handlers of {@link BaseConsumer.run}. Give exactly one of them. */
+export interface RunHandlers<V> {
+  /** Called with each batch; resolve when it is handled. */
+  eachBatch?: (batch: Batch<V>) => Promise<void> | void;
+  /** Called with each message in order; resolve when it is handled. */
+  eachMessage?: (message: Message<V>) => Promise<void> | void;
+}
+
+type State = 'idle' | 'connecting' | 'connected' | 'closing' | 'closed';
+
+const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+/**
+ * What SingleConsumer and GroupedConsumer share: the cluster, the fetch engine, the three ways to receive messages
+ * (kiel's `consume(topic)`, kafkajs-style `run()`, and an async iterator of batches), positions and lifecycle.
+ */
+export abstract class BaseConsumer<
+  V = unknown,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Node's EventMap constraint is any[]
+  E extends ConsumerEvents & Record<keyof E, any[]> = ConsumerEvents,
+> extends EventEmitter<E> {
+  /** The same emitter, typed with the events every consumer has (subclasses add more). */
+  private get events(): EventEmitter<ConsumerEvents> {
+    return this as unknown as EventEmitter<ConsumerEvents>;
+  }
+
+  protected readonly options: ResolvedOptions<V>;
+  protected readonly cluster: Cluster;
+  protected readonly fetcher: Fetcher;
+  /** Next offset to hand out (and commit) per partition: one past the last handled message. */
+  protected readonly positions = new Map<string, { topic: string; partition: number; offset: number }>();
+  /** Handlers running per partition, so that a revocation can wait for them. */
+  private readonly handling = new Map<string, Promise<void>>();
+  private state: State = 'idle';
+  /** While set, no batch is handed out (a fenced group member). */
+  private gate: { promise: Promise<void>; open: () => void } | undefined;
+  private connecting: Promise<void> | undefined;
+  private running: Promise<void> | undefined;
+  private stopRequested = false;
+
+  constructor(options: BaseConsumerOptions<V>) {
+    super();
+    this.options = resolveOptions(options);
+    const o = this.options;
+    this.cluster = new Cluster({
+      brokers: o.brokers,
+      clientId: o.clientId,
+      connectTimeout: o.connectTimeout,
+      requestTimeout: o.requestTimeout,
+      metadataMaxAge: o.metadataMaxAge,
+      ...(o.tls !== undefined ? { tls: o.tls } : {}),
+      ...(o.sasl !== undefined ? { sasl: o.sasl } : {}),
+      ...(o.retry !== undefined ? { retry: o.retry } : {}),
+    });
+    this.fetcher = new Fetcher(this.cluster, {
+      maxWaitTime: o.maxWaitTime,
+      minBytes: o.minBytes,
+      maxBytes: o.maxBytes,
+      maxPartitionBytes: o.maxPartitionBytes,
+      maxBufferedBytes: o.maxBufferedBytes,
+      isolationLevel: o.isolationLevel,
+      verifyCrc: o.verifyCrc,
+      offsetReset: o.offsetReset,
+      ...(o.codecs ? { codecs: o.codecs } : {}),
+    });
+    this.fetcher.on('error', (err) => this.reportError(err));
+  }
+
+  /** Connects to the cluster and prepares what to fetch. Idempotent; concurrent calls share one attempt. */
+  connect(): Promise<void> {
+    if (this.state === 'connected') return Promise.resolve();
+    if (this.state === 'closing' || this.state === 'closed') return Promise.reject(this.closedError());
+    if (!this.connecting) {
+      this.state = 'connecting';
+      this.connecting = (async () => {
+        try {
+          await this.cluster.connect();
+          await this.onConnect();
+          this.fetcher.start();
+          this.state = 'connected';
+          this.events.emit('connect');
+        } catch (err) {
+          this.state = 'idle';
+          this.cluster.close();
+          await this.fetcher.stop();
+          throw err;
+        } finally {
+          this.connecting = undefined;
+        }
+      })();
+    }
+    return this.connecting;
+  }
+
+  /**
+   * kiel's pull style: the messages of `topic` fetched since the last call, waiting up to `maxWaitTime` for some.
+   * Returns an empty list when nothing arrived (or the partitions are not ready yet). Returned messages count as
+   * handled.
+   */
+  async consume(topic: string): Promise<Message<V>[]> {
+    if (typeof topic !== 'string' || topic === '') {
+      throw new KielError('ERR_INVALID_CONFIG', 'consume(topic): topic must be a non-empty string', {
+        option: 'topic',
+      });
+    }
+    await this.connect();
+    await this.onConsume(topic);
+    if (this.gate) return [];
+    const fetched = await this.fetcher.take(this.options.maxWaitTime, (b) => b.topic === topic);
+    const messages: Message<V>[] = [];
+    for (const fb of fetched) {
+      const batch = this.toBatch(fb);
+      if (batch) {
+        for (const m of batch.messages) messages.push(m);
+        this.markHandled(fb.topic, fb.partition, fb.nextOffset);
+      }
+      this.fetcher.release(fb);
+    }
+    await this.afterConsume(topic);
+    return messages;
+  }
+
+  /**
+   * kafkajs's style: calls the handler for each batch (or message) until {@link stop} or {@link close}.
+   * A handler that throws stops the run: the partition goes back to its first unhandled message (nothing is
+   * lost) and `run()` rejects with the handler's error. Call `run()` again to resume.
+   */
+  async run(handlers: RunHandlers<V>): Promise<void> {
+    const { eachBatch, eachMessage } = handlers ?? {};
+    if ((eachBatch === undefined) === (eachMessage === undefined)) {
+      throw new KielError('ERR_INVALID_CONFIG', 'run() needs exactly one of eachBatch and eachMessage', {
+        option: 'handlers',
+      });
+    }
+    if (this.running) throw new KielError('ERR_INVALID_CONFIG', 'run() is already running', { option: 'run' });
+    await this.connect();
+    this.stopRequested = false;
+    const loop = this.loop(eachBatch, eachMessage);
+    this.running = loop.finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  /**
+   * An async iterator of batches. A batch counts as handled when the next one is asked for; leaving the loop
+   * (break or throw) puts the current batch back, to be delivered again.
+   */
+  async *batches(): AsyncGenerator<Batch<V>, void, undefined> {
+    await this.connect();
+    this.stopRequested = false;
+    let pending: FetchedBatch[] = [];
+    let current: FetchedBatch | undefined;
+    try {
+      while (!this.stopRequested && this.state === 'connected') {
+        await this.passGate();
+        if (pending.length === 0) pending = await this.fetcher.take(this.options.maxWaitTime);
+        const fb = pending.shift();
+        if (!fb) continue;
+        if (!this.fetcher.isCurrent(fb)) {
+          this.fetcher.release(fb);
+          continue;
+        }
+        const batch = this.toBatch(fb);
+        if (!batch) {
+          this.markHandled(fb.topic, fb.partition, fb.nextOffset);
+          this.fetcher.release(fb);
+          continue;
+        }
+        current = fb;
+        // While the application holds the batch, a revocation of its partition waits for it.
+        const k = tpKey(fb.topic, fb.partition);
+        let handed!: () => void;
+        this.handling.set(k, new Promise<void>((resolve) => (handed = resolve)));
+        try {
+          yield batch;
+          current = undefined;
+          this.markHandled(fb.topic, fb.partition, fb.nextOffset);
+        } finally {
+          this.handling.delete(k);
+          handed();
+        }
+        await this.afterBatch(batch);
+        this.fetcher.release(fb);
+      }
+    } finally {
+      this.rewind([...(current ? [current] : []), ...pending]);
+    }
+  }
+
+  /** Stops `run()` (and iterators) after the batch in hand; resolves when it has stopped. */
+  async stop(): Promise<void> {
+    this.stopRequested = true;
+    await this.running?.catch(() => undefined);
+  }
+
+  /**
+   * Stops consuming, lets running handlers finish, then closes every connection. Idempotent; a process that calls
+   * it on SIGTERM exits cleanly.
+   */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    if (this.state === 'closing') {
+      await new Promise<void>((resolve) => this.events.once('disconnect', () => resolve()));
+      return;
+    }
+    if (this.connecting) await this.connecting.catch(() => undefined);
+    this.state = 'closing';
+    this.stopRequested = true;
+    try {
+      await this.running?.catch(() => undefined);
+      await Promise.allSettled([...this.handling.values()]);
+      await this.fetcher.stop();
+      await this.onClose();
+    } finally {
+      this.fetcher.clear();
+      this.cluster.close();
+      this.state = 'closed';
+      this.events.emit('disconnect');
+    }
+  }
+
+  /** The next offset to hand out per partition (one past the last handled message). */
+  get handledPositions(): ReadonlyArray<{ topic: string; partition: number; offset: number }> {
+    return [...this.positions.values()];
+  }
+
+  /** Pauses fetching the given partitions (messages already fetched are still delivered). */
+  pause(partitions: ReadonlyArray<{ topic: string; partition: number }>): void {
+    for (const { topic, partition } of partitions) this.fetcher.setPaused(topic, partition, true);
+  }
+
+  /** Resumes fetching the given partitions. */
+  resume(partitions: ReadonlyArray<{ topic: string; partition: number }>): void {
+    for (const { topic, partition } of partitions) this.fetcher.setPaused(topic, partition, false);
+  }
+
+  /** Subclass hook: after the cluster is connected, before fetching starts. */
+  protected abstract onConnect(): Promise<void>;
+  /** Subclass hook: before `consume(topic)` takes messages (subscribe the topic if needed). */
+  protected async onConsume(_topic: string): Promise<void> {}
+  /** Subclass hook: after `consume(topic)` handed messages out (autocommit). */
+  protected async afterConsume(_topic: string): Promise<void> {}
+  /** Subclass hook: after a batch of `run()` or the iterator was handled. */
+  protected async afterBatch(_batch: Batch<V>): Promise<void> {}
+  /** Subclass hook: while closing, after handlers finished and fetching stopped. */
+  protected async onClose(): Promise<void> {}
+
+  /** Emits `error` if anyone listens (an unobserved error must not crash the process). */
+  protected reportError(error: KielError): void {
+    if (this.events.listenerCount('error') > 0) this.events.emit('error', error);
+  }
+
+  /** Stops (true) or resumes (false) handing out batches; fetching is paused separately. */
+  protected setGate(closed: boolean): void {
+    if (closed && !this.gate) {
+      let open!: () => void;
+      const promise = new Promise<void>((resolve) => (open = resolve));
+      this.gate = { promise, open };
+    } else if (!closed && this.gate) {
+      this.gate.open();
+      this.gate = undefined;
+    }
+  }
+
+  /** Waits while the gate is closed (or until the consumer stops). */
+  private async passGate(): Promise<void> {
+    while (this.gate && !this.stopRequested && this.state === 'connected') {
+      await Promise.race([this.gate.promise, new Promise((resolve) => setTimeout(resolve, 100))]);
+    }
+  }
+
+  /** Records that everything before `offset` of a partition is handled. */
+  protected markHandled(topic: string, partition: number, offset: number): void {
+    const k = tpKey(topic, partition);
+    const known = this.positions.get(k);
+    if (known) known.offset = offset;
+    else this.positions.set(k, { topic, partition, offset });
+  }
+
+  /** The handled position of a partition, if any message of it was handled. */
+  protected positionOf(topic: string, partition: number): number | undefined {
+    return this.positions.get(tpKey(topic, partition))?.offset;
+  }
+
+  /** Forgets the handled position of a partition (it is no longer ours). */
+  protected forgetPosition(topic: string, partition: number): void {
+    this.positions.delete(tpKey(topic, partition));
+  }
+
+  /** Resolves when the handler running for a partition (if any) has finished. */
+  protected async handlerDone(topic: string, partition: number): Promise<void> {
+    await this.handling.get(tpKey(topic, partition))?.catch(() => undefined);
+  }
+
+  protected get connected(): boolean {
+    return this.state === 'connected';
+  }
+
+  protected closedError(): KielError {
+    return new KielError('ERR_CLOSED', 'the consumer was closed');
+  }
+
+  /** Puts unhandled batches back: their partitions are fetched again from the first unhandled offset. */
+  private rewind(unhandled: FetchedBatch[]): void {
+    const seen = new Set<string>();
+    for (const fb of unhandled) {
+      const k = tpKey(fb.topic, fb.partition);
+      if (seen.has(k) || !this.fetcher.isCurrent(fb)) continue;
+      seen.add(k);
+      const first = fb.records[0]?.offset;
+      const position = this.positions.get(k)?.offset ?? first;
+      if (position !== undefined) this.fetcher.assign(fb.topic, fb.partition, position);
+    }
+    for (const fb of unhandled) this.fetcher.release(fb);
+  }
+
+  private async loop(
+    eachBatch: RunHandlers<V>['eachBatch'],
+    eachMessage: RunHandlers<V>['eachMessage'],
+  ): Promise<void> {
+    while (!this.stopRequested && this.state === 'connected') {
+      await this.passGate();
+      const fetched = await this.fetcher.take(this.options.maxWaitTime);
+      for (let i = 0; i < fetched.length; i++) {
+        const fb = fetched[i]!;
+        if (this.gate) await this.passGate();
+        if (this.stopRequested || !this.fetcher.isCurrent(fb)) {
+          if (this.stopRequested) {
+            this.rewind(fetched.slice(i));
+            return;
+          }
+          this.fetcher.release(fb);
+          continue;
+        }
+        const batch = this.toBatch(fb);
+        if (!batch) {
+          this.markHandled(fb.topic, fb.partition, fb.nextOffset);
+          this.fetcher.release(fb);
+          continue;
+        }
+        const k = tpKey(fb.topic, fb.partition);
+        // The unit a revocation waits for: the handler, then the position it reached.
+        const work = (async () => {
+          if (eachBatch) await eachBatch(batch);
+          else await this.eachMessageOf(batch, eachMessage!);
+          this.markHandled(fb.topic, fb.partition, fb.nextOffset);
+        })();
+        this.handling.set(k, work);
+        try {
+          await work;
+        } catch (err) {
+          this.rewind(fetched.slice(i));
+          throw err;
+        } finally {
+          this.handling.delete(k);
+        }
+        await this.afterBatch(batch);
+        this.fetcher.release(fb);
+      }
+    }
+  }
+
+  private async eachMessageOf(batch: Batch<V>, handler: NonNullable<RunHandlers<V>['eachMessage']>): Promise<void> {
+    for (const message of batch.messages) {
+      await handler(message);
+      // Handled up to here: a failure in a later message resumes after this one.
+      this.markHandled(message.topic, message.partition, message.offset + 1);
+    }
+  }
+
+  /** Turns fetched records into messages in place: adds topic and partition, deserializes values. */
+  private toBatch(fb: FetchedBatch): Batch<V> | null {
+    const { topic, partition, records } = fb;
+    const deserialize = this.options.deserializer;
+    const raw = deserialize === (deserializers.raw as unknown);
+    let messages = records as unknown as Array<Message<V> & { topic: string; partition: number; value: V }>;
+    let kept: typeof messages | undefined;
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i] as KafkaRecord & { topic?: string; partition?: number };
+      record.topic = topic;
+      record.partition = partition;
+      if (!raw) {
+        try {
+          (record as { value: unknown }).value = deserialize(record.value, record);
+        } catch (err) {
+          if (!kept) kept = messages.slice(0, i);
+          this.skip(topic, partition, record, err);
+          continue;
+        }
+      }
+      if (kept) kept.push(messages[i]!);
+    }
+    if (kept) messages = kept;
+    const last = records[records.length - 1]!;
+    this.events.emit('batch', {
+      topic,
+      partition,
+      messages: messages.length,
+      bytes: fb.bytes,
+      lag: Math.max(0, fb.highWatermark - last.offset - 1),
+    });
+    if (messages.length === 0) return null;
+    return {
+      topic,
+      partition,
+      messages,
+      highWatermark: fb.highWatermark,
+      firstOffset: records[0]!.offset,
+      lastOffset: last.offset,
+    };
+  }
+
+  private skip(topic: string, partition: number, record: KafkaRecord, err: unknown): void {
+    const error = isKielError(err)
+      ? err
+      : new KielError(
+          'ERR_DESERIALIZE',
+          `cannot deserialize ${topic}-${partition} offset ${record.offset}: ${(err as Error)?.message ?? err}`,
+          {
+            location: `${topic}-${partition}@${record.offset}`,
+            cause: err,
+          },
+        );
+    this.events.emit('skipped', {
+      error,
+      topic,
+      partition,
+      offset: record.offset,
+      value: record.value,
+      record: record as unknown as Message<unknown>,
+    });
+  }
+}

@@ -1,0 +1,613 @@
+import { EventEmitter } from 'node:events';
+import {
+  FetchSession,
+  IsolationLevel,
+  KAFKA_ERROR_CODES,
+  ListOffsetsTimestamp,
+  decodeRecords,
+  isKafkaProtocolError,
+  type CodecRegistry,
+  type KafkaRecord,
+  type ResponseOf,
+} from '@kiel/protocol';
+import type { Cluster } from '../cluster';
+import { KielError, isKielError } from '../errors';
+import { kafkaError } from '../net/broker';
+import { FetchSessionState, type WantedPartition } from './session';
+
+/** Where to start when a partition has no valid position. */
+export type OffsetReset = 'earliest' | 'latest' | 'error';
+
+/** Settings of the fetch engine. */
+export interface FetcherOptions {
+  /** Longest time the broker may hold a fetch waiting for `minBytes`, in ms. */
+  readonly maxWaitTime: number;
+  readonly minBytes: number;
+  /** Response size limit per fetch request. */
+  readonly maxBytes: number;
+  /** Per-partition size limit per fetch request. */
+  readonly maxPartitionBytes: number;
+  readonly isolationLevel: 'read_uncommitted' | 'read_committed';
+  /** Fetched bytes that may wait for the application before fetching pauses. */
+  readonly maxBufferedBytes: number;
+  readonly verifyCrc: boolean;
+  readonly offsetReset: OffsetReset;
+  readonly codecs?: CodecRegistry;
+}
+
+/** A run of records of one partition, fetched and decoded, waiting for the application. */
+export interface FetchedBatch {
+  readonly topic: string;
+  readonly partition: number;
+  readonly records: KafkaRecord[];
+  readonly highWatermark: number;
+  readonly lastStableOffset: number;
+  /** The partition position once these records are handled: one past the last offset read. */
+  readonly nextOffset: number;
+  /** Raw bytes this batch holds in the fetch buffer (for the memory budget). */
+  readonly bytes: number;
+  /** Assignment token: a batch whose partition was revoked or re-seeked since it was fetched is stale. */
+  readonly token: number;
+}
+
+/** Events of the fetch engine. */
+export interface FetcherEvents {
+  /** A problem the engine cannot heal; the partition named in it is paused, its data kept. */
+  error: [error: KielError];
+  /** A fetch round trip completed. */
+  fetch: [stats: { broker: number; partitions: number; records: number; bytes: number; durationMs: number }];
+  /** The position of a partition was reset by the `offsetReset` policy. */
+  reset: [info: { topic: string; partition: number; from: number; to: number; policy: OffsetReset }];
+}
+
+interface PartitionState {
+  readonly topic: string;
+  readonly partition: number;
+  fetchOffset: number;
+  maxBytes: number;
+  paused: boolean;
+  /** Batches handed to the queue and not yet released by the application. */
+  queued: number;
+  token: number;
+  /** A position reset (ListOffsets) is running for it. */
+  resetting: boolean;
+  /** A fetch covering it is in flight. */
+  inFlight: boolean;
+}
+
+/** Per-broker bookkeeping of the fetches in flight. */
+interface BrokerFetches {
+  /** The session fetch (KIP-227) in flight, if any. */
+  session: boolean;
+  /** Sessionless fetches in flight for partitions that became fetchable while the session fetch was parked. */
+  eager: number;
+  failures: number;
+  retryTimer: NodeJS.Timeout | undefined;
+}
+
+/** Extra sessionless fetches per broker while its session fetch is parked in a long poll. */
+const MAX_EAGER_FETCHES = 1;
+
+const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Errors after which the partition's leader must be looked up again. */
+const LEADER_ERRORS = new Set<number>([
+  KAFKA_ERROR_CODES.NOT_LEADER_OR_FOLLOWER,
+  KAFKA_ERROR_CODES.LEADER_NOT_AVAILABLE,
+  KAFKA_ERROR_CODES.UNKNOWN_TOPIC_OR_PARTITION,
+  KAFKA_ERROR_CODES.FENCED_LEADER_EPOCH,
+  KAFKA_ERROR_CODES.UNKNOWN_LEADER_EPOCH,
+  KAFKA_ERROR_CODES.REPLICA_NOT_AVAILABLE,
+  KAFKA_ERROR_CODES.KAFKA_STORAGE_ERROR,
+  KAFKA_ERROR_CODES.OFFSET_NOT_AVAILABLE,
+]);
+
+const SESSION_ERRORS = new Set<number>([
+  KAFKA_ERROR_CODES.FETCH_SESSION_ID_NOT_FOUND,
+  KAFKA_ERROR_CODES.INVALID_FETCH_SESSION_EPOCH,
+  KAFKA_ERROR_CODES.FETCH_SESSION_TOPIC_ID_ERROR,
+]);
+
+/**
+ * The fetch engine. Per leader broker it keeps one Fetch in flight (in a KIP-227 session) covering every
+ * fetchable partition led by that broker, decodes the answer into batches, queues them, and sends the next fetch
+ * at once while the application handles the queue (pipelining), as long as the queued bytes stay within
+ * `maxBufferedBytes`. A partition that becomes fetchable while that fetch is parked in a long poll (a new
+ * assignment, a resume, a drained queue) gets a sessionless fetch of its own right away instead of waiting up to
+ * `maxWaitTime`. A partition is in at most one fetch at a time. Positions advance when data is queued, so a lost
+ * response is simply fetched again.
+ */
+export class Fetcher extends EventEmitter<FetcherEvents> {
+  private readonly cluster: Cluster;
+  private readonly options: FetcherOptions;
+  private readonly partitions = new Map<string, PartitionState>();
+  private readonly brokers = new Map<number, BrokerFetches>();
+  private readonly sessions = new Map<number, FetchSessionState>();
+  private queue: FetchedBatch[] = [];
+  private bufferedBytes = 0;
+  private running = false;
+  private nextToken = 1;
+  private pumpScheduled = false;
+  /** Wakes a `take()` waiting for data. */
+  private wakeTaker: (() => void) | undefined;
+
+  constructor(cluster: Cluster, options: FetcherOptions) {
+    super();
+    this.cluster = cluster;
+    this.options = options;
+  }
+
+  /** Starts fetching assigned partitions. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.wake();
+  }
+
+  /**
+   * Stops sending fetches. Answers still in flight are queued or dropped as usual (closing the cluster rejects
+   * them). Queued batches stay until taken or cleared.
+   */
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const b of this.brokers.values()) clearTimeout(b.retryTimer);
+    this.wakeTaker?.();
+  }
+
+  /** Starts fetching a partition from `offset` (or re-seeks it). Negative offsets mean "reset by policy". */
+  assign(topic: string, partition: number, offset: number): void {
+    const k = tpKey(topic, partition);
+    const existing = this.partitions.get(k);
+    const state: PartitionState = existing ?? {
+      topic,
+      partition,
+      fetchOffset: offset,
+      maxBytes: this.options.maxPartitionBytes,
+      paused: false,
+      queued: 0,
+      token: 0,
+      resetting: false,
+      inFlight: false,
+    };
+    if (existing) this.dropQueued(existing);
+    state.fetchOffset = offset;
+    state.token = this.nextToken++;
+    this.partitions.set(k, state);
+    if (offset < 0) void this.resetOffset(state, offset === ListOffsetsTimestamp.LATEST ? 'latest' : 'earliest');
+    this.wake();
+  }
+
+  /** Stops fetching a partition at once; its queued batches are dropped and in-flight answers discarded. */
+  revoke(topic: string, partition: number): void {
+    const state = this.partitions.get(tpKey(topic, partition));
+    if (!state) return;
+    this.partitions.delete(tpKey(topic, partition));
+    this.dropQueued(state);
+    state.token = -1;
+    this.wake();
+  }
+
+  /** Pauses or resumes fetching a partition (its queued data stays). */
+  setPaused(topic: string, partition: number, paused: boolean): void {
+    const state = this.partitions.get(tpKey(topic, partition));
+    if (!state) return;
+    state.paused = paused;
+    if (!paused) this.wake();
+  }
+
+  /** Whether a partition is assigned here. */
+  isAssigned(topic: string, partition: number): boolean {
+    return this.partitions.has(tpKey(topic, partition));
+  }
+
+  /** Assigned partitions. */
+  assigned(): Array<{ topic: string; partition: number; paused: boolean }> {
+    return [...this.partitions.values()].map((s) => ({ topic: s.topic, partition: s.partition, paused: s.paused }));
+  }
+
+  /** Whether a batch still belongs to the current assignment of its partition. */
+  isCurrent(batch: FetchedBatch): boolean {
+    return this.partitions.get(tpKey(batch.topic, batch.partition))?.token === batch.token;
+  }
+
+  /**
+   * Takes every queued batch, waiting up to `maxWait` ms for one if none is queued. Resolves with an empty list
+   * on timeout or when stopped.
+   */
+  async take(maxWait: number, filter?: (batch: FetchedBatch) => boolean): Promise<FetchedBatch[]> {
+    const deadline = performance.now() + maxWait;
+    for (;;) {
+      const taken = this.takeNow(filter);
+      if (taken.length > 0 || !this.running) return taken;
+      const left = deadline - performance.now();
+      if (left <= 0) return taken;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, left);
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.wakeTaker = done;
+      });
+      this.wakeTaker = undefined;
+    }
+  }
+
+  /** The application is done with a batch: its bytes leave the budget and fetching may continue. */
+  release(batch: FetchedBatch): void {
+    this.bufferedBytes -= batch.bytes;
+    const state = this.partitions.get(tpKey(batch.topic, batch.partition));
+    if (state && state.token === batch.token) state.queued--;
+    this.wake();
+  }
+
+  /** Drops every queued batch (used on close). */
+  clear(): void {
+    for (const batch of this.queue) this.release(batch);
+    this.queue = [];
+  }
+
+  private takeNow(filter?: (batch: FetchedBatch) => boolean): FetchedBatch[] {
+    if (this.queue.length === 0) return [];
+    if (!filter) {
+      const all = this.queue;
+      this.queue = [];
+      return all;
+    }
+    const taken: FetchedBatch[] = [];
+    const kept: FetchedBatch[] = [];
+    for (const b of this.queue) (filter(b) ? taken : kept).push(b);
+    this.queue = kept;
+    return taken;
+  }
+
+  private dropQueued(state: PartitionState): void {
+    const kept: FetchedBatch[] = [];
+    for (const b of this.queue) {
+      if (b.topic === state.topic && b.partition === state.partition) this.bufferedBytes -= b.bytes;
+      else kept.push(b);
+    }
+    this.queue = kept;
+    state.queued = 0;
+  }
+
+  /** Schedules a pump of every broker (coalesced into one per tick). */
+  private wake(): void {
+    if (this.pumpScheduled || !this.running) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pumpAll();
+    });
+  }
+
+  private pumpAll(): void {
+    if (!this.running) return;
+    const leaders = new Set<number>();
+    let leaderless = false;
+    for (const s of this.partitions.values()) {
+      const leader = this.cluster.leaderOf(s.topic, s.partition);
+      if (leader >= 0) leaders.add(leader);
+      else leaderless = true;
+    }
+    for (const leader of leaders) this.pump(leader);
+    // Some partition has no known leader: refresh metadata (in the background) so it gets one.
+    if (leaderless) void this.healMetadata();
+  }
+
+  /** Sends what broker `brokerId` should be fetching now: the session fetch, or an eager one beside it. */
+  private pump(brokerId: number): void {
+    if (!this.running) return;
+    let b = this.brokers.get(brokerId);
+    if (!b) {
+      b = { session: false, eager: 0, failures: 0, retryTimer: undefined };
+      this.brokers.set(brokerId, b);
+    }
+    if (b.retryTimer) return; // backing off after a failure
+    if (b.session && b.eager >= MAX_EAGER_FETCHES) return;
+    const wanted = this.wanted(brokerId);
+    if (wanted.length === 0) return;
+    const useSession = !b.session;
+    if (useSession) b.session = true;
+    else b.eager++;
+    for (const w of wanted) this.partitions.get(tpKey(w.topic, w.partition))!.inFlight = true;
+    void this.fetchOnce(brokerId, wanted, useSession)
+      .then(
+        () => {
+          b.failures = 0;
+        },
+        (err: unknown) => this.fetchFailed(brokerId, b, err),
+      )
+      .finally(() => {
+        if (useSession) b.session = false;
+        else b.eager--;
+        for (const w of wanted) {
+          const state = this.partitions.get(tpKey(w.topic, w.partition));
+          if (state) state.inFlight = false;
+        }
+        this.wake();
+      });
+  }
+
+  private fetchFailed(brokerId: number, b: BrokerFetches, err: unknown): void {
+    this.sessions.get(brokerId)?.reset();
+    if (!this.running) return;
+    b.failures++;
+    if (isKielError(err) && !err.retriable) this.emit('error', err);
+    const backoff = Math.min(2_000, 100 * 2 ** Math.min(b.failures, 5));
+    b.retryTimer = setTimeout(() => {
+      b.retryTimer = undefined;
+      void this.cluster
+        .refreshMetadata()
+        .catch(() => undefined)
+        .finally(() => this.wake());
+    }, backoff);
+  }
+
+  private healing: Promise<void> | undefined;
+  private healMetadata(): Promise<void> {
+    if (!this.healing) {
+      this.healing = (async () => {
+        await sleep(100);
+        await this.cluster.refreshMetadata().catch(() => undefined);
+      })().finally(() => {
+        this.healing = undefined;
+        this.wake();
+      });
+    }
+    return this.healing;
+  }
+
+  private session(broker: number, version: number): FetchSessionState {
+    let session = this.sessions.get(broker);
+    if (!session) {
+      session = new FetchSessionState(version >= 7);
+      this.sessions.set(broker, session);
+    }
+    return session;
+  }
+
+  /** Partitions this broker should fetch now. */
+  private wanted(broker: number): WantedPartition[] {
+    const wanted: WantedPartition[] = [];
+    if (this.bufferedBytes >= this.options.maxBufferedBytes) return wanted;
+    for (const s of this.partitions.values()) {
+      // At most one batch waiting per partition beyond the one being handled keeps memory and latency bounded.
+      if (s.paused || s.resetting || s.inFlight || s.fetchOffset < 0 || s.queued > 1) continue;
+      if (this.cluster.leaderOf(s.topic, s.partition) !== broker) continue;
+      wanted.push({
+        topic: s.topic,
+        partition: s.partition,
+        fetchOffset: s.fetchOffset,
+        maxBytes: s.maxBytes,
+        leaderEpoch: -1,
+      });
+    }
+    return wanted;
+  }
+
+  private async fetchOnce(brokerId: number, wanted: WantedPartition[], useSession: boolean): Promise<void> {
+    const broker = this.cluster.broker(brokerId);
+    await broker.connect();
+    const version = broker.versions.Fetch ?? 0;
+    // Eager fetches run beside the session fetch, so they stay outside the session.
+    const session = useSession ? this.session(brokerId, version) : new FetchSessionState(false);
+    const tokens = new Map<string, number>();
+    for (const w of wanted)
+      tokens.set(tpKey(w.topic, w.partition), this.partitions.get(tpKey(w.topic, w.partition))!.token);
+    const started = performance.now();
+    const body = session.build(wanted);
+    let response: ResponseOf<'Fetch'>;
+    try {
+      response = await broker.send(
+        'Fetch',
+        {
+          maxWaitMs: this.options.maxWaitTime,
+          minBytes: this.options.minBytes,
+          maxBytes: this.options.maxBytes,
+          isolationLevel:
+            this.options.isolationLevel === 'read_committed'
+              ? IsolationLevel.READ_COMMITTED
+              : IsolationLevel.READ_UNCOMMITTED,
+          ...body,
+        },
+        { timeout: this.options.maxWaitTime + 30_000 },
+      );
+    } catch (err) {
+      session.reset();
+      throw err;
+    }
+    if (response.errorCode !== KAFKA_ERROR_CODES.NONE) {
+      session.reset();
+      if (SESSION_ERRORS.has(response.errorCode)) return;
+      throw kafkaError(response.errorCode, `Fetch from broker ${brokerId}`, broker.address);
+    }
+    session.accept(response.sessionId ?? FetchSession.NO_SESSION_ID);
+
+    let records = 0;
+    let bytes = 0;
+    let needMetadata = false;
+    for (const topic of response.responses) {
+      for (const p of topic.partitions) {
+        const k = tpKey(topic.topic, p.partitionIndex);
+        const state = this.partitions.get(k);
+        // Revoked, re-seeked or re-assigned while the request was in flight: the answer is stale.
+        if (!state || state.token !== tokens.get(k)) continue;
+        if (p.errorCode !== KAFKA_ERROR_CODES.NONE) {
+          if (LEADER_ERRORS.has(p.errorCode)) needMetadata = true;
+          else this.partitionError(state, p.errorCode, broker.address);
+          continue;
+        }
+        if (!p.records || p.records.length === 0) continue;
+        const n = this.queueRecords(state, p);
+        records += n;
+        bytes += p.records.length;
+      }
+    }
+    this.emit('fetch', {
+      broker: brokerId,
+      partitions: wanted.length,
+      records,
+      bytes,
+      durationMs: performance.now() - started,
+    });
+    if (records > 0) this.wakeTaker?.();
+    if (needMetadata) {
+      session.reset();
+      await this.cluster.refreshMetadata().catch(() => undefined);
+    }
+  }
+
+  private queueRecords(
+    state: PartitionState,
+    p: ResponseOf<'Fetch'>['responses'][number]['partitions'][number],
+  ): number {
+    const where = `${state.topic}-${state.partition} at offset ${state.fetchOffset}`;
+    let result;
+    try {
+      result = decodeRecords(p.records!, {
+        verifyCrc: this.options.verifyCrc,
+        isolationLevel: this.options.isolationLevel,
+        abortedTransactions: p.abortedTransactions,
+        fromOffset: state.fetchOffset,
+        ...(this.options.codecs ? { codecs: this.options.codecs } : {}),
+      });
+    } catch (err) {
+      // Malformed bytes: keep the position (nothing is skipped) and pause the partition for the application.
+      state.paused = true;
+      const code = isKafkaProtocolError(err) ? err.code : 'unknown';
+      this.emit(
+        'error',
+        new KielError(
+          'ERR_PROTOCOL',
+          `cannot decode records of ${where} (${code}): ${(err as Error).message}; partition paused`,
+          {
+            location: `${state.topic}-${state.partition}`,
+            cause: err,
+          },
+        ),
+      );
+      return 0;
+    }
+    if (result.nextOffset === undefined) {
+      // Not even one whole batch fitted: make room for it next time.
+      if (result.sizeNeeded !== undefined && result.sizeNeeded > state.maxBytes) state.maxBytes = result.sizeNeeded;
+      return 0;
+    }
+    state.maxBytes = this.options.maxPartitionBytes;
+    let records: KafkaRecord[];
+    if (result.batches.length === 1) {
+      records = result.batches[0]!.records;
+    } else {
+      records = [];
+      for (const b of result.batches) for (const r of b.records) records.push(r);
+    }
+    const nextOffset = Math.max(result.nextOffset, state.fetchOffset);
+    state.fetchOffset = nextOffset;
+    // Control batches and aborted records advance the position without giving the application anything.
+    if (records.length === 0) return 0;
+    const batch: FetchedBatch = {
+      topic: state.topic,
+      partition: state.partition,
+      records,
+      highWatermark: p.highWatermark,
+      lastStableOffset: p.lastStableOffset,
+      nextOffset,
+      bytes: result.bytesConsumed,
+      token: state.token,
+    };
+    state.queued++;
+    this.bufferedBytes += batch.bytes;
+    this.queue.push(batch);
+    return records.length;
+  }
+
+  private partitionError(state: PartitionState, errorCode: number, address: string): void {
+    if (errorCode === KAFKA_ERROR_CODES.OFFSET_OUT_OF_RANGE) {
+      const policy = this.options.offsetReset;
+      if (policy === 'error') {
+        state.paused = true;
+        this.emit(
+          'error',
+          new KielError(
+            'ERR_OFFSET_OUT_OF_RANGE',
+            `offset ${state.fetchOffset} of ${state.topic}-${state.partition} is out of range and offsetReset is 'error'; partition paused (seek to resume)`,
+            { location: `${state.topic}-${state.partition}` },
+          ),
+        );
+        return;
+      }
+      void this.resetOffset(state, policy);
+      return;
+    }
+    state.paused = true;
+    this.emit('error', kafkaError(errorCode, `Fetch ${state.topic}-${state.partition} (partition paused)`, address));
+  }
+
+  /** Resolves the position of a partition with ListOffsets (earliest or latest). */
+  private async resetOffset(state: PartitionState, policy: 'earliest' | 'latest'): Promise<void> {
+    if (state.resetting) return;
+    state.resetting = true;
+    const token = state.token;
+    const from = state.fetchOffset;
+    try {
+      const offset = await listOffset(
+        this.cluster,
+        state.topic,
+        state.partition,
+        policy === 'earliest' ? ListOffsetsTimestamp.EARLIEST : ListOffsetsTimestamp.LATEST,
+        this.options.isolationLevel,
+      );
+      if (state.token !== token) return;
+      state.fetchOffset = offset;
+      if (from >= 0) this.emit('reset', { topic: state.topic, partition: state.partition, from, to: offset, policy });
+    } catch (err) {
+      if (state.token === token) {
+        state.paused = true;
+        this.emit('error', isKielError(err) ? err : new KielError('ERR_KAFKA', String(err)));
+      }
+    } finally {
+      state.resetting = false;
+      this.wake();
+    }
+  }
+}
+
+/**
+ * The offset of a partition at a timestamp (ms) or {@link ListOffsetsTimestamp} (EARLIEST / LATEST), from its
+ * leader, retrying retriable errors. For a timestamp past the last record, the log end offset.
+ */
+export async function listOffset(
+  cluster: Cluster,
+  topic: string,
+  partition: number,
+  timestamp: number,
+  isolationLevel: 'read_uncommitted' | 'read_committed' = 'read_uncommitted',
+): Promise<number> {
+  return cluster.retry(`ListOffsets ${topic}-${partition}`, async () => {
+    const leader = cluster.leaderOf(topic, partition);
+    if (leader < 0) {
+      throw new KielError('ERR_KAFKA', `${topic}-${partition} has no leader`, {
+        retriable: true,
+        kafkaError: 'LEADER_NOT_AVAILABLE',
+        errorCode: KAFKA_ERROR_CODES.LEADER_NOT_AVAILABLE,
+      });
+    }
+    const response = await cluster.send(leader, 'ListOffsets', {
+      isolationLevel:
+        isolationLevel === 'read_committed' ? IsolationLevel.READ_COMMITTED : IsolationLevel.READ_UNCOMMITTED,
+      topics: [{ name: topic, partitions: [{ partitionIndex: partition, timestamp }] }],
+    });
+    const answer = response.topics[0]?.partitions[0];
+    if (!answer) throw new KielError('ERR_PROTOCOL', `ListOffsets for ${topic}-${partition} returned no partition`);
+    if (answer.errorCode !== KAFKA_ERROR_CODES.NONE)
+      throw kafkaError(answer.errorCode, `ListOffsets ${topic}-${partition}`);
+    if (answer.offset < 0) {
+      // No record at or after the timestamp: start at the end.
+      if (timestamp >= 0) return listOffset(cluster, topic, partition, ListOffsetsTimestamp.LATEST, isolationLevel);
+      throw new KielError('ERR_KAFKA', `ListOffsets ${topic}-${partition} returned offset ${answer.offset}`);
+    }
+    return answer.offset;
+  });
+}

@@ -1,0 +1,9 @@
+export * as ApiVersions from './api-versions';
+export * as Metadata from './metadata';
+export * as FindCoordinator from './find-coordinator';
+export * as ListOffsets from './list-offsets';
+export * as Fetch from './fetch';
+export * as OffsetFetch from './offset-fetch';
+export * as OffsetCommit from './offset-commit';
+export * as SaslHandshake from './sasl-handshake';
+export * as SaslAuthenticate from './sasl-authenticate';
