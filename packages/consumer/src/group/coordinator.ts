@@ -375,6 +375,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
 
   private onAllocationRecord(record: AllocationRecord): void {
     if (record.generation <= this.generation) return;
+    // Report what the previous generation's handoff completed before following the new one.
+    this.flushRebalance();
     this.generation = record.generation;
     this.target = partitionsOf(record.assignment, this.info.id);
     this.handoffStarted = performance.now();
@@ -486,6 +488,10 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
 
   private maybeReportRebalance(): void {
     if (this.claiming.size > 0 || this.reconcileAgain) return;
+    this.flushRebalance();
+  }
+
+  private flushRebalance(): void {
     if (this.pendingAssigned.length === 0 && this.pendingRevoked.length === 0) return;
     const assigned = this.pendingAssigned.sort(compareStrings);
     const revoked = this.pendingRevoked.sort(compareStrings);
