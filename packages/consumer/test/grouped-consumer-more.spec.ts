@@ -126,6 +126,28 @@ describe('GroupedConsumer', () => {
     await consumer.close();
   });
 
+  it('retries a commit whose metadata is too large with empty metadata, as kiel does', async () => {
+    const topic = await t.create('big-metadata', 1);
+    await produce(topic, [{ value: '1' }, { value: '2' }]);
+    const group = uniqueName('kiel-metadata');
+    const consumer = new GroupedConsumer<number>({
+      brokers: KAFKA_BROKERS,
+      group,
+      topics: [topic],
+      backend: new MemoryBackend({ store: new MemoryStore() }),
+      autocommit: false,
+      maxWaitTime: 100,
+    });
+    await consumer.connect();
+    const values: number[] = [];
+    for (let i = 0; i < 50 && values.length < 2; i++)
+      values.push(...(await consumer.consume(topic)).map((m) => m.value));
+    // The broker's offset.metadata.max.bytes is 4096 by default.
+    await consumer.commitOffsets('m'.repeat(10_000));
+    expect(await committedOffsets(group, topic, 1)).toEqual([2]);
+    await consumer.close();
+  });
+
   it('explains ERR_GROUP_ID_CONFLICT when a native Kafka consumer group uses the same group id', async () => {
     const topic = await t.create('conflict', 1);
     await produce(topic, [{ value: '1' }]);

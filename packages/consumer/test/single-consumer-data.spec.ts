@@ -96,6 +96,29 @@ describe('SingleConsumer on data from other producers', () => {
     await uncommitted.close();
   });
 
+  it('notices partitions added to its topic and reads them from their beginning', async () => {
+    const topic = await t.create('grow', 1);
+    const consumer = new SingleConsumer<number>({
+      brokers: KAFKA_BROKERS,
+      topics: [topic],
+      from: 'end',
+      maxWaitTime: 100,
+      metadataMaxAge: 300,
+    });
+    await consumer.connect();
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createPartitions({ topicPartitions: [{ topic, count: 3 }] });
+    await admin.disconnect();
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, messages: [1, 2].map((partition) => ({ partition, value: String(partition) })) });
+    await producer.disconnect();
+    const got = await readAll(consumer, topic, 2);
+    expect(got.map((m) => `${m.partition}@${m.offset}=${m.value}`).sort()).toEqual(['1@0=1', '2@0=2']);
+    await consumer.close();
+  });
+
   it('pauses and resumes a partition', async () => {
     const topic = await t.create('pause', 2);
     const producer = kafka.producer();
