@@ -464,7 +464,14 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
           id,
           assigned.catch(() => undefined),
         );
-        await assigned;
+        try {
+          await assigned;
+        } catch (err) {
+          // Nothing was fetched yet: give the claim back and try the whole step again.
+          this.owned.delete(id);
+          await this.backend.release(this.group, id).catch(() => undefined);
+          throw err;
+        }
         this.pendingAssigned.push(id);
       } catch (err) {
         this.report(
