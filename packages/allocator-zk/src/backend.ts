@@ -352,6 +352,13 @@ export class ZooKeeperBackend implements AllocatorBackend {
     const session = this.granted;
     const silence = now - this.contact;
     if (silence > session / 3) this.lost(`no answer from ZooKeeper for ${Math.round(silence)} ms`);
+    // A whole session timeout without an answer: the server expires the session at the latest when it hears
+    // from anyone again, and may already have. Count it lost now, on our own clock, rather than race the
+    // server's session tracker after a freeze (the client would not tell us until it reconnects).
+    if (silence > session) {
+      this.expire(connection);
+      return;
+    }
     // Like the Java client's read timeout: drop a connection that stays silent, so the client moves on to
     // another server of the ensemble while the session may still be saved.
     if (silence > (2 * session) / 3 && now - this.lastForcedReconnect > (2 * session) / 3) {

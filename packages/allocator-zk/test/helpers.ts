@@ -25,9 +25,13 @@ export function memberInfo(id: string, weight?: number): MemberInfo {
 }
 
 /** Polls `check` until it is true, or fails naming `what` after `timeoutMs`. */
-export async function eventually(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
+export async function eventually(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(20);
   }
