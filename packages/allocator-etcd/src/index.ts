@@ -1,2 +1,5 @@
-/** Placeholder until this package's issue lands. */
-export const version = '0.1.0';
+export { EtcdBackend } from './etcd-backend';
+export { EtcdBackendError } from './errors';
+export type { EtcdBackendErrorOptions } from './errors';
+export { ETCD_BACKEND_DEFAULTS } from './options';
+export type { EtcdAuthOptions, EtcdBackendOptions, EtcdTlsOptions } from './options';

@@ -33,6 +33,8 @@ export type KielErrorCode =
   | 'ERR_INVALID_ALLOCATION'
   /** Ownership can no longer be trusted (backend unreachable past the fencing timeout, or session lost). */
   | 'ERR_FENCED'
+  /** The coordination backend failed an operation (unreachable, timed out); `cause` holds its error. */
+  | 'ERR_BACKEND'
   /** A record in the coordination backend is malformed; `location` names it. */
   | 'ERR_MALFORMED_RECORD'
   /** An operation was attempted after close(). */

@@ -41,3 +41,10 @@ export type {
   MemoryStoreOptions,
   MemoryWatchKind,
 } from './backend/memory';
+export { GroupedConsumer } from './consumer/grouped';
+export type { GroupedConsumerEvents, GroupedConsumerOptions } from './consumer/grouped';
+export { GroupCoordinator } from './group/coordinator';
+export type { CoordinatorEvents, GroupCoordinatorOptions, HandoffHooks, TopicPartition } from './group/coordinator';
+export { OffsetStore } from './group/offsets';
+export type { PartitionOffset } from './group/offsets';
+export type { AllocationRecord, ClaimRecord } from './group/records';

@@ -182,6 +182,24 @@ describe('MemoryBackend options', () => {
     expect(() => new MemoryBackend({ store: new MemoryStore(), sessionTimeout: 1.5 })).toThrow(code);
   });
 
+  it('with no error listener, a throwing watch listener becomes a process warning, not a crash', async () => {
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const backend = new MemoryBackend({ store: new MemoryStore() });
+    try {
+      await backend.connect();
+      backend.watchRecord('g', 'allocation', () => {
+        throw new Error('listener failure');
+      });
+      await until(() => warn.mock.calls.length > 0);
+      expect(String(warn.mock.calls[0][0])).toContain('listener failure');
+      expect(warn.mock.calls[0][1]).toMatchObject({ code: 'ERR_MALFORMED_RECORD' });
+      expect(await backend.readRecord('g', 'allocation')).toBeNull();
+    } finally {
+      warn.mockRestore();
+      await backend.close();
+    }
+  });
+
   it('calls before connect() reject with a retriable ERR_BACKEND_UNAVAILABLE', async () => {
     const backend = new MemoryBackend({ store: new MemoryStore() });
     await expect(backend.members('g')).rejects.toMatchObject({ code: 'ERR_BACKEND_UNAVAILABLE', retriable: true });

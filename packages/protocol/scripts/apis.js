@@ -1,6 +1,15 @@
 // The APIs and versions this package implements; shared by the code generators.
 exports.APIS = [
-  { name: 'ApiVersions', dir: 'api-versions', min: 0, max: 3 },
+  {
+    name: 'ApiVersions',
+    dir: 'api-versions',
+    min: 0,
+    max: 3,
+    note: [
+      "Kafka's rendering drops the array brackets of tagged fields: supported_features and finalized_features are",
+      'compact arrays (ApiVersionsResponse.json: []SupportedFeatureKey, []FinalizedFeatureKey).',
+    ],
+  },
   { name: 'Metadata', dir: 'metadata', min: 1, max: 12 },
   { name: 'FindCoordinator', dir: 'find-coordinator', min: 0, max: 4 },
   { name: 'ListOffsets', dir: 'list-offsets', min: 1, max: 7 },

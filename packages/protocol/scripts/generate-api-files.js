@@ -33,7 +33,7 @@ for (const api of APIS) {
 ${comment}
  *
  * Notation: [x] array, (x) compact array, ?[x] and ?(x) nullable; <tag: N> is a tagged field. In flexible versions
- * every struct also ends with its tagged fields.
+ * every struct also ends with its tagged fields.${(api.note ?? []).map((line) => `\n * ${line}`).join('')}
  */
 import { defineVersion } from '../definition';
 import { ${impl}, type ${api.name}Request, type ${api.name}Response } from './${api.dir}';

@@ -16,14 +16,16 @@ const decode = (text) =>
     .replace(/&quot;/g, '"')
     .replace(/&#39;/g, "'")
     .replace(/&amp;/g, '&')
+    .replace(/\s+/g, ' ')
     .trim();
 
-const rows = [
-  ...html.matchAll(/<tr><td>(.*?)<\/td><td>(-?\d+)<\/td><td>(True|False)<\/td><td>(.*?)<\/td><\/tr>/gs),
-].map(([, name, code, retriable, message]) => ({
+// Whitespace between and inside cells is not significant (the stored copy is formatted by prettier).
+const cell = String.raw`\s*<td>([\s\S]*?)</td>`;
+const rowPattern = new RegExp(`<tr>${cell}${cell}${cell}${cell}\\s*</tr>`, 'g');
+const rows = [...html.matchAll(rowPattern)].map(([, name, code, retriable, message]) => ({
   name: decode(name),
-  code: Number(code),
-  retriable: retriable === 'True',
+  code: Number(decode(code)),
+  retriable: decode(retriable) === 'True',
   message: decode(message),
 }));
 if (rows.length < 100) throw new Error(`only ${rows.length} rows parsed from ${source}; is it the right table?`);

@@ -26,6 +26,7 @@ export {
   apiNameOf,
   decodeResponse,
   encodeRequest,
+  encodeRequestFrame,
   getCodec,
   negotiateVersions,
   requireVersion,

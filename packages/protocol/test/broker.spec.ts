@@ -9,6 +9,7 @@ import {
   KAFKA_ERROR_CODES,
   ListOffsetsTimestamp,
   SimpleCommit,
+  kafkaErrorByCode,
   negotiateVersions,
   requireVersion,
   type ApiName,
@@ -46,7 +47,30 @@ beforeAll(async () => {
   }
   await producer.disconnect();
   socket = await KafkaSocket.connect();
+  await waitForGroupCoordinator();
 });
+
+/**
+ * On a fresh cluster the first group request creates __consumer_offsets, and the coordinator answers
+ * COORDINATOR_NOT_AVAILABLE / COORDINATOR_LOAD_IN_PROGRESS (retriable, returned as data) until it is ready. Wait
+ * for it as a client would, so the version checks below see a ready coordinator.
+ */
+async function waitForGroupCoordinator(): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const found = await socket.request('FindCoordinator', 4, { coordinatorKeys: [groupId] });
+    const fetched =
+      found.coordinators[0].errorCode === KAFKA_ERROR_CODES.NONE
+        ? await socket.request('OffsetFetch', 7, { groupId, topics: [{ name: topic, partitionIndexes: [0] }] })
+        : null;
+    if (fetched?.errorCode === KAFKA_ERROR_CODES.NONE) return;
+    const code = fetched?.errorCode ?? found.coordinators[0].errorCode;
+    if (!kafkaErrorByCode(code)?.retriable || Date.now() > deadline) {
+      throw new Error(`group coordinator not ready: ${kafkaErrorByCode(code)?.name ?? code}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
 
 afterAll(async () => {
   await socket?.close();

@@ -58,9 +58,9 @@ const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
  * What SingleConsumer and GroupedConsumer share: the cluster, the fetch engine, the three ways to receive messages
  * (kiel's `consume(topic)`, kafkajs-style `run()`, and an async iterator of batches), positions and lifecycle.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export abstract class BaseConsumer<
   V = unknown,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Node's EventMap constraint is any[]
   E extends ConsumerEvents & Record<keyof E, any[]> = ConsumerEvents,
 > extends EventEmitter<E> {
   /** The same emitter, typed with the events every consumer has (subclasses add more). */
@@ -76,6 +76,8 @@ export abstract class BaseConsumer<
   /** Handlers running per partition, so that a revocation can wait for them. */
   private readonly handling = new Map<string, Promise<void>>();
   private state: State = 'idle';
+  /** While set, no batch is handed out (a fenced group member). */
+  private gate: { promise: Promise<void>; open: () => void } | undefined;
   private connecting: Promise<void> | undefined;
   private running: Promise<void> | undefined;
   private stopRequested = false;
@@ -147,6 +149,7 @@ export abstract class BaseConsumer<
     }
     await this.connect();
     await this.onConsume(topic);
+    if (this.gate) return [];
     const fetched = await this.fetcher.take(this.options.maxWaitTime, (b) => b.topic === topic);
     const messages: Message<V>[] = [];
     for (const fb of fetched) {
@@ -194,6 +197,7 @@ export abstract class BaseConsumer<
     let current: FetchedBatch | undefined;
     try {
       while (!this.stopRequested && this.state === 'connected') {
+        await this.passGate();
         if (pending.length === 0) pending = await this.fetcher.take(this.options.maxWaitTime);
         const fb = pending.shift();
         if (!fb) continue;
@@ -208,9 +212,18 @@ export abstract class BaseConsumer<
           continue;
         }
         current = fb;
-        yield batch;
-        current = undefined;
-        this.markHandled(fb.topic, fb.partition, fb.nextOffset);
+        // While the application holds the batch, a revocation of its partition waits for it.
+        const k = tpKey(fb.topic, fb.partition);
+        let handed!: () => void;
+        this.handling.set(k, new Promise<void>((resolve) => (handed = resolve)));
+        try {
+          yield batch;
+          current = undefined;
+          this.markHandled(fb.topic, fb.partition, fb.nextOffset);
+        } finally {
+          this.handling.delete(k);
+          handed();
+        }
         await this.afterBatch(batch);
         this.fetcher.release(fb);
       }
@@ -282,12 +295,41 @@ export abstract class BaseConsumer<
     if (this.events.listenerCount('error') > 0) this.events.emit('error', error);
   }
 
+  /** Stops (true) or resumes (false) handing out batches; fetching is paused separately. */
+  protected setGate(closed: boolean): void {
+    if (closed && !this.gate) {
+      let open!: () => void;
+      const promise = new Promise<void>((resolve) => (open = resolve));
+      this.gate = { promise, open };
+    } else if (!closed && this.gate) {
+      this.gate.open();
+      this.gate = undefined;
+    }
+  }
+
+  /** Waits while the gate is closed (or until the consumer stops). */
+  private async passGate(): Promise<void> {
+    while (this.gate && !this.stopRequested && this.state === 'connected') {
+      await Promise.race([this.gate.promise, new Promise((resolve) => setTimeout(resolve, 100))]);
+    }
+  }
+
   /** Records that everything before `offset` of a partition is handled. */
   protected markHandled(topic: string, partition: number, offset: number): void {
     const k = tpKey(topic, partition);
     const known = this.positions.get(k);
     if (known) known.offset = offset;
     else this.positions.set(k, { topic, partition, offset });
+  }
+
+  /** The handled position of a partition, if any message of it was handled. */
+  protected positionOf(topic: string, partition: number): number | undefined {
+    return this.positions.get(tpKey(topic, partition))?.offset;
+  }
+
+  /** Forgets the handled position of a partition (it is no longer ours). */
+  protected forgetPosition(topic: string, partition: number): void {
+    this.positions.delete(tpKey(topic, partition));
   }
 
   /** Resolves when the handler running for a partition (if any) has finished. */
@@ -322,9 +364,11 @@ export abstract class BaseConsumer<
     eachMessage: RunHandlers<V>['eachMessage'],
   ): Promise<void> {
     while (!this.stopRequested && this.state === 'connected') {
+      await this.passGate();
       const fetched = await this.fetcher.take(this.options.maxWaitTime);
       for (let i = 0; i < fetched.length; i++) {
         const fb = fetched[i]!;
+        if (this.gate) await this.passGate();
         if (this.stopRequested || !this.fetcher.isCurrent(fb)) {
           if (this.stopRequested) {
             this.rewind(fetched.slice(i));
@@ -340,19 +384,21 @@ export abstract class BaseConsumer<
           continue;
         }
         const k = tpKey(fb.topic, fb.partition);
-        const work = eachBatch
-          ? Promise.resolve().then(() => eachBatch(batch))
-          : this.eachMessageOf(batch, eachMessage!);
+        // The unit a revocation waits for: the handler, then the position it reached.
+        const work = (async () => {
+          if (eachBatch) await eachBatch(batch);
+          else await this.eachMessageOf(batch, eachMessage!);
+          this.markHandled(fb.topic, fb.partition, fb.nextOffset);
+        })();
         this.handling.set(k, work);
         try {
           await work;
         } catch (err) {
-          this.handling.delete(k);
           this.rewind(fetched.slice(i));
           throw err;
+        } finally {
+          this.handling.delete(k);
         }
-        this.handling.delete(k);
-        this.markHandled(fb.topic, fb.partition, fb.nextOffset);
         await this.afterBatch(batch);
         this.fetcher.release(fb);
       }

@@ -71,7 +71,22 @@ interface PartitionState {
   token: number;
   /** A position reset (ListOffsets) is running for it. */
   resetting: boolean;
+  /** A fetch covering it is in flight. */
+  inFlight: boolean;
 }
+
+/** Per-broker bookkeeping of the fetches in flight. */
+interface BrokerFetches {
+  /** The session fetch (KIP-227) in flight, if any. */
+  session: boolean;
+  /** Sessionless fetches in flight for partitions that became fetchable while the session fetch was parked. */
+  eager: number;
+  failures: number;
+  retryTimer: NodeJS.Timeout | undefined;
+}
+
+/** Extra sessionless fetches per broker while its session fetch is parked in a long poll. */
+const MAX_EAGER_FETCHES = 1;
 
 const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -95,24 +110,25 @@ const SESSION_ERRORS = new Set<number>([
 ]);
 
 /**
- * The fetch engine. It keeps one fetch loop per leader broker; each loop sends one Fetch covering every
+ * The fetch engine. Per leader broker it keeps one Fetch in flight (in a KIP-227 session) covering every
  * fetchable partition led by that broker, decodes the answer into batches, queues them, and sends the next fetch
  * at once while the application handles the queue (pipelining), as long as the queued bytes stay within
- * `maxBufferedBytes`. Positions advance when data is queued, so a lost response is simply fetched again.
+ * `maxBufferedBytes`. A partition that becomes fetchable while that fetch is parked in a long poll (a new
+ * assignment, a resume, a drained queue) gets a sessionless fetch of its own right away instead of waiting up to
+ * `maxWaitTime`. A partition is in at most one fetch at a time. Positions advance when data is queued, so a lost
+ * response is simply fetched again.
  */
 export class Fetcher extends EventEmitter<FetcherEvents> {
   private readonly cluster: Cluster;
   private readonly options: FetcherOptions;
   private readonly partitions = new Map<string, PartitionState>();
-  private readonly loops = new Map<number, Promise<void>>();
+  private readonly brokers = new Map<number, BrokerFetches>();
   private readonly sessions = new Map<number, FetchSessionState>();
   private queue: FetchedBatch[] = [];
   private bufferedBytes = 0;
   private running = false;
   private nextToken = 1;
-  /** Wakes fetch loops waiting for work or budget. */
-  private wakeLoops: (() => void) | undefined;
-  private loopsWaiting: Promise<void> | undefined;
+  private pumpScheduled = false;
   /** Wakes a `take()` waiting for data. */
   private wakeTaker: (() => void) | undefined;
 
@@ -126,15 +142,17 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.spawnLoops();
+    this.wake();
   }
 
-  /** Stops every fetch loop and waits for them to exit. Queued batches stay until taken or cleared. */
+  /**
+   * Stops sending fetches. Answers still in flight are queued or dropped as usual (closing the cluster rejects
+   * them). Queued batches stay until taken or cleared.
+   */
   async stop(): Promise<void> {
     this.running = false;
-    this.wake();
+    for (const b of this.brokers.values()) clearTimeout(b.retryTimer);
     this.wakeTaker?.();
-    await Promise.allSettled([...this.loops.values()]);
   }
 
   /** Starts fetching a partition from `offset` (or re-seeks it). Negative offsets mean "reset by policy". */
@@ -150,13 +168,13 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
       queued: 0,
       token: 0,
       resetting: false,
+      inFlight: false,
     };
     if (existing) this.dropQueued(existing);
     state.fetchOffset = offset;
     state.token = this.nextToken++;
     this.partitions.set(k, state);
     if (offset < 0) void this.resetOffset(state, offset === ListOffsetsTimestamp.LATEST ? 'latest' : 'earliest');
-    this.spawnLoops();
     this.wake();
   }
 
@@ -254,39 +272,77 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     state.queued = 0;
   }
 
+  /** Schedules a pump of every broker (coalesced into one per tick). */
   private wake(): void {
-    const wake = this.wakeLoops;
-    this.wakeLoops = undefined;
-    this.loopsWaiting = undefined;
-    wake?.();
+    if (this.pumpScheduled || !this.running) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pumpAll();
+    });
   }
 
-  private waitForWork(timeoutMs: number): Promise<void> {
-    if (!this.loopsWaiting) {
-      this.loopsWaiting = new Promise<void>((resolve) => {
-        this.wakeLoops = resolve;
-      });
-    }
-    return Promise.race([this.loopsWaiting, sleep(timeoutMs)]);
-  }
-
-  /** Makes sure every leader of an assigned partition has a running loop. */
-  private spawnLoops(): void {
+  private pumpAll(): void {
     if (!this.running) return;
-    for (const state of this.partitions.values()) {
-      const leader = this.cluster.leaderOf(state.topic, state.partition);
-      if (leader >= 0 && !this.loops.has(leader)) {
-        const loop = this.runLoop(leader).finally(() => this.loops.delete(leader));
-        this.loops.set(leader, loop);
-      }
+    const leaders = new Set<number>();
+    let leaderless = false;
+    for (const s of this.partitions.values()) {
+      const leader = this.cluster.leaderOf(s.topic, s.partition);
+      if (leader >= 0) leaders.add(leader);
+      else leaderless = true;
     }
-    if (
-      this.partitions.size > 0 &&
-      [...this.partitions.values()].some((s) => this.cluster.leaderOf(s.topic, s.partition) < 0)
-    ) {
-      // Some partition has no known leader: refresh metadata (in the background) so it gets one.
-      void this.healMetadata();
+    for (const leader of leaders) this.pump(leader);
+    // Some partition has no known leader: refresh metadata (in the background) so it gets one.
+    if (leaderless) void this.healMetadata();
+  }
+
+  /** Sends what broker `brokerId` should be fetching now: the session fetch, or an eager one beside it. */
+  private pump(brokerId: number): void {
+    if (!this.running) return;
+    let b = this.brokers.get(brokerId);
+    if (!b) {
+      b = { session: false, eager: 0, failures: 0, retryTimer: undefined };
+      this.brokers.set(brokerId, b);
     }
+    if (b.retryTimer) return; // backing off after a failure
+    if (b.session && b.eager >= MAX_EAGER_FETCHES) return;
+    const wanted = this.wanted(brokerId);
+    if (wanted.length === 0) return;
+    const useSession = !b.session;
+    if (useSession) b.session = true;
+    else b.eager++;
+    for (const w of wanted) this.partitions.get(tpKey(w.topic, w.partition))!.inFlight = true;
+    void this.fetchOnce(brokerId, wanted, useSession)
+      .then(
+        () => {
+          b.failures = 0;
+        },
+        (err: unknown) => this.fetchFailed(brokerId, b, err),
+      )
+      .finally(() => {
+        if (useSession) b.session = false;
+        else b.eager--;
+        for (const w of wanted) {
+          const state = this.partitions.get(tpKey(w.topic, w.partition));
+          if (state) state.inFlight = false;
+        }
+        this.wake();
+      });
+  }
+
+  private fetchFailed(brokerId: number, b: BrokerFetches, err: unknown): void {
+    this.sessions.get(brokerId)?.reset();
+    if (!this.running) return;
+    b.failures++;
+    if (isKielError(err) && !err.retriable) this.emit('error', err);
+    const backoff = Math.min(2_000, 100 * 2 ** Math.min(b.failures, 5));
+    b.retryTimer = setTimeout(() => {
+      b.retryTimer = undefined;
+      void this.cluster
+        .refreshMetadata()
+        .catch(() => undefined)
+        .finally(() => this.wake());
+    }, backoff);
   }
 
   private healing: Promise<void> | undefined;
@@ -297,7 +353,6 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
         await this.cluster.refreshMetadata().catch(() => undefined);
       })().finally(() => {
         this.healing = undefined;
-        this.spawnLoops();
         this.wake();
       });
     }
@@ -319,7 +374,7 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     if (this.bufferedBytes >= this.options.maxBufferedBytes) return wanted;
     for (const s of this.partitions.values()) {
       // At most one batch waiting per partition beyond the one being handled keeps memory and latency bounded.
-      if (s.paused || s.resetting || s.fetchOffset < 0 || s.queued > 1) continue;
+      if (s.paused || s.resetting || s.inFlight || s.fetchOffset < 0 || s.queued > 1) continue;
       if (this.cluster.leaderOf(s.topic, s.partition) !== broker) continue;
       wanted.push({
         topic: s.topic,
@@ -332,43 +387,12 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     return wanted;
   }
 
-  private async runLoop(brokerId: number): Promise<void> {
-    let failures = 0;
-    while (this.running) {
-      const wanted = this.wanted(brokerId);
-      if (wanted.length === 0) {
-        const stillLeads = [...this.partitions.values()].some(
-          (s) => this.cluster.leaderOf(s.topic, s.partition) === brokerId,
-        );
-        if (!stillLeads) {
-          this.sessions.get(brokerId)?.reset();
-          return;
-        }
-        await this.waitForWork(this.options.maxWaitTime);
-        continue;
-      }
-      try {
-        await this.fetchOnce(brokerId, wanted);
-        failures = 0;
-      } catch (err) {
-        this.sessions.get(brokerId)?.reset();
-        failures++;
-        if (!this.running) return;
-        if (isKielError(err) && !err.retriable) {
-          this.emit('error', err);
-        }
-        await sleep(Math.min(2_000, 100 * 2 ** Math.min(failures, 5)));
-        await this.cluster.refreshMetadata().catch(() => undefined);
-        this.spawnLoops();
-      }
-    }
-  }
-
-  private async fetchOnce(brokerId: number, wanted: WantedPartition[]): Promise<void> {
+  private async fetchOnce(brokerId: number, wanted: WantedPartition[], useSession: boolean): Promise<void> {
     const broker = this.cluster.broker(brokerId);
     await broker.connect();
     const version = broker.versions.Fetch ?? 0;
-    const session = this.session(brokerId, version);
+    // Eager fetches run beside the session fetch, so they stay outside the session.
+    const session = useSession ? this.session(brokerId, version) : new FetchSessionState(false);
     const tokens = new Map<string, number>();
     for (const w of wanted)
       tokens.set(tpKey(w.topic, w.partition), this.partitions.get(tpKey(w.topic, w.partition))!.token);
@@ -432,7 +456,6 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     if (needMetadata) {
       session.reset();
       await this.cluster.refreshMetadata().catch(() => undefined);
-      this.spawnLoops();
     }
   }
 

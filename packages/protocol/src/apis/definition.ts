@@ -84,11 +84,3 @@ export function defineVersion<Request, Response>(
     decode: (body) => readResponse(new Reader(body)),
   };
 }
-
-/** Throws ERR_INVALID_ARGUMENT for a field a version requires but the request lacks. */
-export function requireField<T>(value: T | undefined, field: string, apiName: ApiName, version: number): T {
-  if (value === undefined) {
-    throw new KafkaProtocolError('ERR_INVALID_ARGUMENT', `${apiName} v${version} requires \`${field}\``);
-  }
-  return value;
-}

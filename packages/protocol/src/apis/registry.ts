@@ -139,7 +139,7 @@ export interface RequestHeaderFields {
 
 /**
  * Encodes a complete request payload: the request header of the right version, then the body. The int32 size
- * prefix of the frame is left to the connection.
+ * prefix of the frame is left to the connection (or use {@link encodeRequestFrame}).
  */
 export function encodeRequest<A extends ApiName>(
   api: A,
@@ -147,15 +147,36 @@ export function encodeRequest<A extends ApiName>(
   header: RequestHeaderFields,
   request: RequestOf<A>,
 ): Buffer {
+  return writeRequest(new Writer(512), api, version, header, request).toBuffer();
+}
+
+/** Like {@link encodeRequest}, with the int32 size prefix in front: the bytes to write to the socket, in one buffer. */
+export function encodeRequestFrame<A extends ApiName>(
+  api: A,
+  version: number,
+  header: RequestHeaderFields,
+  request: RequestOf<A>,
+): Buffer {
+  const frame = writeRequest(new Writer(512).writeInt32(0), api, version, header, request).toBuffer();
+  frame.writeInt32BE(frame.length - 4, 0);
+  return frame;
+}
+
+function writeRequest<A extends ApiName>(
+  writer: Writer,
+  api: A,
+  version: number,
+  header: RequestHeaderFields,
+  request: RequestOf<A>,
+): Writer {
   const codec = getCodec(api, version);
-  const writer = new Writer(512);
   writeRequestHeader(
     writer,
     { apiKey: codec.apiKey, apiVersion: version, correlationId: header.correlationId, clientId: header.clientId },
     codec.requestHeaderVersion,
   );
   codec.writeRequest(writer, request);
-  return writer.toBuffer();
+  return writer;
 }
 
 /** A decoded response payload. */

@@ -53,11 +53,13 @@ export class Reader {
     return this;
   }
 
+  /** INT8. */
   readInt8(): number {
     this.ensure(1, 'int8');
     return this.buffer.readInt8(this.offset++);
   }
 
+  /** INT16, big-endian like every Kafka integer. */
   readInt16(): number {
     this.ensure(2, 'int16');
     const value = this.buffer.readInt16BE(this.offset);
@@ -65,6 +67,7 @@ export class Reader {
     return value;
   }
 
+  /** INT32. */
   readInt32(): number {
     this.ensure(4, 'int32');
     const value = this.buffer.readInt32BE(this.offset);
@@ -72,6 +75,7 @@ export class Reader {
     return value;
   }
 
+  /** UINT32 (used by record batch CRCs). */
   readUInt32(): number {
     this.ensure(4, 'uint32');
     const value = this.buffer.readUInt32BE(this.offset);
@@ -108,6 +112,7 @@ export class Reader {
     });
   }
 
+  /** FLOAT64 (IEEE 754 double). */
   readFloat64(): number {
     this.ensure(8, 'float64');
     const value = this.buffer.readDoubleBE(this.offset);

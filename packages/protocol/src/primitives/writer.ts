@@ -1,6 +1,7 @@
 import { KafkaProtocolError } from '../errors';
 
 const INITIAL_CAPACITY = 256;
+const TWO_POW_32 = 0x1_0000_0000;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 const UINT64_MASK = 2n ** 64n - 1n;
@@ -41,6 +42,7 @@ export class Writer {
     return this.buffer.subarray(0, this.length);
   }
 
+  /** INT8. */
   writeInt8(value: number): this {
     checkInt(value, -0x80, 0x7f, 'int8');
     this.reserve(1);
@@ -49,6 +51,7 @@ export class Writer {
     return this;
   }
 
+  /** INT16, big-endian like every Kafka integer. */
   writeInt16(value: number): this {
     checkInt(value, -0x8000, 0x7fff, 'int16');
     this.reserve(2);
@@ -57,6 +60,7 @@ export class Writer {
     return this;
   }
 
+  /** INT32. */
   writeInt32(value: number): this {
     checkInt(value, -0x8000_0000, 0x7fff_ffff, 'int32');
     this.reserve(4);
@@ -65,6 +69,7 @@ export class Writer {
     return this;
   }
 
+  /** UINT32. */
   writeUInt32(value: number): this {
     checkInt(value, 0, 0xffff_ffff, 'uint32');
     this.reserve(4);
@@ -75,6 +80,15 @@ export class Writer {
 
   /** Writes an int64 from a bigint or a safe integer number. */
   writeInt64(value: bigint | number): this {
+    if (typeof value === 'number' && Number.isSafeInteger(value)) {
+      // Offsets and timestamps are numbers: split into two int32 halves instead of going through a bigint.
+      const high = Math.floor(value / TWO_POW_32);
+      this.reserve(8);
+      this.buffer.writeInt32BE(high, this.length);
+      this.buffer.writeUInt32BE(value - high * TWO_POW_32, this.length + 4);
+      this.length += 8;
+      return this;
+    }
     const big = toInt64(value);
     this.reserve(8);
     this.buffer.writeBigInt64BE(big, this.length);
@@ -82,6 +96,7 @@ export class Writer {
     return this;
   }
 
+  /** FLOAT64 (IEEE 754 double). */
   writeFloat64(value: number): this {
     if (typeof value !== 'number') throw invalid(`float64 must be a number, got ${typeof value}`);
     this.reserve(8);
@@ -90,6 +105,7 @@ export class Writer {
     return this;
   }
 
+  /** BOOLEAN: 1 for true, 0 for false. */
   writeBoolean(value: boolean): this {
     if (typeof value !== 'boolean') throw invalid(`boolean expected, got ${typeof value}`);
     this.reserve(1);

@@ -2,7 +2,7 @@
  * Compression codecs of Kafka record batches and message sets, in a registry that users can extend or override.
  *
  * Codecs are synchronous: decoding a fetched batch is CPU work on bytes already in memory, and the native codecs
- * finish a 1 MiB batch in about a millisecond. A codec that must be asynchronous does not fit this interface;
+ * finish a 1 MiB batch in a few milliseconds. A codec that must be asynchronous does not fit this interface;
  * decompress ahead of time instead.
  */
 import * as zlib from 'node:zlib';
@@ -39,10 +39,12 @@ export interface CompressionCodec {
   decompress(data: Buffer, limits: DecompressLimits): Buffer;
 }
 
-function tooLarge(name: string, size: number, limits: DecompressLimits): never {
+/** Refuses output over the limit; `size` when known (a header announced it), otherwise only that it is over. */
+function tooLarge(name: string, size: number | undefined, limits: DecompressLimits): never {
+  const what = size === undefined ? 'decompressed data' : `decompressed size ${size}`;
   throw new KafkaProtocolError(
     'ERR_DECOMPRESSION',
-    `${name}: decompressed size ${size} exceeds the limit of ${limits.maxOutputBytes} bytes (maxDecompressedBytes)`,
+    `${name}: ${what} exceeds the limit of ${limits.maxOutputBytes} bytes (maxDecompressedBytes)`,
   );
 }
 
@@ -75,8 +77,7 @@ export const gzipCodec: CompressionCodec = {
     try {
       return zlib.gunzipSync(data, { maxOutputLength: Math.max(1, limits.maxOutputBytes) });
     } catch (err) {
-      if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
-        tooLarge('gzip', limits.maxOutputBytes + 1, limits);
+      if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') tooLarge('gzip', undefined, limits);
       throw err;
     }
   },
@@ -110,9 +111,10 @@ function snappyUncompressedLength(block: Buffer): number {
   throw new KafkaProtocolError('ERR_DECOMPRESSION', 'snappy: invalid length header');
 }
 
-function snappyBlock(block: Buffer, budget: number, limits: DecompressLimits): Buffer {
+/** One raw snappy block, after `before` bytes of earlier blocks; refused from its length header when over. */
+function snappyBlock(block: Buffer, before: number, limits: DecompressLimits): Buffer {
   const size = snappyUncompressedLength(block);
-  if (size > budget) tooLarge('snappy', size, limits);
+  if (before + size > limits.maxOutputBytes) tooLarge('snappy', before + size, limits);
   return snappy().uncompressSync(block, { asBuffer: true }) as Buffer;
 }
 
@@ -138,7 +140,7 @@ export const snappyCodec: CompressionCodec = {
   },
   decompress(data, limits) {
     if (data.length < XERIAL_HEADER_SIZE || !XERIAL_MAGIC.equals(data.subarray(0, XERIAL_MAGIC.length))) {
-      return snappyBlock(data, limits.maxOutputBytes, limits);
+      return snappyBlock(data, 0, limits);
     }
     const blocks: Buffer[] = [];
     let total = 0;
@@ -150,7 +152,7 @@ export const snappyCodec: CompressionCodec = {
       if (length < 0 || pos + length > data.length) {
         throw new KafkaProtocolError('ERR_DECOMPRESSION', `snappy: xerial block length ${length} is invalid`);
       }
-      const block = snappyBlock(data.subarray(pos, pos + length), limits.maxOutputBytes - total, limits);
+      const block = snappyBlock(data.subarray(pos, pos + length), total, limits);
       total += block.length;
       blocks.push(block);
       pos += length;
@@ -162,6 +164,8 @@ export const snappyCodec: CompressionCodec = {
 interface Lz4Module {
   compressFrameSync(data: Buffer): Buffer;
   decompressFrameSync(data: Buffer): Buffer;
+  /** Raw LZ4 block preceded by a little-endian uint32 output capacity (lz4_flex's size-prepended form). */
+  uncompressSync(data: Uint8Array): Buffer;
 }
 
 const lz4 = lazy(() => {
@@ -209,20 +213,89 @@ export function xxhash32(data: Uint8Array): number {
 }
 
 const LZ4_FRAME_MAGIC = 0x184d2204;
+const LZ4_BLOCK_MAX_SIZES = [0, 0, 0, 0, 64 << 10, 256 << 10, 1 << 20, 4 << 20];
 
-/** The frame descriptor of an LZ4 frame: where its header checksum byte sits and the content size if present. */
-function lz4Descriptor(data: Buffer): { checksumAt: number; contentSize: number | undefined } | undefined {
+/** What an LZ4 frame descriptor says. */
+interface Lz4Descriptor {
+  checksumAt: number;
+  contentSize: number | undefined;
+  blockMaxSize: number;
+  blockIndependent: boolean;
+  blockChecksum: boolean;
+  contentChecksum: boolean;
+}
+
+/** The descriptor of the LZ4 frame at the start of `data`, or undefined when it is not one this code reads. */
+function lz4Descriptor(data: Buffer): Lz4Descriptor | undefined {
   if (data.length < 7 || data.readUInt32LE(0) !== LZ4_FRAME_MAGIC) return undefined;
   const flg = data[4];
   const hasContentSize = (flg & 0x08) !== 0;
   const checksumAt = 6 + (hasContentSize ? 8 : 0) + (flg & 0x01 ? 4 : 0);
   if (data.length <= checksumAt) return undefined;
-  const contentSize = hasContentSize ? data.readUInt32LE(6) + data.readUInt32LE(10) * 2 ** 32 : undefined;
-  return { checksumAt, contentSize };
+  return {
+    checksumAt,
+    contentSize: hasContentSize ? data.readUInt32LE(6) + data.readUInt32LE(10) * 2 ** 32 : undefined,
+    blockMaxSize: LZ4_BLOCK_MAX_SIZES[(data[5] >>> 4) & 7],
+    blockIndependent: (flg & 0x20) !== 0,
+    blockChecksum: (flg & 0x10) !== 0,
+    contentChecksum: (flg & 0x04) !== 0,
+  };
 }
 
 /**
- * lz4 in Kafka's format, the LZ4 *frame* format, through `lz4-napi` (`compressFrameSync`/`decompressFrameSync`).
+ * Decodes a single LZ4 frame block by block with lz4-napi's block decoder, which measured about twice as fast as
+ * its streaming frame decoder (that one grows its output as it reads). Returns undefined for what this path does
+ * not handle (dependent blocks, dictionaries, several frames, anything odd), which the frame decoder then takes.
+ * Block and content checksums are not verified here: the batch CRC32C (or the message CRC32) covers these bytes.
+ */
+function lz4Blocks(data: Buffer, d: Lz4Descriptor, limits: DecompressLimits): Buffer | undefined {
+  if (d.blockMaxSize === 0 || data[4] >>> 6 !== 1 || data[4] & 0x01) return undefined;
+  const parts: Buffer[] = [];
+  let total = 0;
+  let pos = d.checksumAt + 1;
+  for (;;) {
+    if (pos + 4 > data.length) return undefined;
+    const word = data.readUInt32LE(pos);
+    pos += 4;
+    if (word === 0) break;
+    if (!d.blockIndependent && parts.length > 0) return undefined;
+    const size = word & 0x7fffffff;
+    if (size > d.blockMaxSize || size > data.length - pos) return undefined;
+    const budget = limits.maxOutputBytes - total;
+    let block: Buffer;
+    if (word >>> 31) {
+      if (size > budget) tooLarge('lz4', total + size, limits);
+      block = data.subarray(pos, pos + size);
+    } else {
+      if (budget <= 0) tooLarge('lz4', undefined, limits);
+      // LZ4 expands at most about 255-fold: a block header cannot make us reserve more than its bytes justify.
+      const capacity = Math.min(d.blockMaxSize, budget, size * 255 + 64);
+      const input = Buffer.allocUnsafe(4 + size);
+      input.writeUInt32LE(capacity, 0);
+      data.copy(input, 4, pos, pos + size);
+      try {
+        block = lz4().uncompressSync(input);
+      } catch (err) {
+        if (capacity === budget && budget < d.blockMaxSize) tooLarge('lz4', undefined, limits);
+        throw err;
+      }
+    }
+    parts.push(block);
+    total += block.length;
+    pos += size + (d.blockChecksum ? 4 : 0);
+  }
+  if (d.contentChecksum) pos += 4;
+  if (pos !== data.length) return undefined;
+  if (d.contentSize !== undefined && d.contentSize !== total) {
+    throw new KafkaProtocolError('ERR_DECOMPRESSION', `lz4: frame announced ${d.contentSize} bytes but holds ${total}`);
+  }
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts, total);
+}
+
+/**
+ * lz4 in Kafka's format, the LZ4 *frame* format, through `lz4-napi`. Compression writes frames with
+ * `compressFrameSync`; decompression parses the frame here and hands each block to the native block decoder,
+ * with `decompressFrameSync` for the frames that path does not take.
  *
  * Kafka before 0.10 (and message format v0 since, KAFKA-1493) computed the frame header checksum over the magic
  * number too. Such a frame is accepted: a header checksum that matches that broken form is corrected before
@@ -238,11 +311,14 @@ export const lz4Codec: CompressionCodec = {
         tooLarge('lz4', descriptor.contentSize, limits);
       }
       const { checksumAt } = descriptor;
+      const stored = data[checksumAt];
       const correct = (xxhash32(data.subarray(4, checksumAt)) >>> 8) & 0xff;
-      if (
-        data[checksumAt] !== correct &&
-        data[checksumAt] === ((xxhash32(data.subarray(0, checksumAt)) >>> 8) & 0xff)
-      ) {
+      const broken = stored !== correct && stored === ((xxhash32(data.subarray(0, checksumAt)) >>> 8) & 0xff);
+      if (stored === correct || broken) {
+        const out = lz4Blocks(data, descriptor, limits);
+        if (out) return out;
+      }
+      if (broken) {
         const fixed = Buffer.from(data);
         fixed[checksumAt] = correct;
         data = fixed;
@@ -314,7 +390,7 @@ export const zstdCodec: CompressionCodec = {
   },
 };
 
-/** Names of the built-in codecs by id, for messages. */
+/** The built-in codecs by compression id. */
 const BUILT_IN: ReadonlyArray<readonly [number, CompressionCodec]> = [
   [CompressionType.GZIP, gzipCodec],
   [CompressionType.SNAPPY, snappyCodec],

@@ -10,7 +10,7 @@ export type {
 } from './encode';
 export { CodecRegistry, CompressionType, defaultCodecs, gzipCodec, snappyCodec, lz4Codec, zstdCodec } from './codecs';
 export type { CompressionCodec, CompressionId, DecompressLimits } from './codecs';
-export { crc32c, crc32, crc32cJs, crc32Js, crc32cImplementation } from './crc';
+export { crc32c, crc32, crc32cImplementation } from './crc';
 export type {
   KafkaRecord,
   RecordHeader,

@@ -1,13 +1,26 @@
 // A minimal Kafka client over a plain socket, for tests only: one request at a time, frames in and out. The
 // production connection layer lives in @kiel/consumer.
 import * as net from 'node:net';
-import { decodeResponse, encodeRequest, type ApiName, type RequestOf, type ResponseOf } from '../../src';
+import { decodeResponse, encodeRequestFrame, type ApiName, type RequestOf, type ResponseOf } from '../../src';
+
+function firstAddress(list: string): { host: string; port: number } {
+  const first = list.split(',')[0].trim();
+  const colon = first.lastIndexOf(':');
+  return { host: first.slice(0, colon), port: Number(first.slice(colon + 1)) };
+}
 
 /** host and port of the first broker of KAFKA_BROKERS (default 127.0.0.1:9092). */
 export function brokerAddress(): { host: string; port: number } {
-  const first = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')[0].trim();
-  const colon = first.lastIndexOf(':');
-  return { host: first.slice(0, colon), port: Number(first.slice(colon + 1)) };
+  return firstAddress(process.env.KAFKA_BROKERS ?? '127.0.0.1:9092');
+}
+
+/** The SASL_PLAINTEXT listener of the local stack and its user (KAFKA_SASL_BROKERS, _USER, _PASSWORD). */
+export function saslBroker(): { host: string; port: number; user: string; password: string } {
+  return {
+    ...firstAddress(process.env.KAFKA_SASL_BROKERS ?? '127.0.0.1:9094'),
+    user: process.env.KAFKA_SASL_USER ?? 'kiel',
+    password: process.env.KAFKA_SASL_PASSWORD ?? 'kiel-secret',
+  };
 }
 
 export class KafkaSocket {
@@ -34,13 +47,13 @@ export class KafkaSocket {
 
   /** Sends a request and returns the raw response payload (header included). */
   async send<A extends ApiName>(api: A, version: number, request: RequestOf<A>): Promise<Buffer> {
-    const payload = encodeRequest(
+    const frame = encodeRequestFrame(
       api,
       version,
       { correlationId: ++this.correlationId, clientId: 'kiel-test' },
       request,
     );
-    return this.sendPayload(payload);
+    return this.sendFrame(frame);
   }
 
   /** Sends a request and decodes the response, checking the correlation id. */
@@ -53,15 +66,13 @@ export class KafkaSocket {
     return response;
   }
 
-  /** Sends an already encoded request payload (header + body) and returns the response payload. */
-  sendPayload(payload: Buffer): Promise<Buffer> {
+  /** Writes one size-prefixed frame and resolves with the response payload (after the size). */
+  sendFrame(frame: Buffer): Promise<Buffer> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.waiting) return Promise.reject(new Error('one request at a time'));
-    const size = Buffer.alloc(4);
-    size.writeInt32BE(payload.length);
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
-      this.socket.write(Buffer.concat([size, payload]));
+      this.socket.write(frame);
     });
   }
 

@@ -106,6 +106,28 @@ describe('codecs', () => {
       expect(frame[6]).toBe((xxhash32(frame.subarray(4, 6)) >>> 8) & 0xff);
     });
 
+    it('reads frames with block and content checksums, stored (incompressible) blocks and several blocks', () => {
+      const data = Buffer.concat([sample(150_000), randomBytes(100_000), sample(10)]);
+      for (const options of [{}, { blockChecksums: true, contentChecksum: true }]) {
+        const frame = lz4napi.compressFrameSync(data, options);
+        expect(lz4Codec.decompress(frame, LIMIT).equals(data)).toBe(true);
+      }
+    });
+
+    it('hands dependent (linked) blocks to the native frame decoder', () => {
+      const data = sample(200_000);
+      const frame = Buffer.from(lz4napi.compressFrameSync(data));
+      frame[4] &= ~0x20; // clear block independence: independent blocks are valid linked blocks too
+      frame[6] = (xxhash32(frame.subarray(4, 6)) >>> 8) & 0xff;
+      expect(lz4Codec.decompress(frame, LIMIT).equals(data)).toBe(true);
+    });
+
+    it('fails on a corrupt block', () => {
+      const frame = Buffer.from(lz4napi.compressFrameSync(sample(5000)));
+      frame.fill(0xff, 20, 40);
+      expect(() => lz4Codec.decompress(frame, LIMIT)).toThrow();
+    });
+
     it('accepts the broken header checksum of Kafka 0.8 and message format v0 (KAFKA-1493)', () => {
       const data = sample(1000);
       const frame = Buffer.from(lz4napi.compressFrameSync(data));

@@ -1,11 +1,5 @@
-import {
-  CompressionType,
-  controlRecord,
-  crc32cJs,
-  decodeRecords,
-  encodeRecordBatch,
-  type RecordInput,
-} from '../../src/records';
+import { CompressionType, controlRecord, decodeRecords, encodeRecordBatch, type RecordInput } from '../../src/records';
+import { crc32cJs } from '../../src/records/crc';
 import { kafkajsLong, kafkajsRecord, kafkajsRecordBatch } from './kafkajs';
 
 const T0 = 1_700_000_000_000;

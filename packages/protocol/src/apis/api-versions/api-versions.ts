@@ -23,11 +23,18 @@ export interface ApiVersionsResponseKey {
   maxVersion: number;
 }
 
-/** A feature and its supported or finalized version range (v3+ tagged fields). */
-export interface ApiVersionsFeature {
+/** A feature and the version range the broker supports (v3+ tagged field). */
+export interface ApiVersionsSupportedFeature {
   name: string;
   minVersion: number;
   maxVersion: number;
+}
+
+/** A feature and its cluster-wide finalized version level range (v3+ tagged field). */
+export interface ApiVersionsFinalizedFeature {
+  name: string;
+  maxVersionLevel: number;
+  minVersionLevel: number;
 }
 
 /** ApiVersions response. */
@@ -37,11 +44,11 @@ export interface ApiVersionsResponse {
   /** v1+; 0 before. */
   throttleTimeMs: number;
   /** v3+ tag 0; empty when absent. */
-  supportedFeatures: ApiVersionsFeature[];
+  supportedFeatures: ApiVersionsSupportedFeature[];
   /** v3+ tag 1; -1 when absent. */
   finalizedFeaturesEpoch: number;
-  /** v3+ tag 2; empty when absent. `minVersion`/`maxVersion` are Kafka's min/max_version_level. */
-  finalizedFeatures: ApiVersionsFeature[];
+  /** v3+ tag 2; empty when absent. */
+  finalizedFeatures: ApiVersionsFinalizedFeature[];
   /** v3+ tag 3; false when absent. */
   zkMigrationReady: boolean;
 }
@@ -78,11 +85,13 @@ function readBody(reader: Reader, { version, encoding }: VersionContext): ApiVer
       response.finalizedFeaturesEpoch = r.readInt64Number();
     } else if (tag === TAG_FINALIZED_FEATURES) {
       response.finalizedFeatures = encoding.readArray(r, (item) => {
-        const name = item.readCompactString();
-        const maxVersion = item.readInt16();
-        const minVersion = item.readInt16();
+        const feature = {
+          name: item.readCompactString(),
+          maxVersionLevel: item.readInt16(),
+          minVersionLevel: item.readInt16(),
+        };
         encoding.readTaggedFields(item);
-        return { name, minVersion, maxVersion };
+        return feature;
       });
     } else if (tag === TAG_ZK_MIGRATION_READY) {
       response.zkMigrationReady = r.readBoolean();
@@ -99,7 +108,7 @@ export const apiVersionsApi: ApiImplementation<ApiVersionsRequest, ApiVersionsRe
   minVersion: 0,
   maxVersion: 3,
   firstFlexibleVersion: 3,
-  // The broker must parse the response header before it knows which versions the client speaks.
+  // A client reads the header before it knows which layout the broker answered in (v0 on UNSUPPORTED_VERSION).
   responseHeaderVersion: () => 0,
   writeRequest(writer, request, { version, encoding }) {
     if (version >= 3) {

@@ -16,6 +16,8 @@
  *
  * Notation: [x] array, (x) compact array, ?[x] and ?(x) nullable; <tag: N> is a tagged field. In flexible versions
  * every struct also ends with its tagged fields.
+ * Kafka's rendering drops the array brackets of tagged fields: supported_features and finalized_features are
+ * compact arrays (ApiVersionsResponse.json: []SupportedFeatureKey, []FinalizedFeatureKey).
  */
 import { defineVersion } from '../definition';
 import { apiVersionsApi, type ApiVersionsRequest, type ApiVersionsResponse } from './api-versions';

@@ -1,0 +1,268 @@
+import { EtcdWatchStreamEnded } from 'etcd3';
+import type { IDuplexStream, IKeyValue, IWatchRequest, IWatchResponse } from 'etcd3';
+import { EtcdBackendError, toBackendError } from './errors';
+
+/** What a {@link KeyWatch} needs from its backend. */
+export interface WatchHost {
+  /** Reads the key (or the range), returning its key-values and the store revision of the read. */
+  range(key: Buffer, rangeEnd: Buffer | undefined, location: string): Promise<{ kvs: IKeyValue[]; revision: bigint }>;
+  /** Opens a new watch stream. */
+  openStream(): Promise<IDuplexStream<IWatchRequest, IWatchResponse>>;
+  /**
+   * Makes the client fetch a new auth token. etcd forgets its tokens when it restarts; etcd3 renews them only when
+   * a unary call is refused, never for a stream, so a watch refused for its token asks for a unary call first.
+   */
+  refreshAuth(): Promise<void>;
+  /** Reports a problem that is not the answer to a call (the backend's `error` event). */
+  reportError(error: EtcdBackendError): void;
+}
+
+/** Where to watch and what to do with each state. */
+export interface KeyWatchOptions {
+  readonly key: Buffer;
+  /** Set for a prefix watch: the end of the key range. */
+  readonly rangeEnd?: Buffer;
+  /** The key or prefix, for messages. */
+  readonly location: string;
+  /** Receives every state, as the current key-values sorted by key. Called outside any caller's stack. */
+  readonly deliver: (kvs: IKeyValue[]) => void;
+}
+
+// Backoff between attempts to re-open a broken watch stream.
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 2_000;
+
+/**
+ * One watched key or prefix, kept in sync with etcd: a local copy of its key-values, updated from the watch
+ * stream's events and delivered after each revision.
+ *
+ * - It starts with a read (`range`), delivers that state, then watches from the read's revision + 1.
+ * - A broken stream resumes from the last revision seen (events' mod revisions and progress notifications), so
+ *   nothing in between is missed.
+ * - If that revision has been compacted meanwhile, etcd cancels the watch with `compact_revision`: the watch
+ *   reads again and watches again from the new read, delivering the state it finds.
+ * - `rearm()` (after a reconnection or a new lease) re-opens the stream from the last revision and delivers the
+ *   current state again once etcd confirms the watch, as the AllocatorBackend contract asks.
+ *
+ * Why not etcd3's Watcher: it moves its resume revision to the header revision of the `created` response, so a
+ * stream that breaks while replaying history skips events; its compaction handling ends the watcher; and some of
+ * its internal consistency checks throw from stream callbacks, which would crash the process.
+ */
+export class KeyWatch {
+  private readonly kvs = new Map<string, IKeyValue>();
+  /** The last store revision whose changes are all applied to `kvs`; undefined until the first read. */
+  private revision: bigint | undefined;
+  private stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
+  private watchId: string | undefined;
+  /** Bumped at each (re)start, so that late callbacks of an abandoned stream or read are ignored. */
+  private generation = 0;
+  private stopped = false;
+  private redeliverOnCreate = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelay = RETRY_MIN_MS;
+
+  constructor(
+    private readonly host: WatchHost,
+    private readonly options: KeyWatchOptions,
+  ) {}
+
+  /** Reads the current state, delivers it and starts watching. */
+  start(): void {
+    void this.relist();
+  }
+
+  /** Re-opens the stream from the last revision seen and delivers the current state again. */
+  rearm(): void {
+    if (this.stopped) return;
+    if (this.revision === undefined) {
+      void this.relist();
+      return;
+    }
+    this.redeliverOnCreate = true;
+    void this.watchFrom(this.revision + 1n);
+  }
+
+  /** Stops for good. Idempotent. */
+  stop(): void {
+    this.stopped = true;
+    this.generation++;
+    clearTimeout(this.retryTimer);
+    this.closeStream();
+  }
+
+  private async relist(): Promise<void> {
+    if (this.stopped) return;
+    const generation = ++this.generation;
+    clearTimeout(this.retryTimer);
+    this.closeStream();
+    let read: { kvs: IKeyValue[]; revision: bigint };
+    try {
+      read = await this.host.range(this.options.key, this.options.rangeEnd, this.options.location);
+    } catch (error) {
+      if (generation !== this.generation) return;
+      this.failed(toBackendError(error, 'watch (read)', this.options.location), () => void this.relist());
+      return;
+    }
+    if (generation !== this.generation) return;
+    this.kvs.clear();
+    for (const kv of read.kvs) this.kvs.set(kv.key.toString(), kv);
+    this.revision = read.revision;
+    this.deliver();
+    if (generation !== this.generation) return;
+    await this.watchFrom(read.revision + 1n, generation);
+  }
+
+  private async watchFrom(startRevision: bigint, generation = ++this.generation): Promise<void> {
+    if (this.stopped) return;
+    clearTimeout(this.retryTimer);
+    this.closeStream();
+    let stream: IDuplexStream<IWatchRequest, IWatchResponse>;
+    try {
+      stream = await this.host.openStream();
+    } catch (error) {
+      if (generation !== this.generation) return;
+      this.failed(toBackendError(error, 'watch', this.options.location), () => void this.resume());
+      return;
+    }
+    if (generation !== this.generation || this.stopped) {
+      endStream(stream);
+      return;
+    }
+    this.stream = stream;
+    this.watchId = undefined;
+    // A broken stream may report both `error` and `end`: only the first counts.
+    const current = () => generation === this.generation && this.stream === stream;
+    stream.on('data', (response: IWatchResponse) => {
+      if (current()) this.onResponse(response);
+    });
+    stream.on('error', (error: Error) => {
+      if (current()) this.onBroken(error);
+    });
+    stream.on('end', () => {
+      if (current()) this.onBroken(new EtcdWatchStreamEnded());
+    });
+    stream.write({
+      create_request: {
+        key: this.options.key,
+        range_end: this.options.rangeEnd,
+        start_revision: startRevision.toString(),
+        progress_notify: true,
+      },
+    });
+  }
+
+  /** Re-opens the stream where the last one stopped (or reads again if nothing was read yet). */
+  private resume(): void {
+    if (this.revision === undefined) void this.relist();
+    else void this.watchFrom(this.revision + 1n);
+  }
+
+  private onResponse(response: IWatchResponse): void {
+    if (this.watchId !== undefined && response.watch_id !== this.watchId) return;
+    const compactRevision = BigInt(response.compact_revision || '0');
+    if (compactRevision > 0n) {
+      // The revision we asked for is gone: the history in between cannot be replayed, so read the state again.
+      void this.relist();
+      return;
+    }
+    if (response.canceled) {
+      const reason = response.cancel_reason || 'canceled by the server';
+      this.failed(toBackendError(new Error(reason), 'watch', this.options.location), () => void this.resume());
+      return;
+    }
+    if (response.created) {
+      this.watchId = response.watch_id;
+      this.retryDelay = RETRY_MIN_MS;
+      if (this.redeliverOnCreate) {
+        this.redeliverOnCreate = false;
+        this.deliver();
+      }
+      return;
+    }
+    const events = response.events ?? [];
+    if (events.length === 0) {
+      // A progress notification: every change up to the header revision has been sent.
+      const progress = BigInt(response.header.revision);
+      if (this.revision === undefined || progress > this.revision) this.revision = progress;
+      return;
+    }
+    const generation = this.generation;
+    let pending: bigint | undefined;
+    for (const event of events) {
+      const revision = BigInt(event.kv.mod_revision);
+      if (pending !== undefined && revision !== pending) {
+        // Everything of revision `pending` is applied: deliver that state before the next one.
+        this.revision = pending;
+        this.deliver();
+        if (generation !== this.generation) return;
+      }
+      pending = revision;
+      const key = event.kv.key.toString();
+      if (event.type === 'Delete') this.kvs.delete(key);
+      else this.kvs.set(key, event.kv);
+    }
+    if (pending !== undefined) {
+      this.revision = pending;
+      this.deliver();
+    }
+  }
+
+  private onBroken(error: Error): void {
+    this.closeStream();
+    this.failed(toBackendError(error, 'watch', this.options.location), () => void this.resume());
+  }
+
+  /** Schedules `retry` with backoff; only errors that a retry cannot fix are reported. */
+  private failed(error: EtcdBackendError, retry: () => void): void {
+    if (this.stopped) return;
+    clearTimeout(this.retryTimer);
+    const delay = this.retryDelay;
+    this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
+    if (error.code === 'ERR_BACKEND_AUTH' && /invalid auth token/.test(error.message)) {
+      // A stale token, not a refusal: get a new one, then retry. Only a refused renewal is reported.
+      const generation = this.generation;
+      this.host.refreshAuth().then(
+        () => {
+          if (!this.stopped && generation === this.generation) this.retryTimer = setTimeout(retry, 0);
+        },
+        (refreshError: unknown) => {
+          if (this.stopped || generation !== this.generation) return;
+          const mapped = toBackendError(refreshError, 'watch (auth)', this.options.location);
+          if (!mapped.retriable) this.host.reportError(mapped);
+          this.retryTimer = setTimeout(retry, delay);
+        },
+      );
+      return;
+    }
+    // Outages are reported once, by the backend's `disconnected`; a watch only reports what will not heal itself.
+    if (!error.retriable) this.host.reportError(error);
+    this.retryTimer = setTimeout(retry, delay);
+  }
+
+  private deliver(): void {
+    if (this.stopped) return;
+    const kvs = [...this.kvs.values()].sort((a, b) => Buffer.compare(a.key, b.key));
+    this.options.deliver(kvs);
+  }
+
+  private closeStream(): void {
+    const stream = this.stream;
+    this.stream = undefined;
+    this.watchId = undefined;
+    if (stream) endStream(stream);
+  }
+}
+
+/**
+ * Ends a stream quietly. `end()` first makes the stream non-writable, so that etcd3 does not count the
+ * cancellation below as a host failure (which would reset every connection to that host).
+ */
+export function endStream(stream: IDuplexStream<unknown, unknown>): void {
+  stream.on('error', () => undefined);
+  try {
+    stream.end();
+    stream.cancel();
+  } catch {
+    // Already closed.
+  }
+}

@@ -1,0 +1,360 @@
+import { ListOffsetsTimestamp } from '@kiel/protocol';
+import { naive, strategies, type Strategy, type StrategyName } from '@kiel/allocators';
+import type { AllocatorBackend } from '../backend/types';
+import { KielError, invalidConfig, isKielError } from '../errors';
+import { GroupCoordinator, type CoordinatorEvents, type TopicPartition } from '../group/coordinator';
+import { OffsetStore, type PartitionOffset } from '../group/offsets';
+import { BaseConsumer, type ConsumerEvents } from './base';
+import type { BaseConsumerOptions, Batch } from './options';
+
+/** Options of a {@link GroupedConsumer}: kiel's constructor, plus what a production group needs. */
+export interface GroupedConsumerOptions<V> extends BaseConsumerOptions<V> {
+  /** The group id: the allocation group in the backend, and the Kafka group that holds the offsets. */
+  readonly group: string;
+  /** Where members meet: ZooKeeperBackend, EtcdBackend, MemoryBackend or any AllocatorBackend. */
+  readonly backend: AllocatorBackend;
+  /** Topics this member consumes from the start; `consume(topic)` also adds topics to the group's set. */
+  readonly topics?: readonly string[];
+  /** The allocation strategy: a name from @kiel/allocators or a function. Default `naive` (kiel's). */
+  readonly strategy?: StrategyName | Strategy;
+  /** This member's capacity, for weighted strategies. Default 1. */
+  readonly weight?: number;
+  /**
+   * Commit handled positions automatically: after each `consume()` (awaited, as in kiel), and in the background
+   * after each batch of `run()` or the iterator (at most one commit in flight). Always on revocation and close.
+   * Default true.
+   */
+  readonly autocommit?: boolean;
+  /**
+   * The backend's session timeout or lease TTL in ms, used for the default fencing timeout. Default: what the
+   * backend reports (`backend.sessionTimeout`).
+   */
+  readonly sessionTimeout?: number;
+  /**
+   * ms without contact with the backend after which this member stops fetching and handing out messages, so it
+   * stops before its claims can expire. Must be below the session timeout. Default 2/3 of it.
+   */
+  readonly fencingTimeout?: number;
+  /** After the session or lease is lost: rejoin as a new member (default) or report a fatal error. */
+  readonly rejoin?: boolean;
+}
+
+/** Events of a GroupedConsumer: a consumer's, the coordination's, and commits. */
+export interface GroupedConsumerEvents extends ConsumerEvents {
+  /** This member applied a new allocation: generation, partitions gained and lost, handoff time. */
+  rebalance: CoordinatorEvents['rebalance'];
+  /** Ownership can no longer be trusted (backend unreachable past the fencing timeout): processing is paused. */
+  fenced: CoordinatorEvents['fenced'];
+  /** Contact is back with the same session: processing resumes. */
+  unfenced: CoordinatorEvents['unfenced'];
+  /** The session is gone and every partition with it; the member rejoins (unless `rejoin: false`). */
+  lost: CoordinatorEvents['lost'];
+  /** Joined again as a new member after a lost session. */
+  rejoined: CoordinatorEvents['rejoined'];
+  /** Offsets were committed. */
+  commit: [info: { offsets: PartitionOffset[] }];
+}
+
+const tpId = (topic: string, partition: number) => `${topic}:${partition}`;
+
+/**
+ * A consumer that shares the partitions of its topics with the other members of its group through a
+ * coordination backend (ZooKeeper, etcd, memory), not Kafka's group protocol. Offsets live in Kafka. Handoffs
+ * commit before they release and claim before they fetch, so a graceful membership change neither loses nor
+ * duplicates a message, and no two members ever handle the same partition at the same time.
+ *
+ * The group id must not be shared with a native Kafka consumer group: Kafka refuses simple-consumer commits to a
+ * group with native members (reported as ERR_GROUP_ID_CONFLICT).
+ *
+ * @example
+ * import { GroupedConsumer, MemoryBackend, MemoryStore } from '@kiel/consumer';
+ *
+ * const consumer = new GroupedConsumer({
+ *   brokers: ['127.0.0.1:9092'],
+ *   group: 'billing',
+ *   topics: ['orders'],
+ *   backend: new MemoryBackend({ store: new MemoryStore() }),
+ * });
+ * await consumer.run({ eachMessage: async (m) => console.log(m.partition, m.offset, m.value) });
+ */
+export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsumerEvents> {
+  readonly group: string;
+  private readonly coordinator: GroupCoordinator;
+  private readonly autocommit: boolean;
+  private readonly initialTopics: readonly string[];
+  private readonly topicPartitionCounts = new Map<string, number>();
+  private offsets!: OffsetStore;
+  /** The last committed offset per partition (`topic:partition`), to commit only what advanced. */
+  private readonly committed = new Map<string, number>();
+  private committing: Promise<void> | undefined;
+  private commitAgain = false;
+  private metadataTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: GroupedConsumerOptions<V>) {
+    super(options);
+    if (typeof options.group !== 'string' || options.group === '' || /[/\0]/.test(options.group)) {
+      throw invalidConfig('group', 'expected a non-empty string without "/"');
+    }
+    const backend = options.backend;
+    if (!backend || typeof backend.join !== 'function' || typeof backend.claim !== 'function') {
+      throw invalidConfig(
+        'backend',
+        'expected an AllocatorBackend (ZooKeeperBackend, EtcdBackend, MemoryBackend, ...)',
+      );
+    }
+    let strategy: Strategy;
+    let strategyName: string;
+    if (options.strategy === undefined) {
+      strategy = naive;
+      strategyName = 'naive';
+    } else if (typeof options.strategy === 'function') {
+      strategy = options.strategy;
+      strategyName = options.strategy.name || 'custom';
+    } else if (typeof options.strategy === 'string' && options.strategy in strategies) {
+      strategy = strategies[options.strategy];
+      strategyName = options.strategy;
+    } else {
+      throw invalidConfig('strategy', `expected a function or one of ${Object.keys(strategies).join(', ')}`);
+    }
+    if (
+      options.weight !== undefined &&
+      !(typeof options.weight === 'number' && Number.isFinite(options.weight) && options.weight > 0)
+    ) {
+      throw invalidConfig('weight', 'expected a positive finite number');
+    }
+    const sessionTimeout = options.sessionTimeout;
+    if (sessionTimeout !== undefined && !(Number.isInteger(sessionTimeout) && sessionTimeout > 0)) {
+      throw invalidConfig('sessionTimeout', 'expected a positive integer (ms)');
+    }
+    const fencingTimeout =
+      options.fencingTimeout ?? (sessionTimeout !== undefined ? Math.floor((sessionTimeout * 2) / 3) : undefined);
+    if (fencingTimeout !== undefined && !(Number.isInteger(fencingTimeout) && fencingTimeout > 0)) {
+      throw invalidConfig('fencingTimeout', 'expected a positive integer (ms)');
+    }
+    if (fencingTimeout !== undefined && sessionTimeout !== undefined && fencingTimeout >= sessionTimeout) {
+      throw invalidConfig(
+        'fencingTimeout',
+        `must be below sessionTimeout (${sessionTimeout} ms), or a member could outlive its claims`,
+      );
+    }
+    if (
+      options.topics !== undefined &&
+      (!Array.isArray(options.topics) || options.topics.some((t) => typeof t !== 'string' || t === ''))
+    ) {
+      throw invalidConfig('topics', 'expected an array of non-empty topic names');
+    }
+    this.group = options.group;
+    this.autocommit = options.autocommit ?? true;
+    this.initialTopics = options.topics ?? [];
+    this.coordinator = new GroupCoordinator({
+      backend,
+      group: options.group,
+      strategy,
+      strategyName,
+      fencingTimeout,
+      rejoin: options.rejoin ?? true,
+      ...(options.weight !== undefined ? { weight: options.weight } : {}),
+      hooks: {
+        revoke: (partitions) => this.revokePartitions(partitions),
+        assign: (partitions) => this.assignPartitions(partitions),
+        drop: (partitions) => this.dropPartitions(partitions),
+        fence: (fenced) => this.fence(fenced),
+      },
+    });
+    const forward = <K extends keyof CoordinatorEvents>(event: K) =>
+      this.coordinator.on(event, ((...args: unknown[]) =>
+        (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args)) as never);
+    forward('rebalance');
+    forward('fenced');
+    forward('unfenced');
+    forward('lost');
+    forward('rejoined');
+    this.coordinator.on('error', (err) => this.reportError(err));
+  }
+
+  /** This member's id in the group (new after a rejoin). */
+  get memberId(): string {
+    return this.coordinator.memberId;
+  }
+
+  /** The generation of the allocation this member follows (-1 before the first). */
+  get generation(): number {
+    return this.coordinator.currentGeneration;
+  }
+
+  /** The partitions (`topic:partition`) this member owns now. */
+  get assignment(): string[] {
+    return this.coordinator.ownedPartitions;
+  }
+
+  /** Whether this member is the group's leader. */
+  get isLeader(): boolean {
+    return this.coordinator.isLeader;
+  }
+
+  /**
+   * Commits the handled position of every owned partition that advanced since its last commit. Retriable errors
+   * heal and retry; NOT_COORDINATOR finds the coordinator again; metadata that is too large is dropped.
+   */
+  async commitOffsets(metadata?: string): Promise<void> {
+    const offsets: PartitionOffset[] = [];
+    for (const p of this.positions.values()) {
+      const id = tpId(p.topic, p.partition);
+      if (!this.coordinator.isOwned(id) || this.committed.get(id) === p.offset) continue;
+      offsets.push({ topic: p.topic, partition: p.partition, offset: p.offset });
+    }
+    await this.commit(offsets, metadata);
+  }
+
+  protected async onConnect(): Promise<void> {
+    this.offsets = new OffsetStore(this.cluster, this.group, `kiel ${this.group}`);
+    // Find the coordinator before joining, so that a Kafka problem surfaces before partitions are taken.
+    await this.offsets.findCoordinator();
+    await this.coordinator.start();
+    await this.addTopics(this.initialTopics);
+    this.cluster.on('metadata', () => void this.noticeGrowth());
+    this.metadataTimer = setInterval(
+      () => void this.cluster.refreshMetadata().catch(() => undefined),
+      this.options.metadataMaxAge,
+    );
+    this.metadataTimer.unref();
+  }
+
+  protected override async onConsume(topic: string): Promise<void> {
+    if (!this.topicPartitionCounts.has(topic)) await this.addTopics([topic]);
+  }
+
+  protected override async afterConsume(): Promise<void> {
+    if (this.autocommit) await this.commitOffsets();
+  }
+
+  protected override async afterBatch(_batch: Batch<V>): Promise<void> {
+    if (this.autocommit) this.scheduleCommit();
+  }
+
+  protected override async onClose(): Promise<void> {
+    clearInterval(this.metadataTimer);
+    await this.committing?.catch(() => undefined);
+    // Graceful leave: every owned partition is committed, then released; then the member entry goes.
+    await this.coordinator.stop();
+  }
+
+  private async addTopics(topics: readonly string[]): Promise<void> {
+    const fresh = topics.filter((t) => !this.topicPartitionCounts.has(t));
+    if (fresh.length === 0) return;
+    await this.cluster.track(fresh);
+    const ids: string[] = [];
+    for (const topic of fresh) {
+      let partitions = this.cluster.partitions(topic);
+      for (let i = 0; !partitions && i < 50; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        await this.cluster.refreshMetadata();
+        partitions = this.cluster.partitions(topic);
+      }
+      if (!partitions) {
+        throw new KielError('ERR_UNKNOWN_TOPIC', `topic ${topic} does not exist`, { location: topic });
+      }
+      this.topicPartitionCounts.set(topic, partitions.length);
+      for (let p = 0; p < partitions.length; p++) ids.push(tpId(topic, p));
+    }
+    await this.coordinator.addPartitions(ids);
+  }
+
+  /** A topic that grew: its new partitions join the group's set. */
+  private async noticeGrowth(): Promise<void> {
+    const ids: string[] = [];
+    for (const [topic, known] of this.topicPartitionCounts) {
+      const count = this.cluster.partitions(topic)?.length ?? 0;
+      if (count <= known) continue;
+      this.topicPartitionCounts.set(topic, count);
+      for (let p = known; p < count; p++) ids.push(tpId(topic, p));
+    }
+    if (ids.length > 0) await this.coordinator.addPartitions(ids).catch((err) => this.reportError(err as KielError));
+  }
+
+  // ---- handoff hooks -------------------------------------------------------------------------------------
+
+  private async revokePartitions(partitions: TopicPartition[]): Promise<void> {
+    for (const { topic, partition } of partitions) this.fetcher.revoke(topic, partition);
+    await Promise.all(partitions.map(({ topic, partition }) => this.handlerDone(topic, partition)));
+    await this.committing?.catch(() => undefined);
+    const offsets: PartitionOffset[] = [];
+    for (const { topic, partition } of partitions) {
+      const id = tpId(topic, partition);
+      const position = this.positionOf(topic, partition);
+      if (position !== undefined && this.committed.get(id) !== position)
+        offsets.push({ topic, partition, offset: position });
+    }
+    // Commit-before-release: if this fails, the error propagates and the claims stay held until it succeeds.
+    await this.commit(offsets);
+    for (const { topic, partition } of partitions) this.forget(topic, partition);
+  }
+
+  private async assignPartitions(partitions: TopicPartition[]): Promise<void> {
+    const committed = await this.offsets.fetch(partitions);
+    for (const { topic, partition } of partitions) {
+      const id = tpId(topic, partition);
+      // Lost or revoked while the offsets were being looked up: do not start.
+      if (!this.coordinator.isOwned(id)) continue;
+      const offset = committed.get(id) ?? -1;
+      if (offset >= 0) {
+        this.committed.set(id, offset);
+        this.fetcher.assign(topic, partition, offset);
+      } else {
+        // Nothing committed yet: offsetReset decides.
+        this.fetcher.assign(
+          topic,
+          partition,
+          this.options.offsetReset === 'latest' ? ListOffsetsTimestamp.LATEST : ListOffsetsTimestamp.EARLIEST,
+        );
+      }
+    }
+  }
+
+  private dropPartitions(partitions: TopicPartition[]): void {
+    for (const { topic, partition } of partitions) {
+      this.fetcher.revoke(topic, partition);
+      this.forget(topic, partition);
+    }
+  }
+
+  private fence(fenced: boolean): void {
+    this.setGate(fenced);
+    for (const { topic, partition } of this.fetcher.assigned()) this.fetcher.setPaused(topic, partition, fenced);
+  }
+
+  private forget(topic: string, partition: number): void {
+    this.forgetPosition(topic, partition);
+    this.committed.delete(tpId(topic, partition));
+  }
+
+  // ---- commits -------------------------------------------------------------------------------------------
+
+  private async commit(offsets: PartitionOffset[], metadata?: string): Promise<void> {
+    if (offsets.length === 0) return;
+    await this.offsets.commit(offsets, metadata);
+    for (const o of offsets) this.committed.set(tpId(o.topic, o.partition), o.offset);
+    this.emit('commit', { offsets });
+  }
+
+  /** A background commit after a batch: at most one in flight; later batches join the next one. */
+  private scheduleCommit(): void {
+    if (this.committing) {
+      this.commitAgain = true;
+      return;
+    }
+    this.committing = (async () => {
+      do {
+        this.commitAgain = false;
+        try {
+          await this.commitOffsets();
+        } catch (err) {
+          this.reportError(isKielError(err) ? err : new KielError('ERR_KAFKA', String(err), { cause: err }));
+          return;
+        }
+      } while (this.commitAgain);
+    })().finally(() => {
+      this.committing = undefined;
+    });
+  }
+}

@@ -1,0 +1,564 @@
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { validate, type Assignment, type Strategy } from '@kiel/allocators';
+import type { AllocatorBackend, Member, MemberInfo, Unsubscribe, VersionedRecord } from '../backend/types';
+import { KielError, isKielError } from '../errors';
+import {
+  compareStrings,
+  formatPartitionSet,
+  parseAllocation,
+  parsePartitionSet,
+  partitionsOf,
+  type AllocationRecord,
+} from './records';
+
+/** A partition as `topic` and `partition`. */
+export interface TopicPartition {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+/** What the consumer does at each step of a handoff. The coordinator decides when; the consumer does the I/O. */
+export interface HandoffHooks {
+  /** Stop fetching these partitions, let their running handlers finish, commit their positions. */
+  revoke(partitions: TopicPartition[]): Promise<void>;
+  /** The claims are held: look up the committed offsets and start fetching. */
+  assign(partitions: TopicPartition[]): Promise<void>;
+  /** Ownership is gone without a chance to commit (the session was lost): stop at once, commit nothing. */
+  drop(partitions: TopicPartition[]): void;
+  /** Stop (true) or resume (false) fetching and handing out messages: ownership cannot be trusted meanwhile. */
+  fence(fenced: boolean): void;
+}
+
+/** Events of the coordination core. */
+export interface CoordinatorEvents {
+  /** This member applied a new allocation: what it gained and lost, and how long the handoff took. */
+  rebalance: [info: { generation: number; assigned: string[]; revoked: string[]; durationMs: number }];
+  /** Contact with the backend was lost for longer than the fencing timeout: processing is paused. */
+  fenced: [info: { reason: string }];
+  /** Contact is back with the same session: processing resumes. */
+  unfenced: [];
+  /** The session is gone, and with it every claim: processing stopped for every partition. */
+  lost: [info: { reason: string; memberId: string }];
+  /** After a lost session, this process joined again as a new member. */
+  rejoined: [info: { memberId: string }];
+  /** This member became the group's leader. */
+  leader: [info: { memberId: string; generation: number }];
+  /** A problem that did not stop the group: an invalid allocation (the previous one is kept), a malformed record. */
+  error: [error: KielError];
+}
+
+/** Options of {@link GroupCoordinator}. */
+export interface GroupCoordinatorOptions {
+  readonly backend: AllocatorBackend;
+  readonly group: string;
+  readonly strategy: Strategy;
+  readonly strategyName: string;
+  /** This member's weight for weighted strategies. */
+  readonly weight?: number;
+  /** A fixed member id; by default `host:pid:uuid`, new on every join. */
+  readonly memberId?: string;
+  /** ms without contact with the backend after which this member fences itself. */
+  readonly fencingTimeout: number | undefined;
+  /** After a lost session: join again as a new member (true) or report a fatal error (false). */
+  readonly rejoin: boolean;
+  readonly hooks: HandoffHooks;
+}
+
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+function toTopicPartition(id: string): TopicPartition {
+  const i = id.lastIndexOf(':');
+  return { topic: id.slice(0, i), partition: Number(id.slice(i + 1)) };
+}
+
+/**
+ * The coordination protocol of DESIGN.md, written once for every backend: membership, leader election (lowest
+ * live member by creation order), the leader running and validating the strategy and publishing `generation + 1`
+ * by compare-and-set, and each member's handoff: commit-before-release for revoked partitions, claim-before-fetch
+ * for added ones, untouched partitions flowing throughout. It keeps its own fencing clock.
+ */
+export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
+  private readonly backend: AllocatorBackend;
+  private readonly group: string;
+  private readonly options: GroupCoordinatorOptions;
+  private info!: MemberInfo;
+  private members: readonly Member[] = [];
+  private partitionSet: string[] = [];
+  private allocation: { record: AllocationRecord; version: string } | undefined;
+  private generation = -1;
+  /** What the latest allocation gives this member. */
+  private target = new Set<string>();
+  /** Partitions whose claim this member holds (fetching, or about to). */
+  private readonly owned = new Set<string>();
+  /** Claim attempts in progress, with a way to cancel their wait. */
+  private readonly claiming = new Map<string, () => void>();
+  /** assign() hooks in progress, so a revocation waits for them. */
+  private readonly assigning = new Map<string, Promise<void>>();
+  private unsubscribes: Unsubscribe[] = [];
+  private reconciling: Promise<void> | undefined;
+  private reconcileAgain = false;
+  private rebalancing: Promise<void> | undefined;
+  private rebalanceAgain = false;
+  private leader = false;
+  private fenced = false;
+  private fenceTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private handoffStarted = 0;
+  private pendingAssigned: string[] = [];
+  private pendingRevoked: string[] = [];
+  private readonly onDisconnected = () => this.checkFence();
+  private readonly onConnected = () => this.checkFence();
+  private readonly onExpired = () => void this.sessionLost('the backend session expired');
+  private readonly onBackendError = (err: { code: string; message: string; location?: string }) =>
+    this.report(
+      new KielError(
+        err.code === 'ERR_MALFORMED_RECORD' ? 'ERR_MALFORMED_RECORD' : 'ERR_BACKEND',
+        `${this.backend.name}: ${err.message}`,
+        {
+          retriable: true,
+          ...(err.location !== undefined ? { location: err.location } : {}),
+          cause: err,
+        },
+      ),
+    );
+
+  constructor(options: GroupCoordinatorOptions) {
+    super();
+    this.options = options;
+    this.backend = options.backend;
+    this.group = options.group;
+  }
+
+  /** This member's id (it changes when the member rejoins after a lost session). */
+  get memberId(): string {
+    return this.info.id;
+  }
+
+  /** Whether this member leads the group now. */
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  /** The generation of the allocation this member follows; -1 before the first. */
+  get currentGeneration(): number {
+    return this.generation;
+  }
+
+  /** Partitions this member holds claims on. */
+  get ownedPartitions(): string[] {
+    return [...this.owned].sort(compareStrings);
+  }
+
+  /** Whether this member holds the claim on `id` (`topic:partition`) right now. */
+  isOwned(id: string): boolean {
+    return this.owned.has(id);
+  }
+
+  /** Whether processing is paused because ownership cannot be trusted. */
+  get isFenced(): boolean {
+    return this.fenced;
+  }
+
+  /** The fencing timeout in force, ms. */
+  get fencingTimeout(): number {
+    return this.options.fencingTimeout ?? Math.floor((this.backend.sessionTimeout * 2) / 3);
+  }
+
+  /** Connects the backend, joins the group and starts following its allocation. */
+  async start(): Promise<void> {
+    this.backend.on('disconnected', this.onDisconnected);
+    this.backend.on('connected', this.onConnected);
+    this.backend.on('expired', this.onExpired);
+    this.backend.on('error', this.onBackendError);
+    await this.backend.connect();
+    await this.join();
+    this.unsubscribes.push(
+      this.backend.watchMembers(this.group, (members) => this.onMembers(members)),
+      this.backend.watchRecord(this.group, 'partitions', (record) => this.onPartitionSet(record)),
+      this.backend.watchRecord(this.group, 'allocation', (record) => this.onAllocation(record)),
+    );
+    const interval = Math.max(20, Math.min(250, Math.floor(this.fencingTimeout / 4)));
+    this.fenceTimer = setInterval(() => this.checkFence(), interval);
+    this.fenceTimer.unref();
+  }
+
+  /** Adds partitions (`topic:partition`) to the group's shared set, by compare-and-set. */
+  async addPartitions(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    for (let attempt = 0; ; attempt++) {
+      // Lost races back off a little, with jitter, so that members seeding at once do not collide forever.
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 5 * attempt)));
+      const record = await this.backend.readRecord(this.group, 'partitions');
+      const current = record ? parsePartitionSet(record.value, record.location) : [];
+      const set = new Set(current);
+      if (ids.every((id) => set.has(id))) return;
+      for (const id of ids) set.add(id);
+      const written = await this.backend.writeRecord(
+        this.group,
+        'partitions',
+        formatPartitionSet(set),
+        record?.version ?? null,
+      );
+      if (written !== null) return;
+    }
+  }
+
+  /**
+   * Leaves gracefully: hands every partition back (commit, then release), removes the member entry, and closes
+   * the backend. Idempotent.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearInterval(this.fenceTimer);
+    for (const unsubscribe of this.unsubscribes) unsubscribe();
+    this.unsubscribes = [];
+    for (const cancel of this.claiming.values()) cancel();
+    this.target = new Set();
+    try {
+      await this.reconciling?.catch(() => undefined);
+      await this.reconcile();
+      await this.backend.leave(this.group).catch(() => undefined);
+    } finally {
+      this.backend.off('disconnected', this.onDisconnected);
+      this.backend.off('connected', this.onConnected);
+      this.backend.off('expired', this.onExpired);
+      this.backend.off('error', this.onBackendError);
+      await this.backend.close();
+    }
+  }
+
+  private async join(): Promise<void> {
+    const id = this.options.memberId ?? `${hostname()}:${process.pid}:${randomUUID()}`;
+    this.info = {
+      id,
+      host: hostname(),
+      pid: process.pid,
+      ...(this.options.weight !== undefined ? { weight: this.options.weight } : {}),
+    };
+    await this.backend.join(this.group, this.info);
+  }
+
+  private report(error: KielError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  // ---- leader --------------------------------------------------------------------------------------------
+
+  private onMembers(members: readonly Member[]): void {
+    if (this.stopping) return;
+    this.members = members;
+    const wasLeader = this.leader;
+    this.leader = members.length > 0 && members[0]!.info.id === this.info.id;
+    if (this.leader && !wasLeader) this.emit('leader', { memberId: this.info.id, generation: this.generation });
+    this.scheduleRebalance();
+  }
+
+  private onPartitionSet(record: VersionedRecord | null): void {
+    if (this.stopping) return;
+    try {
+      this.partitionSet = record ? parsePartitionSet(record.value, record.location) : [];
+    } catch (err) {
+      this.report(err as KielError);
+      return;
+    }
+    this.scheduleRebalance();
+  }
+
+  /** Runs the leader's rebalance after the current one, coalescing bursts of changes. */
+  private scheduleRebalance(): void {
+    if (!this.leader || this.stopping) return;
+    if (this.rebalancing) {
+      this.rebalanceAgain = true;
+      return;
+    }
+    this.rebalancing = (async () => {
+      do {
+        this.rebalanceAgain = false;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        try {
+          await this.rebalance();
+        } catch (err) {
+          this.report(isKielError(err) ? err : new KielError('ERR_INVALID_ALLOCATION', String(err), { cause: err }));
+        }
+      } while (this.rebalanceAgain && this.leader && !this.stopping);
+    })().finally(() => {
+      this.rebalancing = undefined;
+    });
+  }
+
+  private async rebalance(): Promise<void> {
+    for (let attempt = 0; attempt < 50 && this.leader && !this.stopping; attempt++) {
+      const memberIds = this.members.map((m) => m.info.id).sort(compareStrings);
+      const partitions = [...this.partitionSet].sort(compareStrings);
+      const current = this.allocation?.record;
+      if (current && sameList(current.members, memberIds) && sameList(current.partitions, partitions)) return;
+      const weights: Record<string, number> = {};
+      for (const m of this.members) if (m.info.weight !== undefined) weights[m.info.id] = m.info.weight;
+      let assignment: Assignment;
+      try {
+        assignment = this.options.strategy(memberIds, partitions, {
+          ...(current ? { previous: current.assignment } : {}),
+          weights,
+        });
+      } catch (err) {
+        throw new KielError(
+          'ERR_INVALID_ALLOCATION',
+          `strategy ${this.options.strategyName} threw: ${(err as Error)?.message ?? err}; the previous allocation stays in force`,
+          { cause: err },
+        );
+      }
+      const problems = validate(assignment, memberIds, partitions);
+      if (problems.length > 0) {
+        throw new KielError(
+          'ERR_INVALID_ALLOCATION',
+          `strategy ${this.options.strategyName} returned an invalid assignment (${problems
+            .slice(0, 5)
+            .map((p) => p.message)
+            .join(
+              '; ',
+            )}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}); the previous allocation stays in force`,
+        );
+      }
+      const record: AllocationRecord = {
+        generation: (current?.generation ?? 0) + 1,
+        leader: this.info.id,
+        strategy: this.options.strategyName,
+        members: memberIds,
+        partitions,
+        assignment,
+      };
+      const written = await this.backend.writeRecord(
+        this.group,
+        'allocation',
+        JSON.stringify(record),
+        this.allocation?.version ?? null,
+      );
+      if (written !== null) {
+        this.allocation = { record, version: written };
+        this.onAllocationRecord(record);
+        return;
+      }
+      // Someone wrote first (an old leader, or our view is stale): read it and try again.
+      const fresh = await this.backend.readRecord(this.group, 'allocation');
+      this.applyAllocationRecord(fresh);
+    }
+  }
+
+  // ---- every member --------------------------------------------------------------------------------------
+
+  private onAllocation(record: VersionedRecord | null): void {
+    if (this.stopping) return;
+    this.applyAllocationRecord(record);
+    // The leader also checks that the published allocation matches the live members and partitions.
+    this.scheduleRebalance();
+  }
+
+  private applyAllocationRecord(record: VersionedRecord | null): void {
+    if (!record) {
+      this.allocation = undefined;
+      return;
+    }
+    let parsed: AllocationRecord;
+    try {
+      parsed = parseAllocation(record.value, record.location);
+    } catch (err) {
+      this.report(err as KielError);
+      return;
+    }
+    if (this.allocation && parsed.generation < this.allocation.record.generation) return;
+    this.allocation = { record: parsed, version: record.version };
+    this.onAllocationRecord(parsed);
+  }
+
+  private onAllocationRecord(record: AllocationRecord): void {
+    if (record.generation <= this.generation) return;
+    this.generation = record.generation;
+    this.target = partitionsOf(record.assignment, this.info.id);
+    this.handoffStarted = performance.now();
+    void this.reconcile();
+  }
+
+  /** Brings what this member owns in line with its target, one step at a time, until they agree. */
+  private reconcile(): Promise<void> {
+    if (this.reconciling) {
+      this.reconcileAgain = true;
+      return this.reconciling;
+    }
+    this.reconciling = (async () => {
+      do {
+        this.reconcileAgain = false;
+        await this.reconcileOnce();
+      } while (this.reconcileAgain);
+    })()
+      .catch((err: unknown) => {
+        this.report(
+          isKielError(err) ? err : new KielError('ERR_BACKEND', String(err), { retriable: true, cause: err }),
+        );
+        // A failed step (the backend was unreachable) is tried again shortly.
+        if (!this.stopping) setTimeout(() => void this.reconcile(), 500).unref();
+      })
+      .finally(() => {
+        this.reconciling = undefined;
+      });
+    return this.reconciling;
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    const target = this.target;
+    // Cancel claim waits for partitions no longer ours.
+    for (const [id, cancel] of this.claiming) if (!target.has(id)) cancel();
+    // Commit-before-release for what we lose.
+    const revoked = [...this.owned].filter((id) => !target.has(id)).sort(compareStrings);
+    if (revoked.length > 0) {
+      await Promise.all(revoked.map((id) => this.assigning.get(id)));
+      if (!this.fenced) await this.options.hooks.revoke(revoked.map(toTopicPartition));
+      else this.options.hooks.drop(revoked.map(toTopicPartition));
+      await Promise.all(revoked.map((id) => this.backend.release(this.group, id).catch(() => undefined)));
+      for (const id of revoked) this.owned.delete(id);
+      this.pendingRevoked.push(...revoked);
+    }
+    // Claim-before-fetch for what we gain.
+    for (const id of target) {
+      if (!this.owned.has(id) && !this.claiming.has(id)) this.claim(id);
+    }
+    this.maybeReportRebalance();
+  }
+
+  private claim(id: string): void {
+    let cancelled = false;
+    let wake: (() => void) | undefined;
+    this.claiming.set(id, () => {
+      cancelled = true;
+      wake?.();
+    });
+    const generation = this.generation;
+    void (async () => {
+      let unsubscribe: Unsubscribe | undefined;
+      try {
+        for (;;) {
+          if (cancelled || this.stopping || !this.target.has(id)) return;
+          const value = JSON.stringify({ member: this.info.id, generation });
+          if (await this.backend.claim(this.group, id, value)) break;
+          // Held by the previous owner until it has committed: wait for it to let go.
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            unsubscribe = this.backend.watchClaim(this.group, id, (claim) => {
+              if (claim === null || claim.mine) resolve();
+            });
+          });
+          unsubscribe?.();
+          unsubscribe = undefined;
+        }
+        if (cancelled || this.stopping || !this.target.has(id)) {
+          await this.backend.release(this.group, id);
+          return;
+        }
+        this.owned.add(id);
+        const assigned = this.options.hooks.assign([toTopicPartition(id)]);
+        this.assigning.set(
+          id,
+          assigned.catch(() => undefined),
+        );
+        await assigned;
+        this.pendingAssigned.push(id);
+      } catch (err) {
+        this.report(
+          isKielError(err)
+            ? err
+            : new KielError('ERR_BACKEND', `claiming ${id} failed: ${(err as Error)?.message ?? err}`, {
+                retriable: true,
+                cause: err,
+              }),
+        );
+        // Try again on the next reconciliation, unless the claim is ours already (then it is owned).
+        if (!this.owned.has(id)) setTimeout(() => void this.reconcile(), 500).unref();
+      } finally {
+        unsubscribe?.();
+        this.assigning.delete(id);
+        this.claiming.delete(id);
+        this.maybeReportRebalance();
+      }
+    })();
+  }
+
+  private maybeReportRebalance(): void {
+    if (this.claiming.size > 0 || this.reconcileAgain) return;
+    if (this.pendingAssigned.length === 0 && this.pendingRevoked.length === 0) return;
+    const assigned = this.pendingAssigned.sort(compareStrings);
+    const revoked = this.pendingRevoked.sort(compareStrings);
+    this.pendingAssigned = [];
+    this.pendingRevoked = [];
+    this.emit('rebalance', {
+      generation: this.generation,
+      assigned,
+      revoked,
+      durationMs: performance.now() - this.handoffStarted,
+    });
+  }
+
+  // ---- fencing and lost sessions -------------------------------------------------------------------------
+
+  private checkFence(): void {
+    if (this.stopping) return;
+    const silent = performance.now() - this.backend.lastContact;
+    if (!this.fenced && silent > this.fencingTimeout) {
+      this.fenced = true;
+      this.options.hooks.fence(true);
+      this.emit('fenced', { reason: `no contact with ${this.backend.name} for ${Math.round(silent)} ms` });
+    } else if (this.fenced && silent <= this.fencingTimeout && this.backend.state === 'connected') {
+      this.fenced = false;
+      this.options.hooks.fence(false);
+      this.emit('unfenced');
+    }
+  }
+
+  private async sessionLost(reason: string): Promise<void> {
+    if (this.stopping) return;
+    const lostId = this.info.id;
+    const all = [...new Set([...this.owned, ...this.claiming.keys()])];
+    for (const cancel of this.claiming.values()) cancel();
+    this.options.hooks.drop(all.map(toTopicPartition));
+    this.owned.clear();
+    this.target = new Set();
+    this.generation = -1;
+    this.leader = false;
+    this.emit('lost', { reason, memberId: lostId });
+    if (!this.options.rejoin) {
+      this.report(
+        new KielError(
+          'ERR_FENCED',
+          `${reason}: member ${lostId} lost its partitions and will not rejoin (rejoin is off)`,
+        ),
+      );
+      return;
+    }
+    for (let attempt = 0; !this.stopping; attempt++) {
+      try {
+        await this.backend.connect();
+        await this.join();
+        if (this.fenced) {
+          this.fenced = false;
+          this.options.hooks.fence(false);
+        }
+        this.emit('rejoined', { memberId: this.info.id });
+        // Subscriptions survive the new session; make sure the current state is applied.
+        const allocation = await this.backend.readRecord(this.group, 'allocation');
+        this.allocation = undefined;
+        this.applyAllocationRecord(allocation);
+        this.onMembers(await this.backend.members(this.group));
+        return;
+      } catch (err) {
+        this.report(
+          new KielError('ERR_BACKEND', `rejoining group ${this.group} failed: ${(err as Error)?.message ?? err}`, {
+            retriable: true,
+            cause: err,
+          }),
+        );
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 200 * 2 ** attempt)));
+      }
+    }
+  }
+}

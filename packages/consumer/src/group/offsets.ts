@@ -1,0 +1,139 @@
+import { KAFKA_ERROR_CODES, SimpleCommit } from '@kiel/protocol';
+import type { Cluster } from '../cluster';
+import { KielError } from '../errors';
+import { kafkaError, type Broker } from '../net/broker';
+
+/** A partition and an offset. */
+export interface PartitionOffset {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+}
+
+/** Codes that mean the cached coordinator is wrong or gone: find it again. */
+const COORDINATOR_MOVED = new Set<number>([
+  KAFKA_ERROR_CODES.NOT_COORDINATOR,
+  KAFKA_ERROR_CODES.COORDINATOR_NOT_AVAILABLE,
+]);
+
+/** Codes a group with native (Kafka-protocol) members answers to a simple-consumer commit. */
+const NATIVE_GROUP = new Set<number>([
+  KAFKA_ERROR_CODES.UNKNOWN_MEMBER_ID,
+  KAFKA_ERROR_CODES.ILLEGAL_GENERATION,
+  KAFKA_ERROR_CODES.STALE_MEMBER_EPOCH,
+  KAFKA_ERROR_CODES.FENCED_INSTANCE_ID,
+  KAFKA_ERROR_CODES.REBALANCE_IN_PROGRESS,
+]);
+
+const key = (topic: string, partition: number) => `${topic}:${partition}`;
+
+function groupByTopic<T extends { topic: string }>(items: readonly T[]): Map<string, T[]> {
+  const byTopic = new Map<string, T[]>();
+  for (const item of items) {
+    const list = byTopic.get(item.topic);
+    if (list) list.push(item);
+    else byTopic.set(item.topic, [item]);
+  }
+  return byTopic;
+}
+
+/**
+ * Committed offsets of a group, kept in Kafka by its group coordinator. Uses the simple-consumer form of
+ * OffsetCommit (generation -1, empty member id), which Kafka accepts while the group has no native members.
+ */
+export class OffsetStore {
+  private coordinator: Broker | undefined;
+
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly group: string,
+    /** Who commits, recorded in the commit metadata. */
+    private readonly memberId: string,
+  ) {}
+
+  /** Finds the group coordinator (FindCoordinator, every broker in turn), once; later calls reuse it. */
+  async findCoordinator(): Promise<Broker> {
+    this.coordinator ??= await this.cluster.findCoordinator(this.group);
+    return this.coordinator;
+  }
+
+  /**
+   * The committed offsets of `partitions`, keyed `topic:partition`; -1 where nothing was committed. Retries while
+   * the coordinator is loading offsets (COORDINATOR_LOAD_IN_PROGRESS) or has moved.
+   */
+  async fetch(partitions: ReadonlyArray<{ topic: string; partition: number }>): Promise<Map<string, number>> {
+    const result = new Map<string, number>();
+    if (partitions.length === 0) return result;
+    const topics = [...groupByTopic(partitions)].map(([name, list]) => ({
+      name,
+      partitionIndexes: list.map((p) => p.partition),
+    }));
+    return this.cluster.retry(`OffsetFetch for group ${this.group}`, async () => {
+      const coordinator = await this.findCoordinator();
+      const response = await coordinator.send('OffsetFetch', { groupId: this.group, topics, requireStable: true });
+      this.check(response.errorCode, 'OffsetFetch', coordinator);
+      for (const topic of response.topics) {
+        for (const p of topic.partitions) {
+          this.check(p.errorCode, `OffsetFetch ${topic.name}-${p.partitionIndex}`, coordinator);
+          result.set(key(topic.name, p.partitionIndex), p.committedOffset);
+        }
+      }
+      return result;
+    });
+  }
+
+  /**
+   * Commits offsets (each the next offset to read). `metadata` defaults to `committed by <member>`; if the broker
+   * finds it too large, the commit is retried with empty metadata, as kiel does.
+   */
+  async commit(offsets: readonly PartitionOffset[], metadata?: string): Promise<void> {
+    if (offsets.length === 0) return;
+    let text = metadata ?? `committed by ${this.memberId}`;
+    await this.cluster.retry(`OffsetCommit for group ${this.group}`, async () => {
+      const coordinator = await this.findCoordinator();
+      const response = await coordinator.send('OffsetCommit', {
+        groupId: this.group,
+        generationIdOrMemberEpoch: SimpleCommit.GENERATION_ID,
+        memberId: SimpleCommit.MEMBER_ID,
+        groupInstanceId: null,
+        topics: [...groupByTopic(offsets)].map(([name, list]) => ({
+          name,
+          partitions: list.map((p) => ({
+            partitionIndex: p.partition,
+            committedOffset: p.offset,
+            committedMetadata: text,
+          })),
+        })),
+      });
+      for (const topic of response.topics) {
+        for (const p of topic.partitions) {
+          if (p.errorCode === KAFKA_ERROR_CODES.OFFSET_METADATA_TOO_LARGE && text !== '') {
+            text = '';
+            throw new KielError('ERR_KAFKA', `OffsetCommit: metadata too large, retrying with none`, {
+              retriable: true,
+              kafkaError: 'OFFSET_METADATA_TOO_LARGE',
+              errorCode: p.errorCode,
+            });
+          }
+          this.check(p.errorCode, `OffsetCommit ${topic.name}-${p.partitionIndex}`, coordinator);
+        }
+      }
+    });
+  }
+
+  /** Turns an error code into the right exception (or nothing for NONE). */
+  private check(errorCode: number, context: string, coordinator: Broker): void {
+    if (errorCode === KAFKA_ERROR_CODES.NONE) return;
+    if (COORDINATOR_MOVED.has(errorCode)) this.coordinator = undefined;
+    if (NATIVE_GROUP.has(errorCode)) {
+      throw new KielError(
+        'ERR_GROUP_ID_CONFLICT',
+        `${context} for group ${this.group} was refused (${kafkaError(errorCode, '', coordinator.address).kafkaError}): a native Kafka ` +
+          `consumer group is using the same group id. kiel commits as a simple consumer, which Kafka only accepts while ` +
+          `the group has no native members: give this GroupedConsumer a group id no Kafka consumer uses.`,
+        { errorCode, location: this.group },
+      );
+    }
+    throw kafkaError(errorCode, `${context} for group ${this.group}`, coordinator.address);
+  }
+}
