@@ -5,14 +5,17 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { Command, InvalidArgumentError } from 'commander';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+import type { AllocationRecord } from '@kiel/consumer';
 import {
   backendOption,
   brokersOption,
+  createBackend,
   etcdOption,
   log,
   onStopSignal,
   portAnswers,
   positiveInt,
+  reach,
   UnreachableError,
   zkOption,
 } from '../common';
@@ -45,6 +48,8 @@ interface Worker {
   rate: number;
   state: 'starting' | 'working' | 'leaving' | 'left' | 'killed' | 'failed';
   exited: Promise<number | null>;
+  /** When SIGTERM was sent and when the process was gone, for the leave's duration. */
+  leave?: { sent: number; done?: number; released: number };
   bar?: SingleBar;
 }
 
@@ -57,6 +62,15 @@ interface RebalanceReport {
   durationMs: number;
   at: number;
   leaving: boolean;
+}
+
+/** A published allocation, as the demo saw it appear in the backend. */
+interface Publication {
+  generation: number;
+  at: number;
+  members: number;
+  /** Partitions whose owner changed from the previous publication. */
+  moved: number;
 }
 
 /** A step of the script, to say what caused each rebalance. */
@@ -164,6 +178,24 @@ async function runDemo(flags: DemoFlags): Promise<number> {
   const kafka = kafkaClient(flags.brokers, 'kiel-demo');
   const admin = await connectAdmin(kafka, flags.brokers);
   await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
+  // The demo watches the group's published allocations itself, to see every generation as it appears.
+  const observer = createBackend(flags.backend, flags);
+  await reach(observer.server, observer.address, () => observer.backend.connect());
+  const publications: Publication[] = [];
+  let owners: Map<string, string> | undefined;
+  const stopWatching = observer.backend.watchRecord(group, 'allocation', (record) => {
+    if (!record) return;
+    const allocation = JSON.parse(record.value) as AllocationRecord;
+    if (publications.some((p) => p.generation === allocation.generation)) return;
+    const next = new Map<string, string>();
+    for (const [member, topics] of Object.entries(allocation.assignment)) {
+      for (const [t, ps] of Object.entries(topics)) for (const p of ps as number[]) next.set(`${t}:${p}`, member);
+    }
+    let moved = 0;
+    for (const [id, member] of next) if (owners?.get(id) !== member) moved++;
+    owners = next;
+    publications.push({ generation: allocation.generation, at: since(), members: allocation.members.length, moved });
+  });
 
   const workers: Worker[] = [];
   /** Which workers handled each message number. */
@@ -270,6 +302,7 @@ async function runDemo(flags: DemoFlags): Promise<number> {
       }
     });
     void worker.exited.then((code) => {
+      if (worker.leave) worker.leave.done = since();
       if (worker.state === 'killed') return;
       worker.state = code === 0 ? 'left' : 'failed';
       worker.owned = [];
@@ -347,6 +380,7 @@ async function runDemo(flags: DemoFlags): Promise<number> {
         act: () => {
           const w = workers[0]!;
           w.state = 'leaving';
+          w.leave = { sent: since(), released: w.owned.length };
           w.process.kill('SIGTERM');
           step(`${w.name} stopped gracefully (SIGTERM)`);
         },
@@ -394,6 +428,7 @@ async function runDemo(flags: DemoFlags): Promise<number> {
     for (const w of workers) {
       if (w.state === 'working' || w.state === 'starting') {
         w.state = 'leaving';
+        w.leave = { sent: since(), released: w.owned.length };
         w.process.kill('SIGTERM');
       }
     }
@@ -408,11 +443,13 @@ async function runDemo(flags: DemoFlags): Promise<number> {
     clearInterval(ticker);
     bars?.stop();
     bars = undefined;
-    exitCode = verdict({ flags, produced, deliveries, workers, rebalances, steps, interrupted });
+    exitCode = verdict({ flags, produced, deliveries, workers, rebalances, publications, steps, interrupted });
   } finally {
     clearInterval(ticker);
     bars?.stop();
     unlisten();
+    stopWatching();
+    await observer.backend.close().catch(() => undefined);
     for (const w of workers)
       if (w.process.exitCode === null && w.process.signalCode === null) w.process.kill('SIGKILL');
     await producer.disconnect().catch(() => undefined);
@@ -429,6 +466,7 @@ function verdict(run: {
   deliveries: Map<number, string[]>;
   workers: Worker[];
   rebalances: RebalanceReport[];
+  publications: Publication[];
   steps: Step[];
   interrupted: boolean;
 }): number {
@@ -461,37 +499,40 @@ function verdict(run: {
     run.workers.map((w) => [w.name, w.member ?? '-', String(w.handled), w.state]),
   );
 
-  out += '\nrebalances\n';
-  const causeOf = (at: number) => [...run.steps].reverse().find((s) => s.at <= at)?.what ?? 'start';
-  const generations = [...new Set(run.rebalances.filter((r) => !r.leaving).map((r) => r.generation))].sort(
-    (a, b) => a - b,
+  out += '\nrebalances (published allocations)\n';
+  const causeOf = (at: number) => [...run.steps].reverse().find((st) => st.at <= at) ?? { at: 0, what: 'start' };
+  const rows = [...run.publications]
+    .sort((a, b) => a.generation - b.generation)
+    .map((p) => {
+      const cause = causeOf(p.at);
+      const reports = run.rebalances.filter((r) => r.generation === p.generation && !r.leaving);
+      const settled = reports.length > 0 ? Math.max(...reports.map((r) => r.at)) : undefined;
+      return [
+        String(p.generation),
+        cause.what,
+        `${((p.at - cause.at) / 1000).toFixed(1)} s`,
+        String(p.members),
+        String(p.moved),
+        reports.length > 0 ? `${Math.round(Math.max(...reports.map((r) => r.durationMs)))} ms` : '-',
+        settled !== undefined ? `${((settled - p.at) / 1000).toFixed(1)} s` : '-',
+      ];
+    });
+  out += table(
+    ['generation', 'after', 'published after', 'members', 'moved', 'longest handoff', 'all members done'],
+    rows,
   );
-  const rows = generations.map((g) => {
-    const reports = run.rebalances.filter((r) => r.generation === g && !r.leaving);
-    const first = Math.min(...reports.map((r) => r.at));
-    const last = Math.max(...reports.map((r) => r.at));
-    const cause = [...run.steps].reverse().find((s) => s.at <= first);
-    return [
-      String(g),
-      cause?.what ?? 'start',
-      String(reports.reduce((sum, r) => sum + r.assigned, 0)),
-      `${Math.round(Math.max(...reports.map((r) => r.durationMs)))} ms`,
-      `${((last - (cause?.at ?? 0)) / 1000).toFixed(1)} s`,
-    ];
-  });
-  for (const r of run.rebalances.filter((x) => x.leaving)) {
-    rows.push([
-      `${r.generation} (leave)`,
-      `${r.worker} leaving (${causeOf(r.at)})`,
-      `-${r.revoked}`,
-      `${Math.round(r.durationMs)} ms`,
-      '',
-    ]);
+  const leaves = run.workers.filter((w) => w.leave?.done !== undefined);
+  if (leaves.length > 0) {
+    out += '\ngraceful leaves (final commit, claims released)\n';
+    out += table(
+      ['worker', 'partitions released', 'SIGTERM to exit'],
+      leaves.map((w) => [w.name, String(w.leave!.released), `${Math.round(w.leave!.done! - w.leave!.sent)} ms`]),
+    );
   }
-  out += table(['generation', 'after', 'partitions moved in', 'longest handoff', 'settled after'], rows);
   out +=
-    "\nhandoff: revoke, commit and release on the old owner, claim and fetch on the new one. A killed worker's\n" +
-    `partitions move only when its session expires (--session-timeout ${run.flags.sessionTimeout} ms).\n`;
+    '\nA handoff is revoke, commit and release on the old owner, then claim and fetch on the new one. A generation is\n' +
+    "superseded when a newer one was published before every member had applied it. The killed worker's partitions\n" +
+    `move only when its session expires (--session-timeout ${run.flags.sessionTimeout} ms).\n`;
 
   const ok = lost === 0 && unexplained === 0 && !run.interrupted;
   out += `\n${ok ? 'PASS' : 'FAIL'}: ${lost} lost, ${duplicates} duplicates (${unexplained} unexplained)${run.interrupted ? ', interrupted' : ''}\n`;
