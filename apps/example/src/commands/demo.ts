@@ -530,8 +530,9 @@ function verdict(run: {
     );
   }
   out +=
-    '\nA handoff is revoke, commit and release on the old owner, then claim and fetch on the new one. A generation is\n' +
-    "superseded when a newer one was published before every member had applied it. The killed worker's partitions\n" +
+    '\nA handoff is revoke, commit and release on the old owner, then claim and fetch on the new one. A "-" means no\n' +
+    'member finished that generation on its own: a newer one arrived during the handoff, and both were applied\n' +
+    "together. The killed worker's partitions " +
     `move only when its session expires (--session-timeout ${run.flags.sessionTimeout} ms).\n`;
 
   const ok = lost === 0 && unexplained === 0 && !run.interrupted;
