@@ -432,10 +432,12 @@ async function runDemo(flags: DemoFlags): Promise<number> {
         w.process.kill('SIGTERM');
       }
     }
+    let giveUp: NodeJS.Timeout | undefined;
     const stopped = await Promise.race([
       Promise.all(workers.map((w) => w.exited)).then(() => true),
-      sleep(30_000).then(() => false),
+      new Promise<boolean>((resolve) => (giveUp = setTimeout(() => resolve(false), 30_000))),
     ]);
+    clearTimeout(giveUp);
     if (!stopped) {
       for (const w of workers) if (w.process.exitCode === null) w.process.kill('SIGKILL');
     }
