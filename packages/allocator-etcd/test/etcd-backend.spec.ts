@@ -139,6 +139,21 @@ describe('EtcdBackend against etcd', () => {
     expect(records.length).toBe(seen);
   });
 
+  it('delivers once per revision: keys changed by one transaction never show half-applied', async () => {
+    const g = group();
+    const [a, b, observer] = await Promise.all([backends.connected(), backends.connected(), backends.connected()]);
+    await a.join(g, info('a'));
+    await b.join(g, info('b'));
+    const lists: string[][] = [];
+    observer.watchMembers(g, (members) => lists.push(members.map((m) => m.info.id)));
+    await eventually('both members', () => lists.at(-1)?.length === 2);
+    const before = lists.length;
+    // One delete of the whole members prefix: two delete events with the same revision.
+    await raw.delete().prefix(`${prefix}groups/${g}/members/`);
+    await eventually('no members', () => lists.at(-1)?.length === 0);
+    expect(lists.slice(before)).toEqual([[]]);
+  });
+
   it('leaves out a malformed member entry and reports ERR_MALFORMED_RECORD naming its key', async () => {
     const g = group();
     const a = await backends.connected();

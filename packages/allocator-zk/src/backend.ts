@@ -287,6 +287,8 @@ export class ZooKeeperBackend implements AllocatorBackend {
         this.expire(connection);
         break;
       case zookeeper.State.AUTH_FAILED.code:
+        // While connecting, connect() rejects with ERR_BACKEND_AUTH itself.
+        if (this.current === 'connecting') break;
         // The client gives up after this; nothing it holds can be trusted any more.
         this.report(
           new ZooKeeperBackendError('ERR_BACKEND_AUTH', 'ZooKeeper rejected the credentials of the auth option'),

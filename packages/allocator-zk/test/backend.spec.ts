@@ -7,11 +7,11 @@ import {
   closeRaw,
   eventually,
   events,
-  expireSession,
   memberInfo,
   randomRoot,
   rawClient,
   removeTree,
+  SessionExpirer,
   zkCall,
 } from './helpers';
 
@@ -202,32 +202,43 @@ describe('ZooKeeperBackend against a real ZooKeeper', () => {
   });
 
   it('on session expiry: `expired`, ephemerals gone, calls reject; connect() opens a new session and watches resume', async () => {
-    const [victim, observer] = await Promise.all([backends.open(), backends.open()]);
-    const oldSession = victim.sessionId;
-    const first = await victim.join('x', memberInfo('victim'));
-    expect(await victim.claim('x', 't:0', 'v')).toBe(true);
-    const expired = events(victim, 'expired');
-    const connected = events(victim, 'connected');
-    const seen: string[][] = [];
-    victim.watchMembers('x', (list) => seen.push(ids(list)));
-    await eventually('the victim in its own watch', () => seen.at(-1)?.join() === 'victim');
+    const sessions = new SessionExpirer();
+    const victim = await sessions.backend({ rootPath: root, sessionTimeout: 4000, operationTimeout: 3000 });
+    const observer = await backends.open();
+    try {
+      await victim.connect();
+      const oldSession = victim.sessionId;
+      const first = await victim.join('x', memberInfo('victim'));
+      expect(await victim.claim('x', 't:0', 'v')).toBe(true);
+      const expired = events(victim, 'expired');
+      const connected = events(victim, 'connected');
+      const seen: string[][] = [];
+      victim.watchMembers('x', (list) => seen.push(ids(list)));
+      await eventually('the victim in its own watch', () => seen.at(-1)?.join() === 'victim');
 
-    await expireSession(victim);
-    await eventually('expired', () => expired.length === 1);
-    expect(expired[0]).toEqual([{ sessionId: oldSession }]);
-    expect(victim.state).toBe('expired');
-    expect(await observer.members('x')).toEqual([]);
-    expect(await observer.readClaim('x', 't:0')).toBeNull();
-    await expect(victim.claim('x', 't:0', 'v')).rejects.toMatchObject({ code: 'ERR_SESSION_EXPIRED', retriable: true });
+      await sessions.expire(victim);
+      await eventually('expired', () => expired.length === 1);
+      expect(expired[0]).toEqual([{ sessionId: oldSession }]);
+      expect(victim.state).toBe('expired');
+      expect(await observer.members('x')).toEqual([]);
+      expect(await observer.readClaim('x', 't:0')).toBeNull();
+      await expect(victim.claim('x', 't:0', 'v')).rejects.toMatchObject({
+        code: 'ERR_SESSION_EXPIRED',
+        retriable: true,
+      });
 
-    await victim.connect();
-    expect(victim.sessionId).not.toBe(oldSession);
-    expect(connected.at(-1)).toEqual([{ sessionId: victim.sessionId, newSession: true }]);
-    const again = await victim.join('x', memberInfo('victim'));
-    expect(again.order).toBeGreaterThan(first.order);
-    await eventually('the watch re-armed on the new session', () => seen.at(-1)?.join() === 'victim');
-    await observer.join('x', memberInfo('observer'));
-    await eventually('a change after the new session', () => seen.at(-1)?.join() === 'victim,observer');
+      await victim.connect();
+      expect(victim.sessionId).not.toBe(oldSession);
+      expect(connected.at(-1)).toEqual([{ sessionId: victim.sessionId, newSession: true }]);
+      const again = await victim.join('x', memberInfo('victim'));
+      expect(again.order).toBeGreaterThan(first.order);
+      await eventually('the watch re-armed on the new session', () => seen.at(-1)?.join() === 'victim');
+      await observer.join('x', memberInfo('observer'));
+      await eventually('a change after the new session', () => seen.at(-1)?.join() === 'victim,observer');
+    } finally {
+      await victim.close();
+      await sessions.close();
+    }
   });
 
   it('close() ends the session at once: the others see its entries vanish', async () => {

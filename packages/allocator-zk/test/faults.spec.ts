@@ -134,6 +134,49 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
     }
   });
 
+  it('a lost reply never leaves a second member entry or a stray claim', async () => {
+    const proxy = new FreezableProxy({ host: '127.0.0.1', port: zk.port });
+    await proxy.start();
+    const CREATE = 1;
+    try {
+      const member = await backends.open({ hosts: proxy.hosts, sessionTimeout: 6000 });
+      const observer = await backends.open({ sessionTimeout: 6000 });
+      const session = member.sessionId;
+      // The parent nodes exist already, so that the lost create is the member node itself.
+      await observer.join('lost', memberInfo('o'));
+      await observer.leave('lost');
+      expect(await observer.claim('lost', 't:9', 'o')).toBe(true);
+      await observer.release('lost', 't:9');
+
+      // The server creates the sequential member node, but its answer is lost with the connection.
+      proxy.loseRepliesFrom(CREATE);
+      const joining = member.join('lost', memberInfo('m'));
+      await eventuallyAsync(async () => (await observer.members('lost')).length === 1, 5000);
+      proxy.cut();
+      proxy.loseReplies(false);
+      const joined = await joining;
+      expect(member.sessionId).toBe(session);
+      expect(await observer.members('lost')).toEqual([joined]);
+      // And a retry of the whole join by the caller finds the same entry.
+      expect(await member.join('lost', memberInfo('m'))).toEqual(joined);
+
+      proxy.loseRepliesFrom(CREATE);
+      const claiming = member.claim('lost', 't:0', 'm');
+      await eventuallyAsync(async () => (await observer.readClaim('lost', 't:0')) !== null, 5000);
+      proxy.cut();
+      proxy.loseReplies(false);
+      await expect(claiming).rejects.toMatchObject({ code: 'ERR_BACKEND_UNAVAILABLE', retriable: true });
+      // The retry recognises its own claim by the session that owns the node.
+      expect(await member.claim('lost', 't:0', 'm')).toBe(true);
+      expect(await observer.claim('lost', 't:0', 'o')).toBe(false);
+      await member.release('lost', 't:0');
+      expect(await observer.readClaim('lost', 't:0')).toBeNull();
+    } finally {
+      await backends.closeAll();
+      await proxy.close();
+    }
+  });
+
   it('a restart that keeps the data: the session survives and watches are re-armed', async () => {
     const sessionTimeout = 8000;
     const member = await backends.open({ sessionTimeout });
@@ -171,6 +214,14 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
     expect(backend.state).toBe('idle');
     await backend.close();
     await sleep(300);
+  });
+
+  it('an ensemble with a dead server: the client moves on to a live one', async () => {
+    const dead = await freePort();
+    const backend = await backends.open({ hosts: [`127.0.0.1:${dead}`, zk.hosts], sessionTimeout: 4000 });
+    expect(backend.state).toBe('connected');
+    await backend.join('ensemble', memberInfo('m'));
+    expect(ids(await backend.members('ensemble'))).toEqual(['m']);
   });
 });
 

@@ -123,30 +123,54 @@ export async function removeTree(root: string, hosts: string = ZK_HOSTS, auth?: 
   }
 }
 
+/** Host and port of the first server of a connection string. */
+export function firstHost(hosts: string = ZK_HOSTS): { host: string; port: number } {
+  const [host = '127.0.0.1', port = '2181'] = hosts.split(',')[0].trim().split(':');
+  return { host, port: Number(port) };
+}
+
 /**
- * Makes the server expire the backend's session without the backend closing anything: a second client attaches
- * to the same session (id and password) and closes it. The backend's client reconnects at once when the server
- * hands its session to the second client, and may take it back before the close lands; so this repeats until the
- * backend reports the expiry.
+ * Makes backends whose traffic goes through a proxy each, so that their sessions can be expired for real:
+ * `expire` freezes the backend's proxy, lets a second client attach to the same session (id and password) straight
+ * to the server and close it, then thaws. The server ends the session as it ends a silent one; the frozen backend
+ * cannot take its session back meanwhile (without the freeze, its client reconnects at once and races the close).
  */
-export async function expireSession(backend: AllocatorBackend, hosts: string = ZK_HOSTS): Promise<void> {
-  const raw = (backend as unknown as { connection?: { raw: zookeeper.Client } }).connection?.raw;
-  if (!raw) throw new Error('the backend has no session to expire');
-  const credentials = {
-    sessionId: raw.getSessionId(),
-    sessionPassword: raw.getSessionPassword(),
-    sessionTimeout: raw.getSessionTimeout(),
-  };
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const thief = await rawClient(hosts, credentials);
-    await closeRaw(thief);
-    const deadline = Date.now() + 1000;
-    while (Date.now() < deadline) {
-      if (backend.state === 'expired') return;
-      await sleep(20);
-    }
+export class SessionExpirer {
+  private readonly proxies = new Map<AllocatorBackend, FreezableProxy>();
+
+  constructor(private readonly target: { host: string; port: number } = firstHost()) {}
+
+  async backend(options: ZooKeeperBackendOptions | Omit<ZooKeeperBackendOptions, 'hosts'>): Promise<ZooKeeperBackend> {
+    const proxy = new FreezableProxy(this.target);
+    await proxy.start();
+    const backend = new ZooKeeperBackend({ ...options, hosts: proxy.hosts });
+    this.proxies.set(backend, proxy);
+    return backend;
   }
-  throw new Error('could not expire the session in 10 attempts');
+
+  async expire(backend: AllocatorBackend): Promise<void> {
+    const proxy = this.proxies.get(backend);
+    const raw = (backend as unknown as { connection?: { raw: zookeeper.Client } }).connection?.raw;
+    if (!proxy || !raw) throw new Error('not a connected backend of this SessionExpirer');
+    const credentials = {
+      sessionId: raw.getSessionId(),
+      sessionPassword: raw.getSessionPassword(),
+      sessionTimeout: raw.getSessionTimeout(),
+    };
+    proxy.freeze();
+    try {
+      const thief = await rawClient(`${this.target.host}:${this.target.port}`, credentials);
+      await closeRaw(thief);
+    } finally {
+      proxy.thaw();
+    }
+    await eventually('the backend to see its session expired', () => backend.state === 'expired', 10_000);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.proxies.values()].map((proxy) => proxy.close()));
+    this.proxies.clear();
+  }
 }
 
 /** A private ZooKeeper on its own port and state directory, for fault injection (never the shared one). */
@@ -217,6 +241,8 @@ export class FreezableProxy {
   private readonly server = createServer((client) => this.accept(client));
   private readonly pairs = new Set<{ client: Socket; upstream?: Socket }>();
   private frozen = false;
+  private dropReplies = false;
+  private dropAfterOp: number | undefined;
   private held: Array<() => void> = [];
   port = 0;
 
@@ -250,6 +276,27 @@ export class FreezableProxy {
     for (const connect of held) connect();
   }
 
+  /** While on, the server's replies are discarded: requests are executed, their answers never arrive. */
+  loseReplies(on: boolean): void {
+    this.dropReplies = on;
+  }
+
+  /**
+   * Starts losing replies as soon as the client sends a request of ZooKeeper op type `op` (1 = create): that
+   * request reaches the server and is executed, but neither its answer nor any later one arrives.
+   */
+  loseRepliesFrom(op: number): void {
+    this.dropAfterOp = op;
+  }
+
+  /** Cuts every connection, as a network failure does; the client reconnects through the proxy. */
+  cut(): void {
+    for (const { client, upstream } of this.pairs) {
+      client.destroy();
+      upstream?.destroy();
+    }
+  }
+
   async close(): Promise<void> {
     for (const { client, upstream } of this.pairs) {
       client.destroy();
@@ -272,8 +319,24 @@ export class FreezableProxy {
       pair.upstream = upstream;
       upstream.on('error', () => undefined);
       upstream.on('close', () => client.destroy());
+      let first = true;
+      client.on('data', (chunk: Buffer) => {
+        // The first frame of a connection is the ConnectRequest, which has no request header.
+        if (
+          !first &&
+          this.dropAfterOp !== undefined &&
+          chunk.length >= 12 &&
+          chunk.readInt32BE(8) === this.dropAfterOp
+        ) {
+          this.dropAfterOp = undefined;
+          this.dropReplies = true;
+        }
+        first = false;
+      });
       client.pipe(upstream);
-      upstream.pipe(client);
+      upstream.on('data', (chunk: Buffer) => {
+        if (!this.dropReplies) client.write(chunk);
+      });
     };
     if (this.frozen) {
       client.pause();
