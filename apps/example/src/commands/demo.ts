@@ -48,6 +48,8 @@ interface Worker {
   rate: number;
   state: 'starting' | 'working' | 'leaving' | 'left' | 'killed' | 'failed';
   exited: Promise<number | null>;
+  /** A killed worker whose member entry is gone (its session expired). */
+  expired?: boolean;
   /** When SIGTERM was sent and when the process was gone, for the leave's duration. */
   leave?: { sent: number; done?: number; released: number };
   bar?: SingleBar;
@@ -77,6 +79,8 @@ interface Publication {
 interface Step {
   at: number;
   what: string;
+  /** A membership change the script made (rather than a progress note). */
+  trigger: boolean;
 }
 
 /** Minimum workers: one to stop gracefully, one to kill. */
@@ -201,7 +205,7 @@ async function runDemo(flags: DemoFlags): Promise<number> {
   /** Which workers handled each message number. */
   const deliveries = new Map<number, string[]>();
   const rebalances: RebalanceReport[] = [];
-  const steps: Step[] = [{ at: 0, what: 'start' }];
+  const steps: Step[] = [{ at: 0, what: 'start', trigger: true }];
   let produced = 0;
   let interrupted = false;
   let bars: MultiBar | undefined;
@@ -210,10 +214,20 @@ async function runDemo(flags: DemoFlags): Promise<number> {
     if (bars) bars.log(`${stamped}\n`);
     else log(stamped);
   };
-  const step = (what: string) => {
-    steps.push({ at: since(), what });
+  const step = (what: string, trigger = false) => {
+    steps.push({ at: since(), what, trigger });
     say(what);
   };
+  // A killed worker's exit is visible at once; its departure from the group only when its session expires.
+  const stopWatchingMembers = observer.backend.watchMembers(group, (members) => {
+    const live = new Set(members.map((m) => m.info.id));
+    for (const w of workers) {
+      if (w.state === 'killed' && w.member !== undefined && !w.expired && !live.has(w.member)) {
+        w.expired = true;
+        step(`${w.name}'s session expired`, true);
+      }
+    }
+  });
   const unlisten = onStopSignal(() => {
     interrupted = true;
   });
@@ -382,7 +396,7 @@ async function runDemo(flags: DemoFlags): Promise<number> {
           w.state = 'leaving';
           w.leave = { sent: since(), released: w.owned.length };
           w.process.kill('SIGTERM');
-          step(`${w.name} stopped gracefully (SIGTERM)`);
+          step(`${w.name} stopped gracefully (SIGTERM)`, true);
         },
       },
       {
@@ -392,14 +406,14 @@ async function runDemo(flags: DemoFlags): Promise<number> {
           w.state = 'killed';
           w.owned = [];
           w.process.kill('SIGKILL');
-          step(`${w.name} killed (SIGKILL): its partitions wait for its session to expire`);
+          step(`${w.name} killed (SIGKILL): its partitions wait for its session to expire`, true);
         },
       },
       {
         at: 0.75,
         act: () => {
           const w = startWorker();
-          step(`${w.name} added`);
+          step(`${w.name} added`, true);
         },
       },
     ];
@@ -424,7 +438,7 @@ async function runDemo(flags: DemoFlags): Promise<number> {
       () => interrupted,
     );
     if (!drained && !interrupted) step('gave up waiting for the remaining messages');
-    step('stopping the remaining workers gracefully');
+    step('stopping the remaining workers gracefully', true);
     for (const w of workers) {
       if (w.state === 'working' || w.state === 'starting') {
         w.state = 'leaving';
@@ -451,6 +465,7 @@ async function runDemo(flags: DemoFlags): Promise<number> {
     bars?.stop();
     unlisten();
     stopWatching();
+    stopWatchingMembers();
     await observer.backend.close().catch(() => undefined);
     for (const w of workers)
       if (w.process.exitCode === null && w.process.signalCode === null) w.process.kill('SIGKILL');
@@ -502,23 +517,26 @@ function verdict(run: {
   );
 
   out += '\nrebalances (published allocations)\n';
-  const causeOf = (at: number) => [...run.steps].reverse().find((st) => st.at <= at) ?? { at: 0, what: 'start' };
-  const rows = [...run.publications]
-    .sort((a, b) => a.generation - b.generation)
-    .map((p) => {
-      const cause = causeOf(p.at);
-      const reports = run.rebalances.filter((r) => r.generation === p.generation && !r.leaving);
-      const settled = reports.length > 0 ? Math.max(...reports.map((r) => r.at)) : undefined;
-      return [
-        String(p.generation),
-        cause.what,
-        `${((p.at - cause.at) / 1000).toFixed(1)} s`,
-        String(p.members),
-        String(p.moved),
-        reports.length > 0 ? `${Math.round(Math.max(...reports.map((r) => r.durationMs)))} ms` : '-',
-        settled !== undefined ? `${((settled - p.at) / 1000).toFixed(1)} s` : '-',
-      ];
-    });
+  // What preceded a publication: every step since the previous one (a dead leader can delay a join's rebalance
+  // until its session expires), else the last step before it.
+  const sorted = [...run.publications].sort((x, y) => x.generation - y.generation);
+  const rows = sorted.map((p, i) => {
+    const previous = i > 0 ? sorted[i - 1]!.at : -1;
+    const triggers = run.steps.filter((st) => st.trigger);
+    const since = triggers.filter((st) => st.at > previous && st.at <= p.at);
+    const causes = since.length > 0 ? since : [[...triggers].reverse().find((st) => st.at <= p.at) ?? triggers[0]!];
+    const reports = run.rebalances.filter((r) => r.generation === p.generation && !r.leaving);
+    const settled = reports.length > 0 ? Math.max(...reports.map((r) => r.at)) : undefined;
+    return [
+      String(p.generation),
+      causes.map((c) => c.what.replace(/:.*$/, '')).join('; '),
+      `${((p.at - causes[0]!.at) / 1000).toFixed(1)} s`,
+      String(p.members),
+      String(p.moved),
+      reports.length > 0 ? `${Math.round(Math.max(...reports.map((r) => r.durationMs)))} ms` : '-',
+      settled !== undefined ? `${((settled - p.at) / 1000).toFixed(1)} s` : '-',
+    ];
+  });
   out += table(
     ['generation', 'after', 'published after', 'members', 'moved', 'longest handoff', 'all members done'],
     rows,
