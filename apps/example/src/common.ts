@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { InvalidArgumentError, Option } from 'commander';
 import { isKielError } from '@kiel/consumer';
@@ -238,13 +239,36 @@ export function log(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-/** Resolves on the first SIGINT or SIGTERM; later ones are left to the default handling after the first. */
+/** Emits `closed` once when the reader of stdout went away (EPIPE, as with `| head`). */
+export const stdoutEvents = new EventEmitter<{ closed: [] }>();
+let stdoutClosed = false;
+
+/**
+ * Treats a closed stdout like `SIGPIPE` in a Unix tool, without the crash: the commands stop as on SIGTERM (a group
+ * member still leaves gracefully) and later writes are dropped.
+ */
+export function watchStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    if (stdoutClosed) return;
+    stdoutClosed = true;
+    stdoutEvents.emit('closed');
+  });
+}
+
+/**
+ * Calls `handler` on the first SIGINT or SIGTERM, or when stdout's reader goes away. A second signal gets Node's
+ * default handling (the process ends at once), the usual escape when a graceful stop hangs.
+ */
 export function onStopSignal(handler: (signal: NodeJS.Signals) => void): () => void {
   const listener = (signal: NodeJS.Signals) => handler(signal);
+  const closed = () => handler('SIGPIPE');
   process.once('SIGINT', listener);
   process.once('SIGTERM', listener);
+  stdoutEvents.once('closed', closed);
   return () => {
     process.off('SIGINT', listener);
     process.off('SIGTERM', listener);
+    stdoutEvents.off('closed', closed);
   };
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { isKielError } from '@kiel/consumer';
-import { firstLine, optionOf, UnreachableError, UsageError } from './common';
+import { firstLine, optionOf, UnreachableError, UsageError, watchStdout } from './common';
 import { allocationCommand } from './commands/allocation';
 import { consumeCommand } from './commands/consume';
 import { demoCommand } from './commands/demo';
@@ -37,6 +37,7 @@ export function program(): Command {
  * error. User errors are one line on stderr, never a stack trace; `KIEL_DEBUG=1` adds the stack.
  */
 export async function main(argv: readonly string[]): Promise<number> {
+  watchStdout();
   try {
     await program().parseAsync([...argv]);
     return EXIT.ok;

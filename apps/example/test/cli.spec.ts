@@ -191,3 +191,25 @@ describe.each([
     }
   });
 });
+
+describe('work --count', () => {
+  it.each(['zk', 'etcd'])('stops after exactly N messages and commits only those (%s)', async (backend) => {
+    const topic = unique('kiel-cli-count');
+    const group = unique('kiel-cli-count');
+    topics.push(topic);
+    expect(
+      (await runCli(['produce', '--topic', topic, '--count', '100', '--partitions', '1', '--brokers', BROKERS])).code,
+    ).toBe(0);
+    const run = () =>
+      runCli(['work', '--group', group, '--topic', topic, '--backend', backend, '--count', '30', ...servers]);
+    const first = await run();
+    expect(first.code).toBe(0);
+    expect(first.stdout.split('\n').filter(Boolean)).toEqual(Array.from({ length: 30 }, (_, i) => messageValue(i, 16)));
+    // The next member of the group starts where the first stopped: nothing skipped, nothing repeated.
+    const second = await run();
+    expect(second.code).toBe(0);
+    expect(second.stdout.split('\n').filter(Boolean)).toEqual(
+      Array.from({ length: 30 }, (_, i) => messageValue(30 + i, 16)),
+    );
+  });
+});

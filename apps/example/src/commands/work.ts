@@ -18,6 +18,9 @@ import {
 } from '../common';
 import { render } from '../format';
 
+/** Thrown from the message handler once --count messages were printed: stops the run, message unhandled. */
+const COUNT_REACHED = new Error('--count reached');
+
 /** The strategy names `--strategy` accepts, as spelled on the command line, and the library's names for them. */
 export const STRATEGY_FLAGS: Readonly<Record<string, StrategyName>> = {
   naive: 'naive',
@@ -57,7 +60,11 @@ export function workCommand(): Command {
     .addOption(backendOption())
     .addOption(strategyOption())
     .option('--weight <w>', "this member's capacity, for the weighted strategy", positiveNumber)
-    .option('--count <n>', 'leave the group and exit after N messages', positiveInt)
+    .option(
+      '--count <n>',
+      'leave the group and exit after N messages (with --no-autocommit: after the batch that reaches N)',
+      positiveInt,
+    )
     .addOption(formatOption())
     .option('--no-autocommit', 'commit explicitly after each handled batch instead of in the background')
     .option(
@@ -135,17 +142,15 @@ export function workCommand(): Command {
         emit('leaving', { member: consumer.memberId, signal }, `${signal}: leaving the group`);
         finish();
       });
-      /** Prints what fits under --count; returns whether the count is reached. */
+      const countReached = () => flags.count !== undefined && printed >= flags.count;
+      /** Prints a batch in full: every message handed out is printed before it can be committed. */
       const print = (messages: readonly Message<Buffer | null>[]): void => {
         let out = '';
         const member = consumer.memberId;
-        for (const message of messages) {
-          if (flags.count !== undefined && printed >= flags.count) break;
-          out += render(message, flags.format, member);
-          printed++;
-        }
+        for (const message of messages) out += render(message, flags.format, member);
         if (out) process.stdout.write(out);
-        if (flags.count !== undefined && printed >= flags.count) finish();
+        printed += messages.length;
+        if (countReached()) finish();
       };
       let running: Promise<void> | undefined;
       try {
@@ -157,10 +162,25 @@ export function workCommand(): Command {
           `joined group ${flags.group} as ${consumer.memberId} (${server} at ${address})`,
         );
         if (flags.autocommit) {
-          running = consumer.run({ eachBatch: (batch) => print(batch.messages) });
+          // Message by message, so that --count stops exactly: a handler that throws leaves its message unhandled
+          // (and uncommitted), to be delivered again to whoever owns the partition next.
+          running = consumer
+            .run({
+              eachMessage: (message) => {
+                if (countReached()) throw COUNT_REACHED;
+                process.stdout.write(render(message, flags.format, consumer.memberId));
+                printed++;
+                if (countReached()) finish();
+              },
+            })
+            .catch((err: unknown) => {
+              if (err !== COUNT_REACHED) throw err;
+            });
+          void running.catch(() => undefined);
         } else {
           // kiel's worker: take what arrived, handle it, commit, repeat. consume() marks the messages handled as it
-          // returns them, so the commit covers exactly the batch just printed.
+          // returns them, so the commit covers exactly the batch just printed; --count therefore ends after the
+          // batch that reaches it (printing less would commit messages nobody saw).
           running = (async () => {
             void finished.then(() => (stopping = true));
             while (!stopping) {
