@@ -9,6 +9,20 @@ import { demoCommand } from './commands/demo';
 import { produceCommand } from './commands/produce';
 import { workCommand } from './commands/work';
 
+/** The flag behind each library option a command passes through, to name it in usage errors. */
+const OPTION_FLAGS: Readonly<Record<string, string>> = {
+  brokers: '--brokers',
+  group: '--group',
+  topics: '--topic',
+  topic: '--topic',
+  weight: '--weight',
+  strategy: '--strategy',
+  sessionTimeout: '--session-timeout',
+  ttl: '--session-timeout',
+  hosts: '--zk / --etcd',
+  from: '--from',
+};
+
 /** Exit codes of the `kiel` command. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
@@ -53,9 +67,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`error: ${err.message}\n`);
       return EXIT.usage;
     }
-    const option = optionOf(err);
-    if (option !== undefined) {
-      process.stderr.write(`error: ${firstLine(err)} (check the flag for ${option})\n`);
+    if ((err as { code?: unknown })?.code === 'ERR_INVALID_CONFIG') {
+      // A library refused a value that came from a flag: name the flag, as for any usage error.
+      const option = optionOf(err) ?? /(?:option |`)(\w+)/.exec(firstLine(err))?.[1];
+      const flag = option !== undefined ? OPTION_FLAGS[option] : undefined;
+      process.stderr.write(`error: ${flag ? `option ${flag}: ` : ''}${firstLine(err)}\n`);
       return EXIT.usage;
     }
     if (err instanceof UnreachableError) {

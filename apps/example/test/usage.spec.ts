@@ -17,6 +17,17 @@ describe('usage errors exit 2 and name the flag', () => {
     ['an empty topic in a list', ['work', '--group', 'g', '--topic', 'a,,b'], '--topic'],
     ['too few demo workers', ['demo', '--workers', '1'], '--workers'],
     ['an unknown flag', ['work', '--group', 'g', '--topic', 't', '--turbo'], '--turbo'],
+    ['a group the consumer refuses', ['work', '--group', 'a/b', '--topic', 't'], '--group'],
+    [
+      'a session timeout ZooKeeper refuses',
+      ['work', '--group', 'g', '--topic', 't', '--session-timeout', '99999999999'],
+      '--session-timeout',
+    ],
+    [
+      'a lease TTL etcd refuses',
+      ['work', '--group', 'g', '--topic', 't', '--backend', 'etcd', '--session-timeout', '999999999'],
+      '--session-timeout',
+    ],
   ];
   it.each(cases)('%s', async (_name, args, flag) => {
     const result = await runCli(args);
