@@ -383,6 +383,7 @@ async function runDemo(flags: DemoFlags): Promise<number> {
       30_000,
       () => interrupted,
     );
+    if (interrupted) throw new Error('interrupted before the workers were ready');
     if (!ready) throw new Error('the workers did not share the 12 partitions within 30 s');
     step(`all ${flags.workers} workers joined and share the partitions`);
 
