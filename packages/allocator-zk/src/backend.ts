@@ -117,11 +117,13 @@ export class ZooKeeperBackend implements AllocatorBackend {
     return this.options.rootPath;
   }
 
+  /** Subscribes to a session event (see {@link AllocatorBackendEvents} for when each fires and what to do). */
   on<E extends keyof AllocatorBackendEvents>(event: E, listener: Listener<E>): this {
     this.emitter.on(event, listener as (...args: unknown[]) => void);
     return this;
   }
 
+  /** Removes a listener added with {@link ZooKeeperBackend.on}. */
   off<E extends keyof AllocatorBackendEvents>(event: E, listener: Listener<E>): this {
     this.emitter.off(event, listener as (...args: unknown[]) => void);
     return this;
@@ -427,15 +429,16 @@ export class ZooKeeperBackend implements AllocatorBackend {
   watchMembers(group: string, listener: MembersListener): Unsubscribe {
     const dir = this.path(group, 'members');
     return this.subscribe<readonly Member[]>(dir, listener, async (connection, watcher) => {
+      let children: string[];
       try {
-        await connection.getChildren(dir, watcher);
+        children = await connection.getChildren(dir, watcher);
       } catch (error) {
         if (exceptionCode(error) !== zookeeper.Exception.NO_NODE) throw error;
         // No group yet: watch for its creation instead; if it appeared in between, read again.
         if (await connection.exists(dir, watcher)) return RETRY;
         return [];
       }
-      return this.listMembers(connection, dir);
+      return (await this.memberEntries(connection, dir, children)).map((entry) => entry.member);
     });
   }
 
@@ -444,12 +447,15 @@ export class ZooKeeperBackend implements AllocatorBackend {
     return entries.map((entry) => entry.member);
   }
 
-  /** Reads every member entry of `dir`; malformed ones are reported and left out. */
+  /** Reads every member entry of `dir` (or of the `listed` children); malformed ones are reported and left out. */
   private async memberEntries(
     connection: ZkConnection,
     dir: string,
+    listed?: readonly string[],
   ): Promise<Array<{ member: Member; stat: zookeeper.Stat }>> {
-    const children = await this.call('getChildren', dir, () => connection.getChildren(dir), { missing: [] });
+    const children =
+      listed ??
+      (await this.call<string[], string[]>('getChildren', dir, () => connection.getChildren(dir), { missing: [] }));
     const entries = await Promise.all(
       children.map(async (name) => {
         const path = `${dir}/${name}`;

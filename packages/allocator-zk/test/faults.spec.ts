@@ -213,6 +213,16 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
     expect(elapsed).toBeLessThan(2500);
     expect(backend.state).toBe('idle');
     await backend.close();
+
+    // close() while connect() still waits ends the attempt at once.
+    const other = backends.create({ hosts: `127.0.0.1:${port}`, connectTimeout: 5000 });
+    const connecting = other.connect();
+    await sleep(100);
+    const closedAt = performance.now();
+    await other.close();
+    await expect(connecting).rejects.toMatchObject({ code: 'ERR_BACKEND_CLOSED', retriable: false });
+    expect(performance.now() - closedAt).toBeLessThan(1000);
+    expect(other.state).toBe('closed');
     await sleep(300);
   });
 

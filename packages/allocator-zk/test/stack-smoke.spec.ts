@@ -33,15 +33,21 @@ describe('local stack: ZooKeeper', () => {
       const data = await call<Buffer>((cb) => observer.getData(path, (err, d) => cb(err, d)));
       expect(data.toString()).toBe('hello');
 
+      let watching!: Promise<zookeeper.Stat | null>;
       const gone = new Promise<void>((resolve) => {
-        observer.exists(
-          path,
-          (event) => {
-            if (event.getType() === zookeeper.Event.NODE_DELETED) resolve();
-          },
-          () => undefined,
+        watching = call<zookeeper.Stat | null>((cb) =>
+          observer.exists(
+            path,
+            (event) => {
+              if (event.getType() === zookeeper.Event.NODE_DELETED) resolve();
+            },
+            (err, s) => cb(err, s),
+          ),
         );
       });
+      // The watch must be set before the owner closes: a close that wins the race would leave an existence watch
+      // that never fires.
+      expect(await watching).not.toBeNull();
       owner.close();
       await gone;
       const stat = await call<zookeeper.Stat | null>((cb) => observer.exists(path, (err, s) => cb(err, s)));

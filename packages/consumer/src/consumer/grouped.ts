@@ -343,18 +343,14 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       this.commitAgain = true;
       return;
     }
-    this.committing = (async () => {
-      do {
-        this.commitAgain = false;
-        try {
-          await this.commitOffsets();
-        } catch (err) {
-          this.reportError(isKielError(err) ? err : new KielError('ERR_KAFKA', String(err), { cause: err }));
-          return;
-        }
-      } while (this.commitAgain);
-    })().finally(() => {
-      this.committing = undefined;
-    });
+    this.commitAgain = false;
+    this.committing = this.commitOffsets()
+      .catch((err: unknown) =>
+        this.reportError(isKielError(err) ? err : new KielError('ERR_KAFKA', String(err), { cause: err })),
+      )
+      .finally(() => {
+        this.committing = undefined;
+        if (this.commitAgain && this.connected) this.scheduleCommit();
+      });
   }
 }

@@ -311,7 +311,8 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     const useSession = !b.session;
     if (useSession) b.session = true;
     else b.eager++;
-    for (const w of wanted) this.partitions.get(tpKey(w.topic, w.partition))!.inFlight = true;
+    const marked = wanted.map((w) => this.partitions.get(tpKey(w.topic, w.partition))!);
+    for (const state of marked) state.inFlight = true;
     void this.fetchOnce(brokerId, wanted, useSession)
       .then(
         () => {
@@ -322,10 +323,8 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
       .finally(() => {
         if (useSession) b.session = false;
         else b.eager--;
-        for (const w of wanted) {
-          const state = this.partitions.get(tpKey(w.topic, w.partition));
-          if (state) state.inFlight = false;
-        }
+        // Only the states this fetch marked: a partition revoked and assigned again meanwhile has a new one.
+        for (const state of marked) state.inFlight = false;
         this.wake();
       });
   }

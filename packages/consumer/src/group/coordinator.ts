@@ -375,6 +375,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
 
   private onAllocationRecord(record: AllocationRecord): void {
     if (record.generation <= this.generation) return;
+    // Report what the previous generation's handoff completed before following the new one.
+    this.flushRebalance();
     this.generation = record.generation;
     this.target = partitionsOf(record.assignment, this.info.id);
     this.handoffStarted = performance.now();
@@ -462,7 +464,14 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
           id,
           assigned.catch(() => undefined),
         );
-        await assigned;
+        try {
+          await assigned;
+        } catch (err) {
+          // Nothing was fetched yet: give the claim back and try the whole step again.
+          this.owned.delete(id);
+          await this.backend.release(this.group, id).catch(() => undefined);
+          throw err;
+        }
         this.pendingAssigned.push(id);
       } catch (err) {
         this.report(
@@ -486,6 +495,10 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
 
   private maybeReportRebalance(): void {
     if (this.claiming.size > 0 || this.reconcileAgain) return;
+    this.flushRebalance();
+  }
+
+  private flushRebalance(): void {
     if (this.pendingAssigned.length === 0 && this.pendingRevoked.length === 0) return;
     const assigned = this.pendingAssigned.sort(compareStrings);
     const revoked = this.pendingRevoked.sort(compareStrings);

@@ -1,0 +1,207 @@
+// GroupedConsumer: an invalid strategy result, self-fencing, kiel's pull style with autocommit, a group id
+// shared with a native Kafka consumer group, and SIGTERM in a child process.
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { naive, type Strategy } from '@kiel/allocators';
+import {
+  GroupedConsumer,
+  MemoryBackend,
+  MemoryStore,
+  OffsetStore,
+  Cluster,
+  type GroupedConsumerOptions,
+  type KielError,
+  type Message,
+} from '../src';
+import { KAFKA_BROKERS, uniqueName } from './helpers/env';
+import { sleep, waitFor } from './helpers/group-harness';
+import { kafka, produce, topics } from './helpers/kafka';
+
+const t = topics();
+afterAll(() => t.cleanup());
+
+function member(store: MemoryStore, group: string, topic: string, extra: Partial<GroupedConsumerOptions<number>> = {}) {
+  return new GroupedConsumer<number>({
+    brokers: KAFKA_BROKERS,
+    group,
+    topics: [topic],
+    backend: new MemoryBackend({ store, sessionTimeout: 3000 }),
+    maxWaitTime: 100,
+    ...extra,
+  });
+}
+
+async function committedOffsets(group: string, topic: string, partitions: number): Promise<number[]> {
+  const cluster = new Cluster({ brokers: KAFKA_BROKERS, clientId: 'kiel-test' });
+  await cluster.connect();
+  try {
+    const offsets = await new OffsetStore(cluster, group, 'test').fetch(
+      [...Array(partitions).keys()].map((partition) => ({ topic, partition })),
+    );
+    return [...Array(partitions).keys()].map((p) => offsets.get(`${topic}:${p}`) ?? -1);
+  } finally {
+    cluster.close();
+  }
+}
+
+describe('GroupedConsumer', () => {
+  it('keeps the previous allocation and reports ERR_INVALID_ALLOCATION when the strategy returns an invalid one', async () => {
+    const topic = await t.create('invalid-alloc', 6);
+    const group = uniqueName('kiel-invalid');
+    const store = new MemoryStore();
+    // Valid for up to two members; with three it gives partition 0 twice.
+    const flaky: Strategy = (members, partitions) => {
+      const assignment = naive(members, partitions);
+      if (members.length < 3) return assignment;
+      return { ...assignment, [members[2]!]: { [topic]: [0] } };
+    };
+    const errors: KielError[] = [];
+    const a = member(store, group, topic, { strategy: flaky });
+    a.on('error', (e) => errors.push(e));
+    const b = member(store, group, topic, { strategy: flaky });
+    await a.connect();
+    await b.connect();
+    await waitFor(
+      'two members owning all 6',
+      () => a.assignment.length + b.assignment.length === 6 && a.assignment.length > 0 && b.assignment.length > 0,
+    );
+    const generation = a.generation;
+    const c = member(store, group, topic, { strategy: flaky });
+    await c.connect();
+    await waitFor('the leader to report the invalid allocation', () => errors.length > 0);
+    expect(errors[0]).toMatchObject({ code: 'ERR_INVALID_ALLOCATION' });
+    expect(errors[0]!.message).toMatch(new RegExp(`${topic}:0`));
+    await sleep(300);
+    expect(a.generation).toBe(generation);
+    expect(c.assignment).toEqual([]);
+    expect(a.assignment.length + b.assignment.length).toBe(6);
+    await Promise.all([a.close(), b.close(), c.close()]);
+  });
+
+  it('fences itself when cut off from the backend, hands out nothing meanwhile, and resumes when contact returns', async () => {
+    const topic = await t.create('fence', 2);
+    const store = new MemoryStore();
+    const consumer = member(store, uniqueName('kiel-fence'), topic, { fencingTimeout: 600 });
+    const values: number[] = [];
+    const events: string[] = [];
+    consumer.on('fenced', () => events.push('fenced'));
+    consumer.on('unfenced', () => events.push('unfenced'));
+    const running = consumer.run({ eachMessage: async (m: Message<number>) => void values.push(m.value) });
+    await waitFor('both partitions owned', () => consumer.assignment.length === 2);
+    await produce(topic, [{ value: '1' }, { value: '2' }]);
+    await waitFor('the first messages', () => values.length === 2);
+    const backend = (consumer as unknown as { coordinator: { backend: MemoryBackend } }).coordinator.backend;
+    store.cutOffSession(backend.sessionId!);
+    await waitFor('the member to fence itself', () => events.includes('fenced'), 5000);
+    await produce(topic, [{ value: '3' }, { value: '4' }]);
+    await sleep(700);
+    expect(values.sort()).toEqual([1, 2]);
+    store.restoreSession(backend.sessionId!);
+    await waitFor('processing to resume', () => values.length === 4, 10_000);
+    expect(events).toEqual(['fenced', 'unfenced']);
+    expect(values.sort()).toEqual([1, 2, 3, 4]);
+    await consumer.close();
+    await running;
+  });
+
+  it("keeps kiel's pull style: consume(topic) returns [] until allocated, then messages, and commits after each call", async () => {
+    const topic = await t.create('pull', 3);
+    await produce(
+      topic,
+      [...Array(30).keys()].map((i) => ({ partition: i % 3, value: String(i) })),
+    );
+    const group = uniqueName('kiel-pull');
+    const consumer = new GroupedConsumer<number>({
+      brokers: KAFKA_BROKERS,
+      group,
+      backend: new MemoryBackend({ store: new MemoryStore() }),
+      maxWaitTime: 100,
+    });
+    await consumer.connect();
+    const values: number[] = [];
+    for (let i = 0; i < 100 && values.length < 30; i++)
+      values.push(...(await consumer.consume(topic)).map((m) => m.value));
+    expect(values.sort((x, y) => x - y)).toEqual([...Array(30).keys()]);
+    expect(await committedOffsets(group, topic, 3)).toEqual([10, 10, 10]);
+    await consumer.close();
+  });
+
+  it('retries a commit whose metadata is too large with empty metadata, as kiel does', async () => {
+    const topic = await t.create('big-metadata', 1);
+    await produce(topic, [{ value: '1' }, { value: '2' }]);
+    const group = uniqueName('kiel-metadata');
+    const consumer = new GroupedConsumer<number>({
+      brokers: KAFKA_BROKERS,
+      group,
+      topics: [topic],
+      backend: new MemoryBackend({ store: new MemoryStore() }),
+      autocommit: false,
+      maxWaitTime: 100,
+    });
+    await consumer.connect();
+    const values: number[] = [];
+    for (let i = 0; i < 50 && values.length < 2; i++)
+      values.push(...(await consumer.consume(topic)).map((m) => m.value));
+    // The broker's offset.metadata.max.bytes is 4096 by default.
+    await consumer.commitOffsets('m'.repeat(10_000));
+    expect(await committedOffsets(group, topic, 1)).toEqual([2]);
+    await consumer.close();
+  });
+
+  it('explains ERR_GROUP_ID_CONFLICT when a native Kafka consumer group uses the same group id', async () => {
+    const topic = await t.create('conflict', 1);
+    await produce(topic, [{ value: '1' }]);
+    const group = uniqueName('kiel-conflict');
+    const native = kafka.consumer({ groupId: group });
+    await native.connect();
+    await native.subscribe({ topic, fromBeginning: false });
+    let joined = false;
+    native.on(native.events.GROUP_JOIN, () => (joined = true));
+    void native.run({ eachMessage: async () => undefined });
+    await waitFor('the native consumer to join', () => joined);
+    const consumer = new GroupedConsumer<number>({
+      brokers: KAFKA_BROKERS,
+      group,
+      topics: [topic],
+      backend: new MemoryBackend({ store: new MemoryStore() }),
+      maxWaitTime: 100,
+    });
+    try {
+      await consumer.connect();
+      let error: unknown;
+      for (let i = 0; i < 50 && !error; i++) {
+        await consumer.consume(topic).catch((e: unknown) => (error = e));
+      }
+      expect(error).toMatchObject({ code: 'ERR_GROUP_ID_CONFLICT' });
+      expect((error as Error).message).toMatch(/native Kafka consumer group is using the same group id/);
+    } finally {
+      await native.disconnect();
+      await consumer.close().catch(() => undefined);
+    }
+  });
+
+  it('exits cleanly on SIGTERM in a child process, after committing what it handled', async () => {
+    const topic = await t.create('sigterm', 2);
+    await produce(
+      topic,
+      [...Array(20).keys()].map((i) => ({ partition: i % 2, value: String(i) })),
+    );
+    const group = uniqueName('kiel-sigterm');
+    const child = spawn(
+      process.execPath,
+      [path.join(__dirname, 'helpers', 'sigterm-member.js'), KAFKA_BROKERS.join(','), group, topic],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    await waitFor('the child to handle 20 messages', () => out.includes('handled 20'), 30_000);
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect({ code, err }).toEqual({ code: 0, err: '' });
+    expect(await committedOffsets(group, topic, 2)).toEqual([10, 10]);
+  });
+});
