@@ -1,2 +1,10 @@
-/** Placeholder until this package's issue lands. */
-export const version = '0.1.0';
+/**
+ * @kiel/example: the `kiel` command-line tool. The commands are also available as functions, for embedding the
+ * CLI or testing it in-process.
+ */
+export { main, program, EXIT } from './program';
+export { UsageError, UnreachableError } from './common';
+export { toLine, render } from './format';
+export type { MessageLine } from './format';
+export { messageValue } from './kafka';
+export type { AllocationReport } from './commands/allocation';

@@ -1,0 +1,59 @@
+/** The JSON line format and `--from` parsing: pure functions, no servers. */
+import type { Message } from '@kiel/consumer';
+import { parseFrom } from '../src/commands/consume';
+import { render, toLine } from '../src/format';
+
+const message = (key: Buffer | null, value: Buffer | null): Message<Buffer | null> => ({
+  topic: 'orders',
+  partition: 3,
+  offset: 42,
+  timestamp: 1_700_000_000_000,
+  key,
+  value,
+  headers: [],
+});
+
+describe('toLine', () => {
+  it('keeps UTF-8 keys and values as text', () => {
+    expect(toLine(message(Buffer.from('k-ü'), Buffer.from('{"a":1} ✓')), 'm1')).toEqual({
+      topic: 'orders',
+      partition: 3,
+      offset: 42,
+      key: 'k-ü',
+      value: '{"a":1} ✓',
+      timestamp: 1_700_000_000_000,
+      member: 'm1',
+    });
+  });
+
+  it('turns bytes that are not UTF-8 into base64, flagged', () => {
+    const bytes = Buffer.from([0xff, 0xfe, 0x00, 0x80]);
+    const line = toLine(message(bytes, bytes));
+    expect(line).toMatchObject({ key: '//4AgA==', keyEncoding: 'base64', value: '//4AgA==', encoding: 'base64' });
+    expect(line).not.toHaveProperty('member');
+  });
+
+  it('keeps null as null', () => {
+    expect(toLine(message(null, null))).toMatchObject({ key: null, value: null });
+    expect(render(message(null, null), 'value')).toBe('null\n');
+  });
+
+  it('renders one line per message', () => {
+    expect(render(message(null, Buffer.from('hello')), 'value')).toBe('hello\n');
+    expect(render(message(null, Buffer.from([0xc3])), 'value')).toBe('base64:ww==\n');
+    expect(JSON.parse(render(message(null, Buffer.from('x')), 'json'))).toMatchObject({ value: 'x' });
+  });
+});
+
+describe('parseFrom', () => {
+  it('accepts beginning, end and ISO-8601 dates', () => {
+    expect(parseFrom('beginning')).toBe('beginning');
+    expect(parseFrom('end')).toBe('end');
+    expect(parseFrom('2026-01-02T03:04:05Z')).toEqual(new Date(Date.UTC(2026, 0, 2, 3, 4, 5)));
+    expect(parseFrom('2026-01-02')).toEqual(new Date('2026-01-02'));
+  });
+
+  it.each(['yesterday', '1700000000000', '2026-13-45', 'Jan 2 2026', ''])('refuses %j naming --from', (text) => {
+    expect(() => parseFrom(text)).toThrow(expect.objectContaining({ flag: '--from', code: 'ERR_USAGE' }));
+  });
+});
