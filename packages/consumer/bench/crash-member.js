@@ -1,13 +1,13 @@
 // One GroupedConsumer in a child process of bench:rebalance, to be SIGKILLed. It reports on stdout, one line each:
 //   ASSIGNED <generation> <comma-separated topic:partition>   after each rebalance
 //   CONTACT <wall-clock ms>   each time the backend's last contact (the send time of the last renewal) advances
-// Usage: node crash-member.js <zk|etcd> <brokers> <group> <topic>
+// Usage: node crash-member.js <zk|etcd> <brokers> <group> <topic> <strategy>
 'use strict';
 
 const { GroupedConsumer } = require('../dist');
 const { makeBackend } = require('./backends');
 
-const [kind, brokers, group, topic] = process.argv.slice(2);
+const [kind, brokers, group, topic, strategy] = process.argv.slice(2);
 const say = (line) => process.stdout.write(`${line}\n`);
 const backend = makeBackend(kind);
 const consumer = new GroupedConsumer({
@@ -15,6 +15,7 @@ const consumer = new GroupedConsumer({
   group,
   topics: [topic],
   backend,
+  strategy,
   deserializer: 'raw',
   maxWaitTime: 500,
   offsetReset: 'latest',

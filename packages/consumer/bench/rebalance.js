@@ -10,7 +10,7 @@
 //          moment the session could expire at the earliest (the child's last contact + the timeout).
 //
 // Usage: node packages/consumer/bench/rebalance.js [--backend memory|zk|etcd ...] [--trials N] [--kafkajs-trials N]
-//          [--crash-trials N]
+//          [--crash-trials N] [--strategy naive|sticky|...]
 // Prints p50 and p99 per backend and for kafkajs. Needs the local stack and built packages (npm run build).
 'use strict';
 
@@ -35,6 +35,8 @@ const TRIALS = Number(arg('trials', 20));
 const KAFKAJS_TRIALS = Number(arg('kafkajs-trials', 5));
 // A crash needs a member in another process: the memory backend has none, so it gets no crash trials.
 const CRASH_TRIALS = Number(arg('crash-trials', 5));
+/** The allocation strategy of every kiel member: kiel's naive by default; sticky moves only what it must. */
+const STRATEGY = arg('strategy', 'naive');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const kafka = new Kafka({ clientId: 'bench-rebalance', brokers, logLevel: logLevel.NOTHING });
@@ -133,7 +135,7 @@ function moved(before, after) {
 function startCrashMember(kind, group, topic) {
   const child = spawn(
     process.execPath,
-    [path.join(__dirname, 'crash-member.js'), kind, brokers.join(','), group, topic],
+    [path.join(__dirname, 'crash-member.js'), kind, brokers.join(','), group, topic, STRATEGY],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -172,6 +174,7 @@ async function benchKiel(kind) {
       group,
       topics: [topic],
       backend: backend(),
+      strategy: STRATEGY,
       deserializer: 'raw',
       maxWaitTime: 500,
       offsetReset: 'latest',
@@ -345,6 +348,7 @@ async function main() {
       `${name.padEnd(18)} ${String(trials).padStart(6)}  ${f(percentile(r.leave, 50))}  ${f(percentile(r.leave, 99))}  ${f(percentile(r.join, 50))}  ${f(percentile(r.join, 99))}`,
     );
   }
+  console.log(`\nkiel strategy: ${STRATEGY}`);
   console.log('\nbackend writes per rebalance (join, leave, writeRecord, claim, release), median over the trials');
   console.log('consumer           leave writes   moved    join writes   moved');
   for (const [name, r] of rows.slice(0, -1)) {
