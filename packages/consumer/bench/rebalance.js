@@ -3,18 +3,27 @@
 //
 //   leave: a member closes gracefully; the time until every partition it owned delivers a message to a new owner.
 //   join:  a new member starts (connect included); the time until it handles its first message.
+//   writes: backend write calls (join, leave, writeRecord, claim, release) of the in-process members during each
+//          leave and join, next to the number of partitions that changed owner.
+//   crash: a member in a child process is SIGKILLed; the time until every partition it owned delivers a message
+//          to a new owner. It is the session timeout (lease TTL) plus overhead; the overhead is also given from the
+//          moment the session could expire at the earliest (the child's last contact + the timeout).
 //
 // Usage: node packages/consumer/bench/rebalance.js [--backend memory|zk|etcd ...] [--trials N] [--kafkajs-trials N]
+//          [--crash-trials N] [--strategy naive|sticky|...]
 // Prints p50 and p99 per backend and for kafkajs. Needs the local stack and built packages (npm run build).
 'use strict';
 
+const { spawn } = require('node:child_process');
+const path = require('node:path');
 const { Kafka, logLevel } = require('kafkajs');
-const { GroupedConsumer, MemoryBackend, MemoryStore } = require('../dist');
+const { GroupedConsumer, MemoryStore } = require('../dist');
+const { makeBackend, SESSION_TIMEOUT_MS } = require('./backends');
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
-const zkHosts = process.env.ZK_HOSTS ?? '127.0.0.1:2181';
-const etcdHosts = process.env.ETCD_HOSTS ?? '127.0.0.1:2379';
 const PARTITIONS = 12;
+/** The backend calls that write: what a rebalance costs the coordination service. */
+const WRITE_METHODS = ['join', 'leave', 'writeRecord', 'claim', 'release'];
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,6 +33,10 @@ const backends = process.argv.flatMap((a, i) => (process.argv[i - 1] === '--back
 if (backends.length === 0) backends.push('memory');
 const TRIALS = Number(arg('trials', 20));
 const KAFKAJS_TRIALS = Number(arg('kafkajs-trials', 5));
+// A crash needs a member in another process: the memory backend has none, so it gets no crash trials.
+const CRASH_TRIALS = Number(arg('crash-trials', 5));
+/** The allocation strategy of every kiel member: kiel's naive by default; sticky moves only what it must. */
+const STRATEGY = arg('strategy', 'naive');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const kafka = new Kafka({ clientId: 'bench-rebalance', brokers, logLevel: logLevel.NOTHING });
@@ -85,29 +98,72 @@ class Tracker {
   }
 }
 
-function makeBackendFactory(kind) {
-  if (kind === 'memory') {
-    const store = new MemoryStore();
-    return () => new MemoryBackend({ store });
-  }
-  if (kind === 'zk') {
-    // The backends depend on this package: a bench-only import must not become a build dependency in Nx's graph.
-    // nx-ignore-next-line
-    const { ZooKeeperBackend } = require('@kiel/allocator-zk');
-    return () => new ZooKeeperBackend({ hosts: zkHosts, sessionTimeout: 6000 });
-  }
-  if (kind === 'etcd') {
-    // nx-ignore-next-line
-    const { EtcdBackend } = require('@kiel/allocator-etcd');
-    return () => new EtcdBackend({ hosts: etcdHosts, ttl: 5 });
-  }
-  throw new Error(`unknown backend ${kind}`);
+/** Backends of `kind` whose write calls add to `writes.count`: the bench's view, the backend is untouched. */
+function makeBackendFactory(kind, writes) {
+  const store = kind === 'memory' ? new MemoryStore() : undefined;
+  return () => {
+    const backend = makeBackend(kind, store);
+    for (const method of WRITE_METHODS) {
+      const original = backend[method].bind(backend);
+      backend[method] = (...args) => {
+        writes.count++;
+        return original(...args);
+      };
+    }
+    return backend;
+  };
+}
+
+/** partition → owner name, over `members` (each `{ name, consumer }`). */
+function owners(members) {
+  const map = new Map();
+  for (const m of members) for (const id of m.consumer.assignment) map.set(id, m.name);
+  return map;
+}
+
+/** How many partitions changed owner (or lost or gained one) between two `owners` maps. */
+function moved(before, after) {
+  let n = 0;
+  for (const id of new Set([...before.keys(), ...after.keys()])) if (before.get(id) !== after.get(id)) n++;
+  return n;
+}
+
+/**
+ * A member of `group` in a child process (crash-member.js), following what it reports: its assignment and
+ * generation, and its backend's last contact on the wall clock.
+ */
+function startCrashMember(kind, group, topic) {
+  const child = spawn(
+    process.execPath,
+    [path.join(__dirname, 'crash-member.js'), kind, brokers.join(','), group, topic, STRATEGY],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const state = { child, name: `crash-${child.pid}`, assignment: [], generation: -1, lastContactWall: 0 };
+  state.exited = new Promise((resolve) => child.on('close', resolve));
+  let pending = '';
+  child.stdout.on('data', (chunk) => {
+    const lines = (pending + chunk.toString()).split('\n');
+    pending = lines.pop();
+    for (const line of lines) {
+      const [what, a, b] = line.split(' ');
+      if (what === 'ASSIGNED') {
+        state.generation = Number(a);
+        state.assignment = b ? b.split(',') : [];
+      } else if (what === 'CONTACT') {
+        state.lastContactWall = Number(a);
+      }
+    }
+  });
+  return state;
 }
 
 async function benchKiel(kind) {
   const topic = await createTopic();
   const stopProducer = await startProducer(topic);
-  const backend = makeBackendFactory(kind);
+  const writes = { count: 0 };
+  const backend = makeBackendFactory(kind, writes);
   const group = `bench-${kind}-${Date.now()}`;
   const tracker = new Tracker();
   let n = 0;
@@ -118,6 +174,7 @@ async function benchKiel(kind) {
       group,
       topics: [topic],
       backend: backend(),
+      strategy: STRATEGY,
       deserializer: 'raw',
       maxWaitTime: 500,
       offsetReset: 'latest',
@@ -127,23 +184,33 @@ async function benchKiel(kind) {
     return { name, consumer, running };
   };
   const members = [await start(), await start(), await start()];
+  /** A member in another process, while a crash trial runs. */
+  let remote;
   const stable = () => {
-    const owned = members.flatMap((m) => m.consumer.assignment);
-    const generations = new Set(members.map((m) => m.consumer.generation));
+    const views = members.map((m) => m.consumer);
+    if (remote) views.push(remote);
+    const owned = views.flatMap((v) => v.assignment);
+    const generations = new Set(views.map((v) => v.generation));
     return (
       owned.length === PARTITIONS &&
       new Set(owned).size === PARTITIONS &&
       generations.size === 1 &&
-      members.every((m) => m.consumer.assignment.length > 0)
+      views.every((v) => v.assignment.length > 0)
     );
   };
   await waitFor(stable, 30_000, 'initial allocation');
   const leave = [];
   const join = [];
+  const leaveWrites = [];
+  const leaveMoved = [];
+  const joinWrites = [];
+  const joinMoved = [];
   for (let trial = 0; trial < TRIALS; trial++) {
     // Leave: the oldest member goes; every partition it owned must deliver to someone else.
     const leaving = members.shift();
     const owned = leaving.consumer.assignment.map((id) => Number(id.split(':').pop()));
+    let before = owners([leaving, ...members]);
+    let written = writes.count;
     const t0 = performance.now();
     await leaving.consumer.close();
     await leaving.running;
@@ -158,20 +225,54 @@ async function benchKiel(kind) {
     );
     leave.push(performance.now() - t0);
     await waitFor(stable, 30_000, 'stable after leave');
+    leaveWrites.push(writes.count - written);
+    leaveMoved.push(moved(before, owners(members)));
     // Join: a new member starts; the time until its first message.
+    before = owners(members);
+    written = writes.count;
     const t1 = performance.now();
     const joined = await start();
     members.push(joined);
     await waitFor(() => tracker.firstByMember.has(joined.name), 30_000, 'join first message');
     join.push(tracker.firstByMember.get(joined.name) - t1);
     await waitFor(stable, 30_000, 'stable after join');
+    joinWrites.push(writes.count - written);
+    joinMoved.push(moved(before, owners(members)));
     process.stderr.write(
-      `  ${kind} trial ${trial + 1}: leave ${leave.at(-1).toFixed(1)} ms, join ${join.at(-1).toFixed(1)} ms\n`,
+      `  ${kind} trial ${trial + 1}: leave ${leave.at(-1).toFixed(1)} ms (${leaveWrites.at(-1)} writes, ${leaveMoved.at(-1)} moved), ` +
+        `join ${join.at(-1).toFixed(1)} ms (${joinWrites.at(-1)} writes, ${joinMoved.at(-1)} moved)\n`,
+    );
+  }
+  const crash = [];
+  const beyondExpiry = [];
+  for (let trial = 0; kind !== 'memory' && trial < CRASH_TRIALS; trial++) {
+    // Crash: a member of another process owns its share, then dies without a word.
+    remote = startCrashMember(kind, group, topic);
+    await waitFor(stable, 30_000, 'stable with the crash member');
+    await sleep(300 + Math.random() * 1_000);
+    const owned = remote.assignment.map((id) => Number(id.split(':').pop()));
+    const lastContact = remote.lastContactWall - performance.timeOrigin;
+    const t0 = performance.now();
+    remote.child.kill('SIGKILL');
+    await remote.exited;
+    const crashed = remote;
+    remote = undefined;
+    await waitFor(
+      () => owned.every((p) => (tracker.last.get(p)?.at ?? 0) > t0),
+      60_000,
+      "the crashed member's partitions on a new owner",
+    );
+    const done = performance.now();
+    crash.push(done - t0);
+    beyondExpiry.push(done - (lastContact + SESSION_TIMEOUT_MS[kind]));
+    await waitFor(stable, 30_000, 'stable after the crash');
+    process.stderr.write(
+      `  ${kind} crash ${trial + 1}: ${crash.at(-1).toFixed(0)} ms after SIGKILL, ${beyondExpiry.at(-1).toFixed(0)} ms after the earliest expiry (${crashed.name})\n`,
     );
   }
   await Promise.all(members.map((m) => m.consumer.close()));
   await stopProducer();
-  return { leave, join };
+  return { leave, join, leaveWrites, leaveMoved, joinWrites, joinMoved, crash, beyondExpiry };
 }
 
 async function benchKafkajs() {
@@ -235,7 +336,7 @@ async function benchKafkajs() {
 
 async function main() {
   const rows = [];
-  for (const kind of backends) rows.push([`kiel (${kind})`, await benchKiel(kind), TRIALS]);
+  for (const kind of backends) rows.push([`kiel (${kind})`, await benchKiel(kind), TRIALS, kind]);
   rows.push(['kafkajs group', await benchKafkajs(), KAFKAJS_TRIALS]);
   console.log(
     '\nrebalance latency, ms (graceful leave: until every moved partition delivers again; join: until the first message)',
@@ -246,6 +347,30 @@ async function main() {
     console.log(
       `${name.padEnd(18)} ${String(trials).padStart(6)}  ${f(percentile(r.leave, 50))}  ${f(percentile(r.leave, 99))}  ${f(percentile(r.join, 50))}  ${f(percentile(r.join, 99))}`,
     );
+  }
+  console.log(`\nkiel strategy: ${STRATEGY}`);
+  console.log('\nbackend writes per rebalance (join, leave, writeRecord, claim, release), median over the trials');
+  console.log('consumer           leave writes   moved    join writes   moved');
+  for (const [name, r] of rows.slice(0, -1)) {
+    const f = (x) => String(percentile(x, 50)).padStart(7);
+    console.log(
+      `${name.padEnd(18)} ${f(r.leaveWrites)}     ${f(r.leaveMoved)}    ${f(r.joinWrites)}    ${f(r.joinMoved)}`,
+    );
+  }
+  const crashRows = rows.slice(0, -1).filter(([, r]) => r.crash.length > 0);
+  if (crashRows.length > 0) {
+    console.log(
+      '\ncrash detection, ms (SIGKILL of a member process, until every partition it owned delivers on a new owner)',
+    );
+    console.log(
+      'consumer           trials   timeout   after kill p50   p99   overhead beyond the earliest expiry p50   p99',
+    );
+    for (const [name, r, , kind] of crashRows) {
+      const f = (x, w) => x.toFixed(0).padStart(w);
+      console.log(
+        `${name.padEnd(18)} ${String(r.crash.length).padStart(6)}  ${String(SESSION_TIMEOUT_MS[kind]).padStart(8)}  ${f(percentile(r.crash, 50), 15)} ${f(percentile(r.crash, 99), 5)}  ${f(percentile(r.beyondExpiry, 50), 39)} ${f(percentile(r.beyondExpiry, 99), 5)}`,
+      );
+    }
   }
   const peer = rows.at(-1)[1];
   for (const [name, r] of rows.slice(0, -1)) {

@@ -104,6 +104,24 @@ describe('GroupedConsumer', () => {
     await running;
   });
 
+  it('reports the handoff of a graceful close with the duration of that handoff, not the time since the last one', async () => {
+    const topic = await t.create('close-rebalance', 2);
+    const consumer = member(new MemoryStore(), uniqueName('kiel-close-rebalance'), topic);
+    const rebalances: Array<{ assigned: string[]; revoked: string[]; durationMs: number }> = [];
+    consumer.on('rebalance', (info) => rebalances.push(info));
+    const running = consumer.run({ eachMessage: async () => undefined });
+    await waitFor('both partitions owned', () => consumer.assignment.length === 2);
+    await waitFor('the first handoff reported', () => rebalances.length === 1);
+    await sleep(1_000);
+    const started = performance.now();
+    await consumer.close();
+    const closeMs = performance.now() - started;
+    await running;
+    expect(rebalances.length).toBe(2);
+    expect(rebalances[1]!.revoked).toEqual([`${topic}:0`, `${topic}:1`]);
+    expect(rebalances[1]!.durationMs).toBeLessThanOrEqual(closeMs);
+  });
+
   it("keeps kiel's pull style: consume(topic) returns [] until allocated, then messages, and commits after each call", async () => {
     const topic = await t.create('pull', 3);
     await produce(

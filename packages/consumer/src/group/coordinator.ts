@@ -219,6 +219,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.target = new Set();
     try {
       await this.reconciling?.catch(() => undefined);
+      // The hand-back is a handoff of its own: report what came before, then time this one from here.
+      this.flushRebalance();
+      this.handoffStarted = performance.now();
       await this.reconcile();
       await this.backend.leave(this.group).catch(() => undefined);
     } finally {

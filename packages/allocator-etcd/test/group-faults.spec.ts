@@ -1,0 +1,345 @@
+// GroupedConsumers with EtcdBackend on real Kafka, under real faults of a private etcd (the shared one is never
+// touched): a freeze shorter and longer than the lease TTL, a restart, a compaction while a member's watches are
+// cut off by a TCP proxy, and a member process killed with SIGKILL. Messages flow all the time; the ProcessingLog
+// proves that nothing is lost, that no partition ever has two owners at once, and that duplicates come only
+// after a lost member's last commit.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import type { Etcd3 } from 'etcd3';
+import { EtcdBackend } from '../src';
+import { KAFKA_BROKERS } from '../../consumer/test/helpers/env';
+import { ContinuousProducer, FaultGroup, sleep, topics, waitFor, wallClock } from './group-harness';
+import { randomPrefix, rawClient } from './helpers';
+import { PrivateEtcd, TcpProxy } from './private-etcd';
+
+const PARTITIONS = 6;
+/** Lease TTL of the members, s: the smallest etcd grants, to keep every case short. */
+const TTL = 2;
+
+const t = topics();
+let etcd: PrivateEtcd;
+let raw: Etcd3;
+let etcdStopped = false;
+const prefixes: string[] = [];
+
+beforeAll(async () => {
+  etcd = await PrivateEtcd.start();
+  raw = rawClient(etcd.hosts);
+}, 60_000);
+
+afterEach(async () => {
+  // A failed case must not leave the private etcd frozen or down for the next one.
+  await etcd.resume();
+  if (etcdStopped) await etcd.restart();
+  etcdStopped = false;
+}, 30_000);
+
+afterAll(async () => {
+  for (const prefix of prefixes)
+    await raw
+      .delete()
+      .prefix(prefix)
+      .catch(() => undefined);
+  raw?.close();
+  await etcd?.dispose();
+  await t.cleanup();
+}, 60_000);
+
+/** Members of one case: a fresh topic and key prefix, backends on `hosts` (the private etcd unless a proxy). */
+async function setUp(options: { ttl?: number } = {}) {
+  const topic = await t.create('etcd-faults', PARTITIONS);
+  const prefix = randomPrefix();
+  prefixes.push(prefix);
+  let hosts = etcd.hosts;
+  const group = new FaultGroup(
+    topic,
+    PARTITIONS,
+    () => new EtcdBackend({ hosts, prefix, ttl: options.ttl ?? TTL, connectTimeout: 1_000, operationTimeout: 1_000 }),
+  );
+  const producer = new ContinuousProducer(topic, PARTITIONS, 12, 20);
+  return {
+    topic,
+    prefix,
+    group,
+    producer,
+    /** Backends made after this call connect to `next`. */
+    useHosts: (next: string) => (hosts = next),
+  };
+}
+
+/** Stops the producer, waits until every produced message is handled, closes the members. */
+async function drain(group: FaultGroup, producer: ContinuousProducer): Promise<void> {
+  await producer.stop();
+  await waitFor('every produced message to be handled', () => group.log.complete(producer.produced), 20_000);
+  await group.closeAll();
+}
+
+/** Starts a member in a child process; its stdout feeds `group` (handled batches, assignment, commits). */
+function startChild(group: FaultGroup, topic: string, prefix: string) {
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(__dirname, 'fixtures/group-member-process.js'),
+      KAFKA_BROKERS.join(','),
+      etcd.hosts,
+      prefix,
+      group.group,
+      topic,
+      String(TTL),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  const commits = new Map<number, number>();
+  group.remoteCommits.set('child', commits);
+  let pending = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    const lines = (pending + chunk.toString()).split('\n');
+    pending = lines.pop()!;
+    for (const line of lines) {
+      const [kind, ...rest] = line.split(' ');
+      if (kind === 'ASSIGNED') {
+        group.remote.set('child', { generation: Number(rest[0]), assignment: rest[1] ? rest[1].split(',') : [] });
+      } else if (kind === 'HANDLED') {
+        const offsets = rest[3] ? rest[3].split(',').map(Number) : [];
+        group.log.record('child', Number(rest[0]), offsets, Number(rest[1]), Number(rest[2]));
+      } else if (kind === 'COMMITTED') {
+        commits.set(Number(rest[0]), Number(rest[1]));
+      }
+    }
+  });
+  return { child, exited, stderr: () => stderr };
+}
+
+describe('GroupedConsumer with EtcdBackend under faults (private etcd, real Kafka)', () => {
+  it('a freeze shorter than the TTL: no rebalance, no lost session, nothing lost or duplicated', async () => {
+    const { group, producer } = await setUp();
+    await producer.start();
+    try {
+      await group.add('a');
+      await group.add('b');
+      await group.stable();
+      await sleep(300);
+      const generation = group.generation;
+      const ids = [...group.members.values()].map((m) => m.consumer.memberId);
+      await etcd.pause();
+      await sleep(800);
+      await etcd.resume();
+      await sleep(1_200);
+      expect(group.isStable()).toBe(true);
+      expect(group.generation).toBe(generation);
+      expect([...group.members.values()].map((m) => m.consumer.memberId)).toEqual(ids);
+      for (const name of ['a', 'b']) {
+        expect(group.eventsOf(name, 'lost')).toEqual([]);
+        // A member may fence itself for a moment (its clock is stricter than the lease), but never stays fenced.
+        expect(group.eventsOf(name, 'unfenced').length).toBe(group.eventsOf(name, 'fenced').length);
+      }
+    } finally {
+      await drain(group, producer);
+    }
+    expect(producer.total).toBeGreaterThan(300);
+    expect(group.log.lost(producer.produced)).toEqual([]);
+    expect(group.log.duplicates()).toEqual([]);
+    expect(group.log.overlaps()).toEqual([]);
+    expect(group.unexpectedErrors()).toEqual([]);
+  }, 60_000);
+
+  it('a freeze longer than the TTL: members fence before their leases expire, rejoin as new members, never two owners', async () => {
+    const { group, producer } = await setUp();
+    await producer.start();
+    let generation = 0;
+    let oldLeases: string[] = [];
+    try {
+      await group.add('a');
+      await group.add('b');
+      await group.stable();
+      await sleep(300);
+      generation = group.generation;
+      oldLeases = [...group.members.values()].map((m) => (m.backend as EtcdBackend).sessionId!);
+      await etcd.pause();
+      await waitFor(
+        'every member to lose its lease',
+        () => group.eventsOf('a', 'lost').length > 0 && group.eventsOf('b', 'lost').length > 0,
+        8_000,
+      );
+      await sleep(500);
+      await etcd.resume();
+      await waitFor(
+        'every member to rejoin',
+        () => group.eventsOf('a', 'rejoined').length > 0 && group.eventsOf('b', 'rejoined').length > 0,
+        15_000,
+      );
+      await waitFor(
+        'a new generation owning every partition',
+        () => group.isStable() && group.generation > generation,
+        15_000,
+      );
+      await sleep(500);
+    } finally {
+      await drain(group, producer);
+    }
+    for (const name of ['a', 'b']) {
+      const member = group.members.get(name)!;
+      const [fenced] = group.eventsOf(name, 'fenced');
+      const [lost] = group.eventsOf(name, 'lost');
+      // Fenced first, while its lease was still certainly alive; only then was the lease given up.
+      expect(fenced).toBeDefined();
+      expect(fenced!.margin).toBeGreaterThan(0);
+      expect(fenced!.at).toBeLessThan(lost!.at);
+      expect(member.memberIds.length).toBe(2);
+      expect(member.memberIds[1]).not.toBe(member.memberIds[0]);
+    }
+    // The old leases are gone on the server, and every claim bound to them.
+    for (const lease of oldLeases) {
+      expect((await raw.leaseClient.leaseTimeToLive({ ID: lease })).TTL).toBe('-1');
+    }
+    expect(group.log.lost(producer.produced)).toEqual([]);
+    expect(group.log.overlaps()).toEqual([]);
+    expect(group.unexplainedDuplicates()).toEqual([]);
+    expect(group.unexpectedErrors()).toEqual([]);
+  }, 60_000);
+
+  it('an etcd restart (data kept): the group recovers by itself and keeps consuming', async () => {
+    const { group, producer } = await setUp();
+    await producer.start();
+    let producedBefore = 0;
+    try {
+      await group.add('a');
+      await group.add('b');
+      await group.stable();
+      await sleep(300);
+      etcdStopped = true;
+      await etcd.stop();
+      await etcd.restart();
+      etcdStopped = false;
+      producedBefore = producer.total;
+      await waitFor(
+        'contact again',
+        () => [...group.members.values()].every((m) => m.backend.state === 'connected'),
+        15_000,
+      );
+      await waitFor('a stable allocation again', () => group.isStable(), 15_000);
+      // Messages produced after the restart are handled: consumption goes on.
+      const handledBefore = group.log.count;
+      await waitFor('consumption after the restart', () => group.log.count > handledBefore + 100, 10_000);
+    } finally {
+      await drain(group, producer);
+    }
+    expect(producer.total).toBeGreaterThan(producedBefore);
+    expect(group.log.lost(producer.produced)).toEqual([]);
+    expect(group.log.overlaps()).toEqual([]);
+    expect(group.unexplainedDuplicates()).toEqual([]);
+    expect(group.unexpectedErrors()).toEqual([]);
+  }, 60_000);
+
+  it('a compaction while a member’s watches are cut off: it reads again, hands off, and the group keeps consuming', async () => {
+    // A longer lease here, so that the member behind the proxy comes back on its own lease and watches rather
+    // than rejoining (which would read everything afresh anyway).
+    const { group, producer, useHosts } = await setUp({ ttl: 4 });
+    const proxy = await TcpProxy.start(etcd.port);
+    await producer.start();
+    let generation = 0;
+    let cOwned = 0;
+    try {
+      await group.add('a');
+      useHosts(proxy.hosts);
+      await group.add('b');
+      useHosts(etcd.hosts);
+      await group.stable();
+      await sleep(300);
+      generation = group.generation;
+      proxy.cut();
+      // While b sees nothing: c joins, the leader publishes a new allocation, and the history is compacted away.
+      await group.add('c');
+      await waitFor(
+        'the leader to publish a new allocation',
+        () => group.members.get('a')!.consumer.generation > generation,
+        5_000,
+      );
+      const { header } = await raw.get('anything').exec();
+      await raw.kv.compact({ revision: header.revision, physical: true });
+      // b missed all of it: its watches must resume from a revision that is gone.
+      expect(group.members.get('b')!.consumer.generation).toBe(generation);
+      proxy.restore();
+      await waitFor('b to follow the new allocation, and c to own its share', () => group.isStable(), 15_000);
+      cOwned = group.members.get('c')!.consumer.assignment.length;
+      await sleep(500);
+    } finally {
+      await drain(group, producer);
+      await proxy.close();
+    }
+    expect(cOwned).toBeGreaterThan(0);
+    // b came back on its own lease: its watches resumed past the compaction rather than a rejoin reading afresh.
+    expect(group.eventsOf('b', 'lost')).toEqual([]);
+    expect(group.log.lost(producer.produced)).toEqual([]);
+    expect(group.log.duplicates()).toEqual([]);
+    expect(group.log.overlaps()).toEqual([]);
+    expect(group.unexpectedErrors()).toEqual([]);
+  }, 60_000);
+
+  it('a member process killed with SIGKILL: its partitions move after the TTL, the others keep flowing', async () => {
+    const { topic, prefix, group, producer } = await setUp();
+    await producer.start();
+    let killedAt = 0;
+    let childOwned: number[] = [];
+    let movedAt: number[] = [];
+    let member: ReturnType<typeof startChild> | undefined;
+    try {
+      await group.add('a');
+      await group.add('b');
+      member = startChild(group, topic, prefix);
+      const { child, exited } = member;
+      await waitFor(
+        'the child to own partitions',
+        () => (group.remote.get('child')?.assignment.length ?? 0) > 0,
+        20_000,
+      );
+      await group.stable();
+      await sleep(500);
+      childOwned = group.remote.get('child')!.assignment.map((id) => Number(id.split(':').pop()));
+      killedAt = wallClock();
+      child.kill('SIGKILL');
+      await exited;
+      group.remote.delete('child');
+      await waitFor('the survivors to own every partition', () => group.isStable(), 10_000);
+      await waitFor(
+        'every partition of the killed member to deliver to a survivor',
+        () =>
+          childOwned.every((p) =>
+            group.log.intervals.some((i) => i.partition === p && i.member !== 'child' && i.start > killedAt),
+          ),
+        10_000,
+      );
+      movedAt = childOwned.map((p) =>
+        Math.min(
+          ...group.log.intervals
+            .filter((i) => i.partition === p && i.member !== 'child' && i.start > killedAt)
+            .map((i) => i.start),
+        ),
+      );
+      await sleep(500);
+    } finally {
+      member?.child.kill('SIGKILL');
+      await member?.exited;
+      await drain(group, producer);
+    }
+    expect(member!.stderr()).toBe('');
+    expect(childOwned.length).toBeGreaterThan(0);
+    // etcd expires the lease one TTL after the child's last keepalive (sent every TTL/4), checking every 500 ms.
+    const moved = movedAt.map((at) => at - killedAt);
+    expect(Math.min(...moved)).toBeGreaterThanOrEqual(TTL * 1000 - 1_000);
+    expect(Math.max(...moved)).toBeLessThan(TTL * 1000 + 2_000);
+    // The survivors' own partitions never stalled, from before the kill until after the handoff.
+    const survivors = [...Array(PARTITIONS).keys()].filter((p) => !childOwned.includes(p));
+    const gaps = group.longestGaps(survivors, killedAt - 200, Math.max(...movedAt) + 300);
+    expect([...gaps.values()].every((gap) => gap < 1_000)).toBe(true);
+    expect(group.log.lost(producer.produced)).toEqual([]);
+    expect(group.log.overlaps()).toEqual([]);
+    // Redelivered: only what the child handled after its last commit.
+    expect(group.unexplainedDuplicates()).toEqual([]);
+    expect(group.log.duplicates().every((d) => d.members[0] === 'child')).toBe(true);
+    expect(group.unexpectedErrors()).toEqual([]);
+  }, 60_000);
+});
