@@ -222,8 +222,10 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       // The hand-back is a handoff of its own: report what came before, then time this one from here.
       this.flushRebalance();
       this.handoffStarted = performance.now();
-      await this.reconcile();
+      // Leave first, so that the leader reallocates while this member commits: the new owners wait for the
+      // claims, which are released only after the commit (commit-before-release holds either way).
       await this.backend.leave(this.group).catch(() => undefined);
+      await this.reconcile();
     } finally {
       this.backend.off('disconnected', this.onDisconnected);
       this.backend.off('connected', this.onConnected);
