@@ -58,7 +58,7 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
     expect(await member.readClaim('short', 't:0')).toMatchObject({ mine: true });
   });
 
-  it('a freeze longer than the session timeout: `disconnected` well before expiry, `expired` after the resume', async () => {
+  it('a freeze longer than the session timeout: `disconnected` well before expiry, then what the server decides on resume', async () => {
     const sessionTimeout = 3000;
     const member = await backends.open({ sessionTimeout });
     const oldSession = member.sessionId;
@@ -66,6 +66,7 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
     expect(await member.claim('frozen', 't:0', 'm')).toBe(true);
     const disconnected = events(member, 'disconnected');
     const expired = events(member, 'expired');
+    const connected = events(member, 'connected');
 
     const frozenAt = performance.now();
     zk.pause();
@@ -78,12 +79,20 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
     } finally {
       zk.resume();
     }
-    // On resume the server finds the session overdue and expires it; the client learns it when it reconnects.
-    await eventually('expired', () => expired.length > 0, 3 * sessionTimeout);
+    // On resume the server ends the overdue session, unless the client's reconnect reaches it before its session
+    // tracker does: then it revives the session (ZooKeeper's own race, frequent on a loaded machine). Either way the
+    // backend must report what the server decided.
+    await eventually('expired or connected', () => expired.length > 0 || connected.length > 0, 3 * sessionTimeout);
+    if (connected.length > 0) {
+      expect(connected[0]).toEqual([{ sessionId: oldSession, newSession: false }]);
+      expect(member.state).toBe('connected');
+      expect(await member.readClaim('frozen', 't:0')).toMatchObject({ mine: true });
+      expect(ids(await member.members('frozen'))).toEqual(['m']);
+      return;
+    }
     expect(expired[0]).toEqual([{ sessionId: oldSession }]);
     expect(member.state).toBe('expired');
 
-    const connected = events(member, 'connected');
     await member.connect();
     expect(connected).toEqual([[{ sessionId: member.sessionId, newSession: true }]]);
     expect(member.sessionId).not.toBe(oldSession);
