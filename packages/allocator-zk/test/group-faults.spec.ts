@@ -366,7 +366,11 @@ describe('GroupedConsumer with ZooKeeperBackend under faults (private ZooKeeper,
       const { child, exited } = member;
       await waitFor(
         'the child to own partitions',
-        () => (group.remote.get('child')?.assignment.length ?? 0) > 0,
+        () => {
+          // A child that died at start (a missing or stale build of @kiel/consumer) says why, at once.
+          if (child.exitCode !== null) throw new Error(`the member process exited: ${member!.stderr()}`);
+          return (group.remote.get('child')?.assignment.length ?? 0) > 0;
+        },
         20_000,
       );
       await group.stable();
