@@ -76,6 +76,10 @@ export class FaultGroup {
         }
       });
     }
+    // The backend's session events too (as `backend:<event>`), so that a failure can be read as a timeline.
+    for (const event of ['connected', 'disconnected', 'expired'] as const) {
+      backend.on(event, (info: unknown) => member.events.push({ event: `backend:${event}`, at: wallClock(), info }));
+    }
     consumer.on('error', (error) => this.errors.push({ member: name, error }));
     consumer.on('commit', ({ offsets }) => {
       for (const o of offsets) member.commits.set(o.partition, o.offset);
@@ -159,6 +163,26 @@ export class FaultGroup {
       gaps.set(partition, Math.round(longest));
     }
     return gaps;
+  }
+
+  /**
+   * The first `limit` overlaps, each with what its two members went through (events and session events, ms relative
+   * to `since`), so that a failed "never two owners" check says how it happened.
+   */
+  describeOverlaps(since: number, limit = 3): string[] {
+    const at = (ms: number) => Math.round(ms - since);
+    const story = (name: string) =>
+      (this.members.get(name)?.events ?? [])
+        .map((e) => `${e.event}@${at(e.at)}${e.event.startsWith('backend:') ? JSON.stringify(e.info) : ''}`)
+        .join(' ');
+    return this.log
+      .overlaps()
+      .slice(0, limit)
+      .map(
+        ([x, y]) =>
+          `p${x.partition}: ${x.member} ${at(x.start)}-${at(x.end)} and ${y.member} ${at(y.start)}-${at(y.end)}; ` +
+          `${x.member}: ${story(x.member)}; ${y.member}: ${story(y.member)}`,
+      );
   }
 
   /** Errors other than the retriable backend ones that a fault is expected to cause. */
