@@ -372,7 +372,10 @@ export class ZooKeeperBackend implements AllocatorBackend {
         .exists('/')
         .then(
           () => this.recovered(connection),
-          () => undefined,
+          (error: unknown) => {
+            // A heartbeat answered SESSION_EXPIRED: the server ended the session; do not wait for a reconnect.
+            if (exceptionCode(error) === zookeeper.Exception.SESSION_EXPIRED) this.expire(connection);
+          },
         )
         .finally(() => {
           this.heartbeatInFlight = false;
@@ -644,6 +647,8 @@ export class ZooKeeperBackend implements AllocatorBackend {
       ) {
         return answers.conflict as C;
       }
+      // The server says the session is gone: believe it at once, whatever the client's own state says.
+      if (code === zookeeper.Exception.SESSION_EXPIRED && this.connection) this.expire(this.connection);
       throw toBackendError(error, operation, location);
     }
   }

@@ -1,0 +1,199 @@
+// A group of GroupedConsumers on one backend factory and one topic, with what the fault tests check: who handled
+// which offsets when (the ProcessingLog of @kiel/consumer's group tests), each member's events and its commits up
+// to each lost session. Mirrors allocator-etcd's group harness (kept per package so that each backend's tests stand
+// alone); backend-neutral.
+import { GroupedConsumer, type AllocatorBackend, type KielError } from '@kiel/consumer';
+import { KAFKA_BROKERS, uniqueName } from '../../consumer/test/helpers/env';
+import { ProcessingLog, sleep, waitFor } from '../../consumer/test/helpers/group-harness';
+
+export { ContinuousProducer, ProcessingLog, sleep, waitFor } from '../../consumer/test/helpers/group-harness';
+export { topics } from '../../consumer/test/helpers/kafka';
+
+/** Wall-clock ms with sub-ms precision, comparable across processes (child members report the same clock). */
+export const wallClock = () => performance.timeOrigin + performance.now();
+
+/** One member: its consumer and backend, and what happened to it. */
+export interface GroupMember {
+  readonly name: string;
+  readonly consumer: GroupedConsumer<Buffer>;
+  readonly backend: AllocatorBackend;
+  readonly events: Array<{ event: string; at: number; info?: unknown; margin?: number }>;
+  /** Last committed offset per partition, over the member's whole life. */
+  readonly commits: Map<number, number>;
+  /** `commits` as it stood when each lost session was over (at `rejoined`): what a redelivery may start from. */
+  readonly commitsAtLoss: Array<Map<number, number>>;
+  /** Member ids it had, in order (a new one after each rejoin). */
+  readonly memberIds: string[];
+}
+
+export class FaultGroup {
+  readonly log = new ProcessingLog();
+  readonly members = new Map<string, GroupMember>();
+  readonly errors: Array<{ member: string; error: KielError }> = [];
+  readonly group = uniqueName('kiel-faults');
+  /** Members of other processes, by name: assignment and generation as they last reported them. */
+  readonly remote = new Map<string, { assignment: string[]; generation: number }>();
+  /** Commits of other processes' members, per partition, as they reported them. */
+  readonly remoteCommits = new Map<string, Map<number, number>>();
+  private readonly runs: Promise<void>[] = [];
+
+  constructor(
+    readonly topic: string,
+    readonly partitions: number,
+    private readonly backendFactory: () => AllocatorBackend,
+    private readonly strategy: 'naive' | 'sticky' = 'sticky',
+  ) {}
+
+  async add(name: string): Promise<GroupMember> {
+    const backend = this.backendFactory();
+    const consumer = new GroupedConsumer<Buffer>({
+      brokers: KAFKA_BROKERS,
+      group: this.group,
+      topics: [this.topic],
+      backend,
+      strategy: this.strategy,
+      deserializer: 'raw',
+      maxWaitTime: 100,
+    });
+    const member: GroupMember = {
+      name,
+      consumer,
+      backend,
+      events: [],
+      commits: new Map(),
+      commitsAtLoss: [],
+      memberIds: [],
+    };
+    for (const event of ['fenced', 'unfenced', 'lost', 'rejoined', 'rebalance'] as const) {
+      consumer.on(event, (info?: unknown) => {
+        // At `fenced`, how long the lease or session could still have been alive: the fence must come first.
+        const margin =
+          event === 'fenced' ? backend.lastContact + backend.sessionTimeout - performance.now() : undefined;
+        member.events.push({ event, at: wallClock(), info, ...(margin !== undefined ? { margin } : {}) });
+        if (event === 'rejoined') {
+          member.commitsAtLoss.push(new Map(member.commits));
+          member.memberIds.push(consumer.memberId);
+        }
+      });
+    }
+    // The backend's session events too (as `backend:<event>`), so that a failure can be read as a timeline.
+    for (const event of ['connected', 'disconnected', 'expired'] as const) {
+      backend.on(event, (info: unknown) => member.events.push({ event: `backend:${event}`, at: wallClock(), info }));
+    }
+    consumer.on('error', (error) => this.errors.push({ member: name, error }));
+    consumer.on('commit', ({ offsets }) => {
+      for (const o of offsets) member.commits.set(o.partition, o.offset);
+    });
+    this.members.set(name, member);
+    await consumer.connect();
+    member.memberIds.push(consumer.memberId);
+    this.runs.push(
+      consumer.run({
+        eachBatch: async (batch) => {
+          const start = wallClock();
+          await sleep(Math.random() * 4);
+          this.log.record(
+            name,
+            batch.partition,
+            batch.messages.map((m) => m.offset),
+            start,
+            wallClock(),
+          );
+        },
+      }),
+    );
+    return member;
+  }
+
+  /** Every partition owned exactly once by the live members, all on one generation, each member owning some. */
+  isStable(): boolean {
+    const views = [
+      ...[...this.members.values()].map((m) => ({
+        assignment: m.consumer.assignment,
+        generation: m.consumer.generation,
+      })),
+      ...this.remote.values(),
+    ];
+    const owned = views.flatMap((v) => v.assignment);
+    return (
+      new Set(views.map((v) => v.generation)).size === 1 &&
+      views.every((v) => v.assignment.length > 0) &&
+      owned.length === this.partitions &&
+      new Set(owned).size === this.partitions
+    );
+  }
+
+  async stable(timeoutMs = 20_000): Promise<void> {
+    await waitFor(`a stable allocation of ${this.partitions} partitions`, () => this.isStable(), timeoutMs);
+  }
+
+  /** The generation the members follow (the highest, if they disagree for a moment). */
+  get generation(): number {
+    return Math.max(...[...this.members.values()].map((m) => m.consumer.generation));
+  }
+
+  eventsOf(name: string, event: string): Array<{ at: number; info?: unknown; margin?: number }> {
+    return this.members.get(name)!.events.filter((e) => e.event === event);
+  }
+
+  /**
+   * Duplicates not explained by a lost session: an offset handled twice is allowed only when whoever handled it
+   * first lost its session (or was killed) afterwards and had not committed past it.
+   */
+  unexplainedDuplicates(): Array<{ partition: number; offset: number; members: string[] }> {
+    return this.log.duplicates().filter(({ partition, offset, members }) => {
+      const first = members[0]!;
+      const snapshots = this.members.get(first)?.commitsAtLoss ?? [];
+      const remote = this.remoteCommits.get(first);
+      const committedBefore = [...snapshots, ...(remote ? [remote] : [])].map((s) => s.get(partition) ?? 0);
+      return !committedBefore.some((committed) => offset >= committed);
+    });
+  }
+
+  /** Per partition, the longest time between two consecutive batches handled in [from, to], ms. */
+  longestGaps(partitions: readonly number[], from: number, to: number): Map<number, number> {
+    const gaps = new Map<number, number>();
+    for (const partition of partitions) {
+      const starts = this.log.intervals
+        .filter((i) => i.partition === partition && i.start >= from && i.start <= to)
+        .map((i) => i.start)
+        .sort((a, b) => a - b);
+      let longest = starts.length === 0 ? to - from : Math.max(starts[0]! - from, to - starts.at(-1)!);
+      for (let i = 1; i < starts.length; i++) longest = Math.max(longest, starts[i]! - starts[i - 1]!);
+      gaps.set(partition, Math.round(longest));
+    }
+    return gaps;
+  }
+
+  /**
+   * The first `limit` overlaps, each with what its two members went through (events and session events, ms relative
+   * to `since`), so that a failed "never two owners" check says how it happened.
+   */
+  describeOverlaps(since: number, limit = 3): string[] {
+    const at = (ms: number) => Math.round(ms - since);
+    const story = (name: string) =>
+      (this.members.get(name)?.events ?? [])
+        .map((e) => `${e.event}@${at(e.at)}${e.event.startsWith('backend:') ? JSON.stringify(e.info) : ''}`)
+        .join(' ');
+    return this.log
+      .overlaps()
+      .slice(0, limit)
+      .map(
+        ([x, y]) =>
+          `p${x.partition}: ${x.member} ${at(x.start)}-${at(x.end)} and ${y.member} ${at(y.start)}-${at(y.end)}; ` +
+          `${x.member}: ${story(x.member)}; ${y.member}: ${story(y.member)}`,
+      );
+  }
+
+  /** Errors other than the retriable backend ones that a fault is expected to cause. */
+  unexpectedErrors(): string[] {
+    return this.errors
+      .filter(({ error }) => !(error.retriable && error.code === 'ERR_BACKEND'))
+      .map(({ member, error }) => `${member}: ${error.code} ${error.message}`);
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.allSettled([...this.members.values()].map((m) => m.consumer.close()));
+    await Promise.allSettled(this.runs);
+  }
+}
