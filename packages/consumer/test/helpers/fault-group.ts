@@ -1,13 +1,12 @@
 // A group of GroupedConsumers on one backend factory and one topic, with what the fault tests check: who handled
 // which offsets when (the ProcessingLog of @kiel/consumer's group tests), each member's events and its commits up
-// to each lost session. Mirrors allocator-etcd's group harness (kept per package so that each backend's tests stand
-// alone); backend-neutral.
+// to each lost session. Backend-neutral: the ZooKeeper and etcd packages' group fault tests share it.
 import { GroupedConsumer, type AllocatorBackend, type KielError } from '@kiel/consumer';
-import { KAFKA_BROKERS, uniqueName } from '../../consumer/test/helpers/env';
-import { ProcessingLog, sleep, waitFor } from '../../consumer/test/helpers/group-harness';
+import { KAFKA_BROKERS, uniqueName } from './env';
+import { ProcessingLog, sleep, waitFor } from './group-harness';
 
-export { ContinuousProducer, ProcessingLog, sleep, waitFor } from '../../consumer/test/helpers/group-harness';
-export { topics } from '../../consumer/test/helpers/kafka';
+export { ContinuousProducer, ProcessingLog, sleep, waitFor } from './group-harness';
+export { topics } from './kafka';
 
 /** Wall-clock ms with sub-ms precision, comparable across processes (child members report the same clock). */
 export const wallClock = () => performance.timeOrigin + performance.now();
