@@ -8,7 +8,14 @@ import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { EtcdBackend } from '../src';
 import { KAFKA_BROKERS } from '../../consumer/test/helpers/env';
-import { ContinuousProducer, FaultGroup, sleep, topics, waitFor, wallClock } from '../../consumer/test/helpers/fault-group';
+import {
+  ContinuousProducer,
+  FaultGroup,
+  sleep,
+  topics,
+  waitFor,
+  wallClock,
+} from '../../consumer/test/helpers/fault-group';
 import { randomPrefix, rawClient } from './helpers';
 import { PrivateEtcd, TcpProxy } from './private-etcd';
 

@@ -8,7 +8,14 @@ import path from 'node:path';
 import type { AllocatorBackend } from '@kiel/consumer';
 import { ZooKeeperBackend } from '../src';
 import { KAFKA_BROKERS } from '../../consumer/test/helpers/env';
-import { ContinuousProducer, FaultGroup, sleep, topics, waitFor, wallClock } from '../../consumer/test/helpers/fault-group';
+import {
+  ContinuousProducer,
+  FaultGroup,
+  sleep,
+  topics,
+  waitFor,
+  wallClock,
+} from '../../consumer/test/helpers/fault-group';
 import { FreezableProxy, PrivateZooKeeper, randomRoot, removeTree } from './helpers';
 
 const PARTITIONS = 6;
