@@ -3,10 +3,10 @@
 // cut off by a TCP proxy, and a member process killed with SIGKILL. Messages flow all the time; the ProcessingLog
 // proves that nothing is lost, that no partition ever has two owners at once, and that duplicates come only
 // after a lost member's last commit.
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { EtcdBackend } from '../src';
+import { ChildMember } from '../../consumer/test/helpers/child-member';
 import { KAFKA_BROKERS } from '../../consumer/test/helpers/env';
 import {
   ContinuousProducer,
@@ -82,42 +82,23 @@ async function drain(group: FaultGroup, producer: ContinuousProducer): Promise<v
 }
 
 /** Starts a member in a child process; its stdout feeds `group` (handled batches, assignment, commits). */
-function startChild(group: FaultGroup, topic: string, prefix: string) {
-  const child = spawn(
-    process.execPath,
-    [
-      path.join(__dirname, 'fixtures/group-member-process.js'),
-      KAFKA_BROKERS.join(','),
-      etcd.hosts,
-      prefix,
-      group.group,
+function startChild(group: FaultGroup, topic: string, prefix: string): ChildMember {
+  const member = new ChildMember(
+    'child',
+    path.join(__dirname, 'fixtures/group-member-process.js'),
+    {
+      brokers: KAFKA_BROKERS,
+      group: group.group,
       topic,
-      String(TTL),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+      hosts: etcd.hosts,
+      namespace: prefix,
+      sessionTimeout: TTL * 1000,
+    },
+    group.log,
   );
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
-  const commits = new Map<number, number>();
-  group.remoteCommits.set('child', commits);
-  let pending = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    const lines = (pending + chunk.toString()).split('\n');
-    pending = lines.pop()!;
-    for (const line of lines) {
-      const [kind, ...rest] = line.split(' ');
-      if (kind === 'ASSIGNED') {
-        group.remote.set('child', { generation: Number(rest[0]), assignment: rest[1] ? rest[1].split(',') : [] });
-      } else if (kind === 'HANDLED') {
-        const offsets = rest[3] ? rest[3].split(',').map(Number) : [];
-        group.log.record('child', Number(rest[0]), offsets, Number(rest[1]), Number(rest[2]));
-      } else if (kind === 'COMMITTED') {
-        commits.set(Number(rest[0]), Number(rest[1]));
-      }
-    }
-  });
-  return { child, exited, stderr: () => stderr };
+  group.remote.set('child', member);
+  group.remoteCommits.set('child', member.commits);
+  return member;
 }
 
 describe('GroupedConsumer with EtcdBackend under faults (private etcd, real Kafka)', () => {
@@ -292,7 +273,7 @@ describe('GroupedConsumer with EtcdBackend under faults (private etcd, real Kafk
     let killedAt = 0;
     let childOwned: number[] = [];
     let movedAt: number[] = [];
-    let member: ReturnType<typeof startChild> | undefined;
+    let member: ChildMember | undefined;
     try {
       await group.add('a');
       await group.add('b');
@@ -300,7 +281,11 @@ describe('GroupedConsumer with EtcdBackend under faults (private etcd, real Kafk
       const { child, exited } = member;
       await waitFor(
         'the child to own partitions',
-        () => (group.remote.get('child')?.assignment.length ?? 0) > 0,
+        () => {
+          // A child that died at start (a missing or stale build of @kiel/consumer) says why, at once.
+          member!.assertAlive();
+          return (group.remote.get('child')?.assignment.length ?? 0) > 0;
+        },
         20_000,
       );
       await group.stable();
@@ -332,7 +317,7 @@ describe('GroupedConsumer with EtcdBackend under faults (private etcd, real Kafk
       await member?.exited;
       await drain(group, producer);
     }
-    expect(member!.stderr()).toBe('');
+    expect(member!.stderr).toBe('');
     expect(childOwned.length).toBeGreaterThan(0);
     // etcd expires the lease one TTL after the child's last keepalive (sent every TTL/4), checking every 500 ms.
     const moved = movedAt.map((at) => at - killedAt);

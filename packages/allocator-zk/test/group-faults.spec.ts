@@ -3,10 +3,10 @@
 // than the session timeout while the others go on, a restart that keeps the data, and a member process killed with
 // SIGKILL. Messages flow all the time; the ProcessingLog proves that nothing is lost, that no partition ever has two
 // owners at once, and that duplicates come only after a lost member's last commit.
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { AllocatorBackend } from '@kiel/consumer';
 import { ZooKeeperBackend } from '../src';
+import { ChildMember } from '../../consumer/test/helpers/child-member';
 import { KAFKA_BROKERS } from '../../consumer/test/helpers/env';
 import {
   ContinuousProducer,
@@ -96,42 +96,23 @@ function backendEvents(backend: AllocatorBackend): string[] {
 }
 
 /** Starts a member in a child process; its stdout feeds `group` (handled batches, assignment, commits). */
-function startChild(group: FaultGroup, topic: string, rootPath: string) {
-  const child = spawn(
-    process.execPath,
-    [
-      path.join(__dirname, 'fixtures/group-member-process.js'),
-      KAFKA_BROKERS.join(','),
-      zk.hosts,
-      rootPath,
-      group.group,
+function startChild(group: FaultGroup, topic: string, rootPath: string): ChildMember {
+  const member = new ChildMember(
+    'child',
+    path.join(__dirname, 'fixtures/group-member-process.js'),
+    {
+      brokers: KAFKA_BROKERS,
+      group: group.group,
       topic,
-      String(SESSION_TIMEOUT),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+      hosts: zk.hosts,
+      namespace: rootPath,
+      sessionTimeout: SESSION_TIMEOUT,
+    },
+    group.log,
   );
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
-  const commits = new Map<number, number>();
-  group.remoteCommits.set('child', commits);
-  let pending = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    const lines = (pending + chunk.toString()).split('\n');
-    pending = lines.pop()!;
-    for (const line of lines) {
-      const [kind, ...rest] = line.split(' ');
-      if (kind === 'ASSIGNED') {
-        group.remote.set('child', { generation: Number(rest[0]), assignment: rest[1] ? rest[1].split(',') : [] });
-      } else if (kind === 'HANDLED') {
-        const offsets = rest[3] ? rest[3].split(',').map(Number) : [];
-        group.log.record('child', Number(rest[0]), offsets, Number(rest[1]), Number(rest[2]));
-      } else if (kind === 'COMMITTED') {
-        commits.set(Number(rest[0]), Number(rest[1]));
-      }
-    }
-  });
-  return { child, exited, stderr: () => stderr };
+  group.remote.set('child', member);
+  group.remoteCommits.set('child', member.commits);
+  return member;
 }
 
 describe('GroupedConsumer with ZooKeeperBackend under faults (private ZooKeeper, real Kafka)', () => {
@@ -366,7 +347,7 @@ describe('GroupedConsumer with ZooKeeperBackend under faults (private ZooKeeper,
     let killedAt = 0;
     let childOwned: number[] = [];
     let movedAt: number[] = [];
-    let member: ReturnType<typeof startChild> | undefined;
+    let member: ChildMember | undefined;
     try {
       await group.add('a');
       await group.add('b');
@@ -376,7 +357,7 @@ describe('GroupedConsumer with ZooKeeperBackend under faults (private ZooKeeper,
         'the child to own partitions',
         () => {
           // A child that died at start (a missing or stale build of @kiel/consumer) says why, at once.
-          if (child.exitCode !== null) throw new Error(`the member process exited: ${member!.stderr()}`);
+          member!.assertAlive();
           return (group.remote.get('child')?.assignment.length ?? 0) > 0;
         },
         20_000,
@@ -410,7 +391,7 @@ describe('GroupedConsumer with ZooKeeperBackend under faults (private ZooKeeper,
       await member?.exited;
       await drain(group, producer);
     }
-    expect(member!.stderr()).toBe('');
+    expect(member!.stderr).toBe('');
     expect(childOwned.length).toBeGreaterThan(0);
     // ZooKeeper ends the session one session timeout after the child's last ping (its ticks are 500 ms).
     const moved = movedAt.map((at) => at - killedAt);
