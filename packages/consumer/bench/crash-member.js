@@ -1,4 +1,5 @@
 // One GroupedConsumer in a child process of bench:rebalance, to be SIGKILLed. It reports on stdout, one line each:
+//   ID <member id>   after each rebalance (before ASSIGNED)
 //   ASSIGNED <generation> <comma-separated topic:partition>   after each rebalance
 //   CONTACT <wall-clock ms>   each time the backend's last contact (the send time of the last renewal) advances
 // Usage: node crash-member.js <zk|etcd> <brokers> <group> <topic> <strategy>
@@ -20,7 +21,10 @@ const consumer = new GroupedConsumer({
   maxWaitTime: 500,
   offsetReset: 'latest',
 });
-consumer.on('rebalance', ({ generation }) => say(`ASSIGNED ${generation} ${consumer.assignment.join(',')}`));
+consumer.on('rebalance', ({ generation }) => {
+  say(`ID ${consumer.memberId}`);
+  say(`ASSIGNED ${generation} ${consumer.assignment.join(',')}`);
+});
 let contact = 0;
 setInterval(() => {
   if (backend.lastContact > contact) {

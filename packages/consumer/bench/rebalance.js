@@ -151,6 +151,8 @@ function startCrashMember(kind, group, topic) {
       if (what === 'ASSIGNED') {
         state.generation = Number(a);
         state.assignment = b ? b.split(',') : [];
+      } else if (what === 'ID') {
+        state.memberId = a;
       } else if (what === 'CONTACT') {
         state.lastContactWall = Number(a);
       }
@@ -245,6 +247,22 @@ async function benchKiel(kind) {
   }
   const crash = [];
   const beyondExpiry = [];
+  const serverExpiry = [];
+  const handoff = [];
+  // An observer session (not a member) watching the member list: when the crashed member's entry vanishes is when
+  // the server ended its session, which splits the overhead into the server's part and kiel's handoff.
+  const observer = kind === 'memory' ? undefined : makeBackend(kind);
+  const gone = new Map();
+  if (observer) {
+    await observer.connect();
+    let present = new Set();
+    observer.watchMembers(group, (list) => {
+      const now = performance.now();
+      const ids = new Set(list.map((m) => m.info.id));
+      for (const id of present) if (!ids.has(id) && !gone.has(id)) gone.set(id, now);
+      present = ids;
+    });
+  }
   for (let trial = 0; kind !== 'memory' && trial < CRASH_TRIALS; trial++) {
     // Crash: a member of another process owns its share, then dies without a word.
     remote = startCrashMember(kind, group, topic);
@@ -264,15 +282,21 @@ async function benchKiel(kind) {
     );
     const done = performance.now();
     crash.push(done - t0);
-    beyondExpiry.push(done - (lastContact + SESSION_TIMEOUT_MS[kind]));
+    const earliest = lastContact + SESSION_TIMEOUT_MS[kind];
+    beyondExpiry.push(done - earliest);
+    await waitFor(() => gone.has(crashed.memberId), 10_000, "the observer to see the crashed member's entry vanish");
+    serverExpiry.push(gone.get(crashed.memberId) - earliest);
+    handoff.push(done - gone.get(crashed.memberId));
     await waitFor(stable, 30_000, 'stable after the crash');
     process.stderr.write(
-      `  ${kind} crash ${trial + 1}: ${crash.at(-1).toFixed(0)} ms after SIGKILL, ${beyondExpiry.at(-1).toFixed(0)} ms after the earliest expiry (${crashed.name})\n`,
+      `  ${kind} crash ${trial + 1}: ${crash.at(-1).toFixed(0)} ms after SIGKILL, ${beyondExpiry.at(-1).toFixed(0)} ms after the earliest expiry ` +
+        `(server ended the session ${serverExpiry.at(-1).toFixed(0)} ms after it, kiel's handoff ${handoff.at(-1).toFixed(0)} ms) (${crashed.name})\n`,
     );
   }
+  await observer?.close();
   await Promise.all(members.map((m) => m.consumer.close()));
   await stopProducer();
-  return { leave, join, leaveWrites, leaveMoved, joinWrites, joinMoved, crash, beyondExpiry };
+  return { leave, join, leaveWrites, leaveMoved, joinWrites, joinMoved, crash, beyondExpiry, serverExpiry, handoff };
 }
 
 async function benchKafkajs() {
@@ -363,14 +387,23 @@ async function main() {
       '\ncrash detection, ms (SIGKILL of a member process, until every partition it owned delivers on a new owner)',
     );
     console.log(
-      'consumer           trials   timeout   after kill p50   p99   overhead beyond the earliest expiry p50   p99',
+      'consumer           trials   timeout   after kill p50   p99   minus timeout p50   p99   beyond the earliest expiry p50   p99' +
+        '   server expiry lag p50   p99   kiel handoff p50   p99',
     );
     for (const [name, r, , kind] of crashRows) {
       const f = (x, w) => x.toFixed(0).padStart(w);
+      const timeout = SESSION_TIMEOUT_MS[kind];
+      const overhead = r.crash.map((x) => x - timeout);
       console.log(
-        `${name.padEnd(18)} ${String(r.crash.length).padStart(6)}  ${String(SESSION_TIMEOUT_MS[kind]).padStart(8)}  ${f(percentile(r.crash, 50), 15)} ${f(percentile(r.crash, 99), 5)}  ${f(percentile(r.beyondExpiry, 50), 39)} ${f(percentile(r.beyondExpiry, 99), 5)}`,
+        `${name.padEnd(18)} ${String(r.crash.length).padStart(6)}  ${String(timeout).padStart(8)}  ${f(percentile(r.crash, 50), 15)} ${f(percentile(r.crash, 99), 5)}` +
+          `  ${f(percentile(overhead, 50), 18)} ${f(percentile(overhead, 99), 5)}  ${f(percentile(r.beyondExpiry, 50), 30)} ${f(percentile(r.beyondExpiry, 99), 5)}` +
+          `  ${f(percentile(r.serverExpiry, 50), 22)} ${f(percentile(r.serverExpiry, 99), 5)}  ${f(percentile(r.handoff, 50), 17)} ${f(percentile(r.handoff, 99), 5)}`,
       );
     }
+    console.log(
+      '(the earliest expiry: the last renewal the member sent + the timeout; server expiry lag: from then until the ' +
+        'server ended the session, seen as its member entry vanishing; kiel handoff: from then until every partition delivered)',
+    );
   }
   const peer = rows.at(-1)[1];
   for (const [name, r] of rows.slice(0, -1)) {
