@@ -36,7 +36,11 @@ const RETRY_MAX_MS = 2_000;
  * One watched key or prefix, kept in sync with etcd: a local copy of its key-values, updated from the watch
  * stream's events and delivered after each revision.
  *
- * - It starts with a read (`range`), delivers that state, then watches from the read's revision + 1.
+ * - It starts watching from etcd's current revision, then reads (`range`) and delivers that state, then every
+ *   change after the read. Watching first matters for latency: etcd sends a watch that starts at its current
+ *   revision each change at once ("synced"), while one that starts at an older revision (a read, then a watch from
+ *   the read's revision + 1, with someone else's write in between) waits for etcd's catch-up loop, which runs
+ *   every 100 ms. During a rebalance other members write all the time, so that cost up to 100 ms per handoff.
  * - A broken stream resumes from the last revision seen (events' mod revisions and progress notifications), so
  *   nothing in between is missed.
  * - If that revision has been compacted meanwhile, etcd cancels the watch with `compact_revision`: the watch
@@ -60,22 +64,24 @@ export class KeyWatch {
   private redeliverOnCreate = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelay = RETRY_MIN_MS;
+  /** While a fresh watch waits for its read: the responses that arrived meanwhile, applied after the read. */
+  private listing: IWatchResponse[] | undefined;
 
   constructor(
     private readonly host: WatchHost,
     private readonly options: KeyWatchOptions,
   ) {}
 
-  /** Reads the current state, delivers it and starts watching. */
+  /** Starts watching, reads the current state and delivers it. */
   start(): void {
-    void this.relist();
+    this.relist();
   }
 
   /** Re-opens the stream from the last revision seen and delivers the current state again. */
   rearm(): void {
     if (this.stopped) return;
     if (this.revision === undefined) {
-      void this.relist();
+      this.relist();
       return;
     }
     this.redeliverOnCreate = true;
@@ -90,38 +96,52 @@ export class KeyWatch {
     this.closeStream();
   }
 
-  private async relist(): Promise<void> {
-    if (this.stopped) return;
-    const generation = ++this.generation;
-    clearTimeout(this.retryTimer);
-    this.closeStream();
+  /** Watches from the current revision, then reads the state (see the class comment); used at start and after a compaction. */
+  private relist(): void {
+    void this.watchFrom(undefined);
+  }
+
+  /** The read that follows a fresh watch's creation: delivers the state read, then what the watch sent meanwhile. */
+  private async readAfterCreate(generation: number): Promise<void> {
     let read: { kvs: IKeyValue[]; revision: bigint };
     try {
       read = await this.host.range(this.options.key, this.options.rangeEnd, this.options.location);
     } catch (error) {
       if (generation !== this.generation) return;
-      this.failed(toBackendError(error, 'watch (read)', this.options.location), () => void this.relist());
+      this.failed(toBackendError(error, 'watch (read)', this.options.location), () => this.relist());
       return;
     }
-    if (generation !== this.generation) return;
+    if (generation !== this.generation || this.stopped) return;
+    const buffered = this.listing ?? [];
+    this.listing = undefined;
     this.kvs.clear();
     for (const kv of read.kvs) this.kvs.set(kv.key.toString(), kv);
     this.revision = read.revision;
     this.deliver();
-    if (generation !== this.generation) return;
-    await this.watchFrom(read.revision + 1n, generation);
+    // Changes up to the read's revision are in the read; onResponse skips them.
+    for (const response of buffered) {
+      if (generation !== this.generation) return;
+      this.onResponse(response);
+    }
   }
 
-  private async watchFrom(startRevision: bigint, generation = ++this.generation): Promise<void> {
+  /**
+   * Opens a stream and creates the watch: from `startRevision` to resume, or from the current revision followed by a
+   * read (`undefined`).
+   */
+  private async watchFrom(startRevision: bigint | undefined, generation = ++this.generation): Promise<void> {
     if (this.stopped) return;
     clearTimeout(this.retryTimer);
     this.closeStream();
+    this.listing = startRevision === undefined ? [] : undefined;
     let stream: IDuplexStream<IWatchRequest, IWatchResponse>;
     try {
       stream = await this.host.openStream();
     } catch (error) {
       if (generation !== this.generation) return;
-      this.failed(toBackendError(error, 'watch', this.options.location), () => void this.resume());
+      this.failed(toBackendError(error, 'watch', this.options.location), () =>
+        startRevision === undefined ? this.relist() : this.resume(),
+      );
       return;
     }
     if (generation !== this.generation || this.stopped) {
@@ -145,7 +165,7 @@ export class KeyWatch {
       create_request: {
         key: this.options.key,
         range_end: this.options.rangeEnd,
-        start_revision: startRevision.toString(),
+        ...(startRevision !== undefined ? { start_revision: startRevision.toString() } : {}),
         progress_notify: true,
       },
     });
@@ -153,7 +173,7 @@ export class KeyWatch {
 
   /** Re-opens the stream where the last one stopped (or reads again if nothing was read yet). */
   private resume(): void {
-    if (this.revision === undefined) void this.relist();
+    if (this.revision === undefined) this.relist();
     else void this.watchFrom(this.revision + 1n);
   }
 
@@ -162,7 +182,7 @@ export class KeyWatch {
     const compactRevision = BigInt(response.compact_revision || '0');
     if (compactRevision > 0n) {
       // The revision we asked for is gone: the history in between cannot be replayed, so read the state again.
-      void this.relist();
+      this.relist();
       return;
     }
     if (response.canceled) {
@@ -173,10 +193,18 @@ export class KeyWatch {
     if (response.created) {
       this.watchId = response.watch_id;
       this.retryDelay = RETRY_MIN_MS;
+      if (this.listing) {
+        void this.readAfterCreate(this.generation);
+        return;
+      }
       if (this.redeliverOnCreate) {
         this.redeliverOnCreate = false;
         this.deliver();
       }
+      return;
+    }
+    if (this.listing) {
+      this.listing.push(response);
       return;
     }
     const events = response.events ?? [];
@@ -190,6 +218,8 @@ export class KeyWatch {
     let pending: bigint | undefined;
     for (const event of events) {
       const revision = BigInt(event.kv.mod_revision);
+      // Already in the state (a change that the read after a fresh watch's creation included).
+      if (this.revision !== undefined && revision <= this.revision) continue;
       if (pending !== undefined && revision !== pending) {
         // Everything of revision `pending` is applied: deliver that state before the next one.
         this.revision = pending;

@@ -139,6 +139,39 @@ describe('EtcdBackend against etcd', () => {
     expect(records.length).toBe(seen);
   });
 
+  it('a watch started while another client writes: the state it reads, then every later write, never one twice or back in time', async () => {
+    // A watch is created before its read (so that etcd sends it each change at once): writes that land between
+    // the creation and the read arrive twice, in the read and as events, and must be applied once.
+    const g = group();
+    const observer = await backends.connected();
+    const key = `${prefix}groups/${g}/allocation`;
+    let writing = true;
+    let last = 0;
+    const writer = (async () => {
+      while (writing) await raw.put(key).value(String(++last));
+    })();
+    try {
+      for (let round = 0; round < 20; round++) {
+        const values: number[] = [];
+        const stop = observer.watchRecord(g, 'allocation', (r) => values.push(Number(r?.value ?? 0)));
+        await eventually('a few deliveries', () => values.length >= 5);
+        stop();
+        expect(values).toEqual([...values].sort((x, y) => x - y));
+        expect(new Set(values).size).toBe(values.length);
+      }
+      writing = false;
+      await writer;
+      const final: number[] = [];
+      const stop = observer.watchRecord(g, 'allocation', (r) => final.push(Number(r?.value ?? 0)));
+      await eventually('the final state', () => final.length > 0);
+      stop();
+      expect(final).toEqual([last]);
+    } finally {
+      writing = false;
+      await writer;
+    }
+  });
+
   it('delivers once per revision: keys changed by one transaction never show half-applied', async () => {
     const g = group();
     const [a, b, observer] = await Promise.all([backends.connected(), backends.connected(), backends.connected()]);
