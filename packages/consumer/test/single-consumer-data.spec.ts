@@ -12,6 +12,7 @@ import {
   KAFKA_TLS_CA,
 } from './helpers/env';
 import { kafka, topics } from './helpers/kafka';
+import { waitFor } from './helpers/group-harness';
 
 const t = topics();
 afterAll(() => t.cleanup());
@@ -105,18 +106,28 @@ describe('SingleConsumer on data from other producers', () => {
       maxWaitTime: 100,
       metadataMaxAge: 300,
     });
-    await consumer.connect();
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createPartitions({ topicPartitions: [{ topic, count: 3 }] });
-    await admin.disconnect();
-    const producer = kafka.producer();
-    await producer.connect();
-    await producer.send({ topic, messages: [1, 2].map((partition) => ({ partition, value: String(partition) })) });
-    await producer.disconnect();
-    const got = await readAll(consumer, topic, 2);
-    expect(got.map((m) => `${m.partition}@${m.offset}=${m.value}`).sort()).toEqual(['1@0=1', '2@0=2']);
-    await consumer.close();
+    try {
+      await consumer.connect();
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.createPartitions({ topicPartitions: [{ topic, count: 3 }] });
+      // New partitions get their leaders a moment later; a produce before that is retried by kafkajs, which (not
+      // idempotent) could write the other partition's message twice.
+      await waitFor('leaders for the new partitions', async () => {
+        const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+        const partitions = topics[0]?.partitions ?? [];
+        return partitions.length === 3 && partitions.every((p) => p.leader >= 0);
+      });
+      await admin.disconnect();
+      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      await producer.send({ topic, messages: [1, 2].map((partition) => ({ partition, value: String(partition) })) });
+      await producer.disconnect();
+      const got = await readAll(consumer, topic, 2);
+      expect(got.map((m) => `${m.partition}@${m.offset}=${m.value}`).sort()).toEqual(['1@0=1', '2@0=2']);
+    } finally {
+      await consumer.close();
+    }
   });
 
   it('pauses and resumes a partition', async () => {
