@@ -45,7 +45,9 @@ describe('SingleConsumer across a broker restart', () => {
     const running = consumer.run({
       eachBatch: async (batch) => {
         for (const m of batch.messages) seen.set(m.value, (seen.get(m.value) ?? 0) + 1);
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        // About 0.5 ms per message, so that the first 3000 take over a second and the restart lands mid-stream
+        // however few batches the broker returns them in.
+        await new Promise((resolve) => setTimeout(resolve, 5 + batch.messages.length / 2));
       },
     });
     await waitFor('some messages before the restart', () => seen.size > 300);
