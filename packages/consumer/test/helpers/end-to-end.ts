@@ -267,7 +267,8 @@ export function summary(report: EndToEndReport): string {
   const owned = report.settled.map((p) => `${p.after}: ${JSON.stringify(p.owned)}`).join('; ');
   return (
     `handled ${report.log.count} for ${report.produced.reduce((a, b) => a + b, 0)} produced, ` +
-    `${report.log.duplicates().length} duplicates (killed member's window); leave ${Math.round(leaveMs)} ms, ` +
+    `${report.log.duplicates().length} duplicates (${unexplainedDuplicates(report).length} outside the killed member's window); ` +
+    `leave ${Math.round(leaveMs)} ms, ` +
     `kill settled ${Math.round(killSettledMs)} ms, join settled ${Math.round(joinSettledMs)} ms; ${owned}`
   );
 }
