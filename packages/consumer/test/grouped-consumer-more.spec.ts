@@ -111,15 +111,46 @@ describe('GroupedConsumer', () => {
     consumer.on('rebalance', (info) => rebalances.push(info));
     const running = consumer.run({ eachMessage: async () => undefined });
     await waitFor('both partitions owned', () => consumer.assignment.length === 2);
-    await waitFor('the first handoff reported', () => rebalances.length === 1);
+    // Every generation applied is reported (the first, before the partition set is known, assigns nothing).
+    await waitFor('the handoff of both partitions reported', () => rebalances.some((r) => r.assigned.length === 2));
     await sleep(1_000);
+    const before = rebalances.length;
     const started = performance.now();
     await consumer.close();
     const closeMs = performance.now() - started;
     await running;
-    expect(rebalances.length).toBe(2);
-    expect(rebalances[1]!.revoked).toEqual([`${topic}:0`, `${topic}:1`]);
-    expect(rebalances[1]!.durationMs).toBeLessThanOrEqual(closeMs);
+    // The close reports exactly one handoff: the hand-back, timed from the close.
+    expect(rebalances.length).toBe(before + 1);
+    expect(rebalances[before]!.revoked).toEqual([`${topic}:0`, `${topic}:1`]);
+    expect(rebalances[before]!.durationMs).toBeLessThanOrEqual(closeMs);
+  });
+
+  it('reports every generation it applies, also one that leaves its own partitions as they were', async () => {
+    const topic = await t.create('generation-events', 1);
+    const store = new MemoryStore();
+    const group = uniqueName('kiel-generation-events');
+    const members = [member(store, group, topic, { strategy: 'sticky' })];
+    const events: Array<{ generation: number; assigned: string[]; revoked: string[] }> = [];
+    members[0]!.on('rebalance', ({ generation, assigned, revoked }) => events.push({ generation, assigned, revoked }));
+    const runs = [members[0]!.run({ eachMessage: async () => undefined })];
+    try {
+      await waitFor('the only partition owned', () => members[0]!.assignment.length === 1);
+      await waitFor('its handoff reported', () => events.some((e) => e.assigned.length === 1));
+      // A second member gets nothing of a one-partition topic (sticky keeps it where it is): a new generation in
+      // which nothing changes for the first member.
+      members.push(member(store, group, topic, { strategy: 'sticky' }));
+      runs.push(members[1]!.run({ eachMessage: async () => undefined }));
+      const before = members[0]!.generation;
+      await waitFor('a new generation', () => members[0]!.generation > before && members[1]!.generation > before);
+      await waitFor('that generation reported', () => events.at(-1)!.generation === members[0]!.generation);
+      expect(events.at(-1)).toEqual({ generation: members[0]!.generation, assigned: [], revoked: [] });
+      expect(members[0]!.assignment).toEqual([`${topic}:0`]);
+      // One event per generation: never the same generation twice.
+      expect(new Set(events.map((e) => e.generation)).size).toBe(events.length);
+    } finally {
+      await Promise.all(members.map((m) => m.close()));
+      await Promise.all(runs);
+    }
   });
 
   it("keeps kiel's pull style: consume(topic) returns [] until allocated, then messages, and commits after each call", async () => {

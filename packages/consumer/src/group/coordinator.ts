@@ -33,7 +33,11 @@ export interface HandoffHooks {
 
 /** Events of the coordination core. */
 export interface CoordinatorEvents {
-  /** This member applied a new allocation: what it gained and lost, and how long the handoff took. */
+  /**
+   * This member applied a new allocation: what it gained and lost, and how long the handoff took. Once per
+   * generation, also when this member's partitions stay the same (both lists empty), and once more for the hand-back
+   * of a graceful close. A generation superseded before this member finished it is reported with the next one.
+   */
   rebalance: [info: { generation: number; assigned: string[]; revoked: string[]; durationMs: number }];
   /** Contact with the backend was lost for longer than the fencing timeout: processing is paused. */
   fenced: [info: { reason: string }];
@@ -108,6 +112,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private handoffStarted = 0;
   private pendingAssigned: string[] = [];
   private pendingRevoked: string[] = [];
+  /** The generation the last `rebalance` event reported. */
+  private reportedGeneration = -1;
   private readonly onDisconnected = () => this.checkFence();
   private readonly onConnected = () => this.checkFence();
   private readonly onExpired = () => void this.sessionLost('the backend session expired');
@@ -498,17 +504,24 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     })();
   }
 
+  /** Reports the handoff once this member owns exactly its target: the generation is applied. */
   private maybeReportRebalance(): void {
     if (this.claiming.size > 0 || this.reconcileAgain) return;
-    this.flushRebalance();
+    this.flushRebalance(true);
   }
 
-  private flushRebalance(): void {
-    if (this.pendingAssigned.length === 0 && this.pendingRevoked.length === 0) return;
+  /**
+   * Emits `rebalance` for what changed since the last one; with `applied`, also for a generation not reported yet in
+   * which nothing changed for this member.
+   */
+  private flushRebalance(applied = false): void {
+    const unreported = applied && this.generation > this.reportedGeneration;
+    if (this.pendingAssigned.length === 0 && this.pendingRevoked.length === 0 && !unreported) return;
     const assigned = this.pendingAssigned.sort(compareStrings);
     const revoked = this.pendingRevoked.sort(compareStrings);
     this.pendingAssigned = [];
     this.pendingRevoked = [];
+    this.reportedGeneration = this.generation;
     this.emit('rebalance', {
       generation: this.generation,
       assigned,
@@ -542,6 +555,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.owned.clear();
     this.target = new Set();
     this.generation = -1;
+    this.reportedGeneration = -1;
     this.leader = false;
     this.emit('lost', { reason, memberId: lostId });
     if (!this.options.rejoin) {

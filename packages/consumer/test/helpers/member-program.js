@@ -7,7 +7,7 @@
 // (`namespace` and `sessionTimeout`, ms, are for the backend line). It reports one line per fact on stdout,
 // written synchronously (stdout is a pipe), so nothing reported is lost when the process is killed:
 //   READY <member id>                                            connected and registered
-//   ASSIGNED <generation> <comma-separated topic:partition>       whenever its generation or its partitions change
+//   ASSIGNED <generation> <comma-separated topic:partition>       after each generation applied
 //   HANDLED <partition> <start> <end> <comma-separated offsets>   per batch, wall-clock ms around the handler
 //   COMMITTED <partition> <offset>                                per committed partition
 //   LEFT                                                          after a graceful close on SIGTERM (then exit 0)
@@ -32,16 +32,8 @@ function runMember(makeBackend) {
     deserializer: 'raw',
     maxWaitTime: 100,
   });
-  // The generation and what it owns, whenever either changes. The `rebalance` event alone would not do: it fires
-  // only when this member's partitions change, so a new generation that leaves them alone would go unreported and
-  // the parent would see members on different generations.
-  let reported = '';
-  const report = () => {
-    const line = `ASSIGNED ${consumer.generation} ${consumer.assignment.join(',')}`;
-    if (line !== reported) say((reported = line));
-  };
-  consumer.on('rebalance', report);
-  setInterval(report, 10).unref();
+  // Once per generation applied (also when this member's partitions stay the same), and after a close's hand-back.
+  consumer.on('rebalance', ({ generation }) => say(`ASSIGNED ${generation} ${consumer.assignment.join(',')}`));
   consumer.on('commit', ({ offsets }) => {
     for (const o of offsets) say(`COMMITTED ${o.partition} ${o.offset}`);
   });
