@@ -6,8 +6,7 @@
 import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { EtcdBackend } from '../src';
-import { ChildMember } from '../../consumer/test/helpers/child-member';
-import { KAFKA_BROKERS } from '../../consumer/test/helpers/env';
+import type { ChildMember } from '../../consumer/test/helpers/child-member';
 import {
   ContinuousProducer,
   FaultGroup,
@@ -79,26 +78,6 @@ async function drain(group: FaultGroup, producer: ContinuousProducer): Promise<v
   await producer.stop();
   await waitFor('every produced message to be handled', () => group.log.complete(producer.produced), 20_000);
   await group.closeAll();
-}
-
-/** Starts a member in a child process; its stdout feeds `group` (handled batches, assignment, commits). */
-function startChild(group: FaultGroup, topic: string, prefix: string): ChildMember {
-  const member = new ChildMember(
-    'child',
-    path.join(__dirname, 'fixtures/group-member-process.js'),
-    {
-      brokers: KAFKA_BROKERS,
-      group: group.group,
-      topic,
-      hosts: etcd.hosts,
-      namespace: prefix,
-      sessionTimeout: TTL * 1000,
-    },
-    group.log,
-  );
-  group.remote.set('child', member);
-  group.remoteCommits.set('child', member.commits);
-  return member;
 }
 
 describe('GroupedConsumer with EtcdBackend under faults (private etcd, real Kafka)', () => {
@@ -268,7 +247,7 @@ describe('GroupedConsumer with EtcdBackend under faults (private etcd, real Kafk
   }, 60_000);
 
   it('a member process killed with SIGKILL: its partitions move after the TTL, the others keep flowing', async () => {
-    const { topic, prefix, group, producer } = await setUp();
+    const { prefix, group, producer } = await setUp();
     await producer.start();
     let killedAt = 0;
     let childOwned: number[] = [];
@@ -277,7 +256,11 @@ describe('GroupedConsumer with EtcdBackend under faults (private etcd, real Kafk
     try {
       await group.add('a');
       await group.add('b');
-      member = startChild(group, topic, prefix);
+      member = group.addChild('child', path.join(__dirname, 'fixtures/group-member-process.js'), {
+        hosts: etcd.hosts,
+        namespace: prefix,
+        sessionTimeout: TTL * 1000,
+      });
       const { child, exited } = member;
       await waitFor(
         'the child to own partitions',
@@ -290,7 +273,7 @@ describe('GroupedConsumer with EtcdBackend under faults (private etcd, real Kafk
       );
       await group.stable();
       await sleep(500);
-      childOwned = group.remote.get('child')!.assignment.map((id) => Number(id.split(':').pop()));
+      childOwned = member.partitions;
       killedAt = wallClock();
       child.kill('SIGKILL');
       await exited;

@@ -6,8 +6,7 @@
 import path from 'node:path';
 import type { AllocatorBackend } from '@kiel/consumer';
 import { ZooKeeperBackend } from '../src';
-import { ChildMember } from '../../consumer/test/helpers/child-member';
-import { KAFKA_BROKERS } from '../../consumer/test/helpers/env';
+import type { ChildMember } from '../../consumer/test/helpers/child-member';
 import {
   ContinuousProducer,
   FaultGroup,
@@ -93,26 +92,6 @@ function backendEvents(backend: AllocatorBackend): string[] {
   backend.on('connected', ({ newSession }) => seen.push(`connected:${newSession ? 'new' : 'same'}-session`));
   backend.on('expired', () => seen.push('expired'));
   return seen;
-}
-
-/** Starts a member in a child process; its stdout feeds `group` (handled batches, assignment, commits). */
-function startChild(group: FaultGroup, topic: string, rootPath: string): ChildMember {
-  const member = new ChildMember(
-    'child',
-    path.join(__dirname, 'fixtures/group-member-process.js'),
-    {
-      brokers: KAFKA_BROKERS,
-      group: group.group,
-      topic,
-      hosts: zk.hosts,
-      namespace: rootPath,
-      sessionTimeout: SESSION_TIMEOUT,
-    },
-    group.log,
-  );
-  group.remote.set('child', member);
-  group.remoteCommits.set('child', member.commits);
-  return member;
 }
 
 describe('GroupedConsumer with ZooKeeperBackend under faults (private ZooKeeper, real Kafka)', () => {
@@ -342,7 +321,7 @@ describe('GroupedConsumer with ZooKeeperBackend under faults (private ZooKeeper,
   }, 60_000);
 
   it('a member process killed with SIGKILL: its partitions move after the session timeout, the others keep flowing', async () => {
-    const { topic, rootPath, group, producer } = await setUp();
+    const { rootPath, group, producer } = await setUp();
     await producer.start();
     let killedAt = 0;
     let childOwned: number[] = [];
@@ -351,7 +330,11 @@ describe('GroupedConsumer with ZooKeeperBackend under faults (private ZooKeeper,
     try {
       await group.add('a');
       await group.add('b');
-      member = startChild(group, topic, rootPath);
+      member = group.addChild('child', path.join(__dirname, 'fixtures/group-member-process.js'), {
+        hosts: zk.hosts,
+        namespace: rootPath,
+        sessionTimeout: SESSION_TIMEOUT,
+      });
       const { child, exited } = member;
       await waitFor(
         'the child to own partitions',
@@ -364,7 +347,7 @@ describe('GroupedConsumer with ZooKeeperBackend under faults (private ZooKeeper,
       );
       await group.stable();
       await sleep(500);
-      childOwned = group.remote.get('child')!.assignment.map((id) => Number(id.split(':').pop()));
+      childOwned = member.partitions;
       killedAt = wallClock();
       child.kill('SIGKILL');
       await exited;

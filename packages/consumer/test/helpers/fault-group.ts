@@ -2,6 +2,7 @@
 // which offsets when (the ProcessingLog of @kiel/consumer's group tests), each member's events and its commits up
 // to each lost session. Backend-neutral: the ZooKeeper and etcd packages' group fault tests share it.
 import { GroupedConsumer, type AllocatorBackend, type KielError } from '@kiel/consumer';
+import { ChildMember } from './child-member';
 import { KAFKA_BROKERS, uniqueName } from './env';
 import { ProcessingLog, sleep, waitFor } from './group-harness';
 
@@ -101,6 +102,26 @@ export class FaultGroup {
         },
       }),
     );
+    return member;
+  }
+
+  /**
+   * Starts a member in a child process: `fixture` is the backend package's `test/fixtures/group-member-process.js`,
+   * `backend` what its backend line needs. Its reports feed this group (handled batches, assignment, commits).
+   */
+  addChild(
+    name: string,
+    fixture: string,
+    backend: { hosts: string; namespace: string; sessionTimeout: number },
+  ): ChildMember {
+    const member = new ChildMember(
+      name,
+      fixture,
+      { brokers: KAFKA_BROKERS, group: this.group, topic: this.topic, strategy: this.strategy, ...backend },
+      this.log,
+    );
+    this.remote.set(name, member);
+    this.remoteCommits.set(name, member.commits);
     return member;
   }
 
