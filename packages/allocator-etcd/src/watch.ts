@@ -134,6 +134,8 @@ export class KeyWatch {
     clearTimeout(this.retryTimer);
     this.closeStream();
     this.listing = startRevision === undefined ? [] : undefined;
+    // The read after a fresh watch delivers the state anyway.
+    if (startRevision === undefined) this.redeliverOnCreate = false;
     let stream: IDuplexStream<IWatchRequest, IWatchResponse>;
     try {
       stream = await this.host.openStream();
