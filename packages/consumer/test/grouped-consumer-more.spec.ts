@@ -153,6 +153,55 @@ describe('GroupedConsumer', () => {
     }
   });
 
+  it('finishes a handoff when a claim still in flight for a partition it just lost comes back refused', async () => {
+    const topic = await t.create('cancelled-claim', 6);
+    const store = new MemoryStore();
+    const group = uniqueName('kiel-cancelled-claim');
+    const lastId = `${topic}:5`;
+    // The first member's claim of the last partition stays in flight until the test lets it go.
+    let letGo!: () => void;
+    const held = new Promise<void>((resolve) => (letGo = resolve));
+    let inFlight = false;
+    class SlowClaims extends MemoryBackend {
+      override async claim(g: string, partition: string, value: string): Promise<boolean> {
+        if (partition === lastId && !inFlight) {
+          inFlight = true;
+          await held;
+        }
+        return super.claim(g, partition, value);
+      }
+    }
+    const first = new GroupedConsumer<number>({
+      brokers: KAFKA_BROKERS,
+      group,
+      topics: [topic],
+      backend: new SlowClaims({ store, sessionTimeout: 3000 }),
+      maxWaitTime: 100,
+    });
+    const events: Array<{ generation: number; assigned: string[] }> = [];
+    first.on('rebalance', ({ generation, assigned }) => events.push({ generation, assigned }));
+    const second = member(store, group, topic);
+    const runs = [first.run({ eachMessage: async () => undefined })];
+    try {
+      await waitFor('the claim of the last partition in flight', () => inFlight && first.assignment.length === 5);
+      // The second member joins: the last partition is now its, and it claims it while the first's claim waits.
+      runs.push(second.run({ eachMessage: async () => undefined }));
+      await waitFor('the second member owning its half', () => second.assignment.length === 3);
+      expect(second.assignment).toContain(lastId);
+      letGo();
+      // The refused claim must not keep the first member's handoff open.
+      await waitFor('the first member reporting the new generation', () =>
+        events.some((e) => e.generation === first.generation && first.generation === second.generation),
+      );
+      expect(first.assignment).toHaveLength(3);
+      expect(first.assignment).not.toContain(lastId);
+    } finally {
+      letGo();
+      await Promise.all([first.close(), second.close()]);
+      await Promise.all(runs);
+    }
+  });
+
   it("keeps kiel's pull style: consume(topic) returns [] until allocated, then messages, and commits after each call", async () => {
     const topic = await t.create('pull', 3);
     await produce(

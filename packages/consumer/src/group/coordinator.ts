@@ -455,7 +455,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
           if (cancelled || this.stopping || !this.target.has(id)) return;
           const value = JSON.stringify({ member: this.info.id, generation });
           if (await this.backend.claim(this.group, id, value)) break;
-          // Held by the previous owner until it has committed: wait for it to let go.
+          // Held by the previous owner until it has committed: wait for it to let go. A cancel that came while
+          // the claim was in flight found nothing to wake, so look again before waiting.
+          if (cancelled || this.stopping || !this.target.has(id)) return;
           await new Promise<void>((resolve) => {
             wake = resolve;
             unsubscribe = this.backend.watchClaim(this.group, id, (claim) => {
