@@ -136,9 +136,13 @@ describe.each([
     const first = new CliProcess(args);
     const second = new CliProcess(args);
     try {
+      const stderrOf = () =>
+        [first, second].map((p, i) => `member ${i + 1} stderr:\n  ${p.stderrLines.join('\n  ')}`).join('\n');
       await waitFor(
         'both members to own 3 partitions',
         () => first.owned().length === 3 && second.owned().length === 3,
+        30_000,
+        stderrOf,
       );
       expect(new Set([...first.owned(), ...second.owned()]).size).toBe(6);
 
@@ -170,7 +174,7 @@ describe.each([
 
       first.kill('SIGTERM');
       expect(await first.exited).toEqual({ code: 0, signal: null });
-      await waitFor('the second member to own every partition', () => second.owned().length === 6);
+      await waitFor('the second member to own every partition', () => second.owned().length === 6, 30_000, stderrOf);
       expect((await produce(300)).code).toBe(0);
       await waitFor('all 600 messages', () => handled() >= 600);
       // Give a stray redelivery the time to show up before counting.

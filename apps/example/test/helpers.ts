@@ -81,11 +81,21 @@ export class CliProcess {
   }
 }
 
-/** Waits until `condition` holds, or fails with `what` after `timeoutMs`. */
-export async function waitFor(what: string, condition: () => boolean, timeoutMs = 30_000): Promise<void> {
+/**
+ * Waits until `condition` holds, or fails with `what` after `timeoutMs`; `detail` adds what the processes said to
+ * the failure.
+ */
+export async function waitFor(
+  what: string,
+  condition: () => boolean,
+  timeoutMs = 30_000,
+  detail?: () => string,
+): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}${detail ? `\n${detail()}` : ''}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
