@@ -31,6 +31,44 @@ function member(store: MemoryStore, group: string, topic: string, extra: Partial
   });
 }
 
+/**
+ * A member whose first claim of `held` stays in flight until `letGo()`: a slow backend call, made to order. The
+ * backend is the in-memory one, whose claims are the same as a real backend's from the consumer's side.
+ */
+function heldClaimMember(store: MemoryStore, group: string, topic: string, held: string) {
+  let letGo!: () => void;
+  const gate = new Promise<void>((resolve) => (letGo = resolve));
+  let inFlight = false;
+  class HeldClaim extends MemoryBackend {
+    override async claim(g: string, partition: string, value: string): Promise<boolean> {
+      if (partition === held && !inFlight) {
+        inFlight = true;
+        await gate;
+      }
+      return super.claim(g, partition, value);
+    }
+  }
+  // naive, but with two members the held partition goes to the other one (the ids are random, so naive alone
+  // would decide by chance).
+  const heldElsewhere: Strategy = (members, partitions) => {
+    const assignment = naive(members, partitions);
+    const [a, b] = members;
+    if (b === undefined || members.length !== 2) return assignment;
+    const mine = assignment[first.memberId]?.[topic] ?? [];
+    if (!mine.includes(Number(held.slice(held.lastIndexOf(':') + 1)))) return assignment;
+    return { [a!]: assignment[b]!, [b]: assignment[a!]! };
+  };
+  const first = new GroupedConsumer<number>({
+    brokers: KAFKA_BROKERS,
+    group,
+    topics: [topic],
+    backend: new HeldClaim({ store, sessionTimeout: 3000 }),
+    strategy: heldElsewhere,
+    maxWaitTime: 100,
+  });
+  return { first, inFlight: () => inFlight, letGo };
+}
+
 async function committedOffsets(group: string, topic: string, partitions: number): Promise<number[]> {
   const cluster = new Cluster({ brokers: KAFKA_BROKERS, clientId: 'kiel-test' });
   await cluster.connect();
@@ -159,31 +197,13 @@ describe('GroupedConsumer', () => {
     const group = uniqueName('kiel-cancelled-claim');
     const lastId = `${topic}:5`;
     // The first member's claim of the last partition stays in flight until the test lets it go.
-    let letGo!: () => void;
-    const held = new Promise<void>((resolve) => (letGo = resolve));
-    let inFlight = false;
-    class SlowClaims extends MemoryBackend {
-      override async claim(g: string, partition: string, value: string): Promise<boolean> {
-        if (partition === lastId && !inFlight) {
-          inFlight = true;
-          await held;
-        }
-        return super.claim(g, partition, value);
-      }
-    }
-    const first = new GroupedConsumer<number>({
-      brokers: KAFKA_BROKERS,
-      group,
-      topics: [topic],
-      backend: new SlowClaims({ store, sessionTimeout: 3000 }),
-      maxWaitTime: 100,
-    });
+    const { first, inFlight, letGo } = heldClaimMember(store, group, topic, lastId);
     const events: Array<{ generation: number; assigned: string[] }> = [];
     first.on('rebalance', ({ generation, assigned }) => events.push({ generation, assigned }));
     const second = member(store, group, topic);
     const runs = [first.run({ eachMessage: async () => undefined })];
     try {
-      await waitFor('the claim of the last partition in flight', () => inFlight && first.assignment.length === 5);
+      await waitFor('the claim of the last partition in flight', () => inFlight() && first.assignment.length === 5);
       // The second member joins: the last partition is now its, and it claims it while the first's claim waits.
       runs.push(second.run({ eachMessage: async () => undefined }));
       await waitFor('the second member owning its half', () => second.assignment.length === 3);
@@ -195,6 +215,35 @@ describe('GroupedConsumer', () => {
       );
       expect(first.assignment).toHaveLength(3);
       expect(first.assignment).not.toContain(lastId);
+    } finally {
+      letGo();
+      await Promise.all([first.close(), second.close()]);
+      await Promise.all(runs);
+    }
+  });
+
+  it('claims a partition again when it comes back while the claim cancelled for losing it is still in flight', async () => {
+    const topic = await t.create('returned-claim', 6);
+    const store = new MemoryStore();
+    const group = uniqueName('kiel-returned-claim');
+    const lastId = `${topic}:5`;
+    const { first, inFlight, letGo } = heldClaimMember(store, group, topic, lastId);
+    const second = member(store, group, topic);
+    const runs = [first.run({ eachMessage: async () => undefined })];
+    try {
+      await waitFor('the claim of the last partition in flight', () => inFlight() && first.assignment.length === 5);
+      runs.push(second.run({ eachMessage: async () => undefined }));
+      await waitFor('the second member owning its half', () => second.assignment.length === 3);
+      const split = first.generation;
+      // The second member leaves: every partition is the first's again, while its first claim is still out.
+      await second.close();
+      await waitFor(
+        'the first member taking back what it can',
+        () => first.generation > split && first.assignment.length === 5,
+      );
+      letGo();
+      await waitFor('the first member owning every partition', () => first.assignment.length === 6);
+      expect(first.assignment).toContain(lastId);
     } finally {
       letGo();
       await Promise.all([first.close(), second.close()]);

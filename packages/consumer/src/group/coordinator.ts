@@ -501,6 +501,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         unsubscribe?.();
         this.assigning.delete(id);
         this.claiming.delete(id);
+        // Cancelled for a generation that took the partition away, but a later one gave it back while this claim
+        // was out: claim it again for that one.
+        if (cancelled && !this.stopping && this.target.has(id) && !this.owned.has(id)) void this.reconcile();
         this.maybeReportRebalance();
       }
     })();
