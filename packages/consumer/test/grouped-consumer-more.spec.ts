@@ -32,9 +32,36 @@ function member(store: MemoryStore, group: string, topic: string, extra: Partial
 }
 
 /**
- * A member whose first claim of `held` stays in flight until `letGo()`: a slow backend call, made to order. The
- * backend is the in-memory one, whose claims are the same as a real backend's from the consumer's side.
+ * A first member on a rigged in-memory backend (`Rigged` overrides its calls: a slow or failing backend made to
+ * order; claims behave as a real backend's from the consumer's side). Its strategy is naive, but with two members
+ * `partition` goes to the other one: the ids are random, so naive alone would decide by chance.
  */
+function riggedMember(
+  store: MemoryStore,
+  group: string,
+  topic: string,
+  partition: string,
+  Rigged: new (options: ConstructorParameters<typeof MemoryBackend>[0]) => MemoryBackend,
+) {
+  const index = Number(partition.slice(partition.lastIndexOf(':') + 1));
+  const toTheOther: Strategy = (members, partitions) => {
+    const assignment = naive(members, partitions);
+    const [a, b] = members;
+    if (members.length !== 2 || !(assignment[first.memberId]?.[topic] ?? []).includes(index)) return assignment;
+    return { [a!]: assignment[b!]!, [b!]: assignment[a!]! };
+  };
+  const first = new GroupedConsumer<number>({
+    brokers: KAFKA_BROKERS,
+    group,
+    topics: [topic],
+    backend: new Rigged({ store, sessionTimeout: 3000 }),
+    strategy: toTheOther,
+    maxWaitTime: 100,
+  });
+  return first;
+}
+
+/** A member whose first claim of `held` stays in flight until `letGo()`; with two members `held` is the other's. */
 function heldClaimMember(store: MemoryStore, group: string, topic: string, held: string) {
   let letGo!: () => void;
   const gate = new Promise<void>((resolve) => (letGo = resolve));
@@ -48,25 +75,7 @@ function heldClaimMember(store: MemoryStore, group: string, topic: string, held:
       return super.claim(g, partition, value);
     }
   }
-  // naive, but with two members the held partition goes to the other one (the ids are random, so naive alone
-  // would decide by chance).
-  const heldElsewhere: Strategy = (members, partitions) => {
-    const assignment = naive(members, partitions);
-    const [a, b] = members;
-    if (b === undefined || members.length !== 2) return assignment;
-    const mine = assignment[first.memberId]?.[topic] ?? [];
-    if (!mine.includes(Number(held.slice(held.lastIndexOf(':') + 1)))) return assignment;
-    return { [a!]: assignment[b]!, [b]: assignment[a!]! };
-  };
-  const first = new GroupedConsumer<number>({
-    brokers: KAFKA_BROKERS,
-    group,
-    topics: [topic],
-    backend: new HeldClaim({ store, sessionTimeout: 3000 }),
-    strategy: heldElsewhere,
-    maxWaitTime: 100,
-  });
-  return { first, inFlight: () => inFlight, letGo };
+  return { first: riggedMember(store, group, topic, held, HeldClaim), inFlight: () => inFlight, letGo };
 }
 
 async function committedOffsets(group: string, topic: string, partitions: number): Promise<number[]> {
@@ -246,6 +255,39 @@ describe('GroupedConsumer', () => {
       expect(first.assignment).toContain(lastId);
     } finally {
       letGo();
+      await Promise.all([first.close(), second.close()]);
+      await Promise.all(runs);
+    }
+  });
+
+  it('releases again a claim whose release failed, so that the next owner is not kept waiting', async () => {
+    const topic = await t.create('failed-release', 6);
+    const store = new MemoryStore();
+    const group = uniqueName('kiel-failed-release');
+    const moved = `${topic}:5`;
+    let failures = 0;
+    // The first release of that partition fails as a release to an unreachable server would; the session lives on.
+    class FailingRelease extends MemoryBackend {
+      override async release(g: string, partition: string): Promise<void> {
+        if (partition === moved && failures++ === 0) throw new Error('connection lost');
+        return super.release(g, partition);
+      }
+    }
+    const first = riggedMember(store, group, topic, moved, FailingRelease);
+    const errors: KielError[] = [];
+    first.on('error', (e) => errors.push(e));
+    const second = member(store, group, topic);
+    const runs = [first.run({ eachMessage: async () => undefined })];
+    try {
+      await waitFor('the first member owning every partition', () => first.assignment.length === 6);
+      runs.push(second.run({ eachMessage: async () => undefined }));
+      await waitFor('the second member owning its half', () => second.assignment.length === 3);
+      expect(second.assignment).toContain(moved);
+      expect(failures).toBe(2);
+      expect(errors).toEqual([expect.objectContaining({ code: 'ERR_BACKEND', retriable: true })]);
+      expect(errors[0]!.message).toContain(`releasing ${moved} failed: connection lost`);
+      expect(first.assignment).toHaveLength(3);
+    } finally {
       await Promise.all([first.close(), second.close()]);
       await Promise.all(runs);
     }

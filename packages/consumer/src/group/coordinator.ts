@@ -100,6 +100,11 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private readonly claiming = new Map<string, () => void>();
   /** assign() hooks in progress, so a revocation waits for them. */
   private readonly assigning = new Map<string, Promise<void>>();
+  /** Releases in progress, so that a new claim of the same partition waits for them. */
+  private readonly releasing = new Map<string, Promise<void>>();
+  /** Claims given up whose release failed (backend unreachable): released again until it works. */
+  private readonly strays = new Set<string>();
+  private strayTimer: NodeJS.Timeout | undefined;
   private unsubscribes: Unsubscribe[] = [];
   private reconciling: Promise<void> | undefined;
   private reconcileAgain = false;
@@ -219,6 +224,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     if (this.stopping) return;
     this.stopping = true;
     clearInterval(this.fenceTimer);
+    clearTimeout(this.strayTimer);
     for (const unsubscribe of this.unsubscribes) unsubscribe();
     this.unsubscribes = [];
     for (const cancel of this.claiming.values()) cancel();
@@ -429,7 +435,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       await Promise.all(revoked.map((id) => this.assigning.get(id)));
       if (!this.fenced) await this.options.hooks.revoke(revoked.map(toTopicPartition));
       else this.options.hooks.drop(revoked.map(toTopicPartition));
-      await Promise.all(revoked.map((id) => this.backend.release(this.group, id).catch(() => undefined)));
+      await Promise.all(revoked.map((id) => this.releaseClaim(id)));
       for (const id of revoked) this.owned.delete(id);
       this.pendingRevoked.push(...revoked);
     }
@@ -451,6 +457,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     void (async () => {
       let unsubscribe: Unsubscribe | undefined;
       try {
+        // Ours again: a release still running must finish first, and a failed one must not be retried.
+        this.strays.delete(id);
+        await this.releasing.get(id);
         for (;;) {
           if (cancelled || this.stopping || !this.target.has(id)) return;
           const value = JSON.stringify({ member: this.info.id, generation });
@@ -468,7 +477,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
           unsubscribe = undefined;
         }
         if (cancelled || this.stopping || !this.target.has(id)) {
-          await this.backend.release(this.group, id);
+          await this.releaseClaim(id);
           return;
         }
         this.owned.add(id);
@@ -482,7 +491,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         } catch (err) {
           // Nothing was fetched yet: give the claim back and try the whole step again.
           this.owned.delete(id);
-          await this.backend.release(this.group, id).catch(() => undefined);
+          await this.releaseClaim(id);
           throw err;
         }
         this.pendingAssigned.push(id);
@@ -507,6 +516,53 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         this.maybeReportRebalance();
       }
     })();
+  }
+
+  /**
+   * Releases a claim this member gives up. Never throws: a release that fails (the backend is unreachable, the
+   * session still alive) is retried in the background, since the next owner waits for exactly this claim.
+   */
+  private releaseClaim(id: string): Promise<void> {
+    const running = this.releasing.get(id);
+    if (running) return running;
+    const done = Promise.resolve()
+      .then(() => this.backend.release(this.group, id))
+      .then(
+        () => {
+          this.strays.delete(id);
+        },
+        (err: unknown) => {
+          // Closing ends the session, and every claim of it with it.
+          if (this.stopping) return;
+          if (!this.strays.has(id)) {
+            this.report(
+              new KielError(
+                'ERR_BACKEND',
+                `releasing ${id} failed: ${(err as Error)?.message ?? err}; retrying, its next owner waits until then`,
+                { retriable: true, cause: err },
+              ),
+            );
+          }
+          this.strays.add(id);
+          this.scheduleStrayRelease();
+        },
+      )
+      .finally(() => this.releasing.delete(id));
+    this.releasing.set(id, done);
+    return done;
+  }
+
+  private scheduleStrayRelease(): void {
+    if (this.strayTimer !== undefined || this.stopping) return;
+    this.strayTimer = setTimeout(() => {
+      this.strayTimer = undefined;
+      for (const id of [...this.strays]) {
+        // Wanted again meanwhile: claim() takes it back (the claim is still this session's).
+        if (this.target.has(id) || this.owned.has(id) || this.claiming.has(id)) this.strays.delete(id);
+        else void this.releaseClaim(id);
+      }
+    }, 500);
+    this.strayTimer.unref();
   }
 
   /** Reports the handoff once this member owns exactly its target: the generation is applied. */
@@ -558,6 +614,10 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     for (const cancel of this.claiming.values()) cancel();
     this.options.hooks.drop(all.map(toTopicPartition));
     this.owned.clear();
+    // The session's claims ended with it.
+    this.strays.clear();
+    clearTimeout(this.strayTimer);
+    this.strayTimer = undefined;
     this.target = new Set();
     this.generation = -1;
     this.reportedGeneration = -1;
