@@ -78,6 +78,35 @@ function heldClaimMember(store: MemoryStore, group: string, topic: string, held:
   return { first: riggedMember(store, group, topic, held, HeldClaim), inFlight: () => inFlight, letGo };
 }
 
+/**
+ * Two members on a 6-partition topic, where the first's claim of partition 5 is still in flight when the second
+ * joins and gets that partition. `letGo()` lets the claim go on; `close()` closes both.
+ */
+async function splitWithClaimOut(name: string) {
+  const topic = await t.create(name, 6);
+  const store = new MemoryStore();
+  const group = uniqueName(`kiel-${name}`);
+  const held = `${topic}:5`;
+  const { first, inFlight, letGo } = heldClaimMember(store, group, topic, held);
+  const second = member(store, group, topic);
+  const runs = [first.run({ eachMessage: async () => undefined })];
+  const close = async () => {
+    letGo();
+    await Promise.all([first.close(), second.close()]);
+    await Promise.all(runs);
+  };
+  try {
+    await waitFor('the claim of the last partition in flight', () => inFlight() && first.assignment.length === 5);
+    runs.push(second.run({ eachMessage: async () => undefined }));
+    await waitFor('the second member owning its half', () => second.assignment.length === 3);
+    expect(second.assignment).toContain(held);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { first, second, held, letGo, close };
+}
+
 async function committedOffsets(group: string, topic: string, partitions: number): Promise<number[]> {
   const cluster = new Cluster({ brokers: KAFKA_BROKERS, clientId: 'kiel-test' });
   await cluster.connect();
@@ -201,48 +230,25 @@ describe('GroupedConsumer', () => {
   });
 
   it('finishes a handoff when a claim still in flight for a partition it just lost comes back refused', async () => {
-    const topic = await t.create('cancelled-claim', 6);
-    const store = new MemoryStore();
-    const group = uniqueName('kiel-cancelled-claim');
-    const lastId = `${topic}:5`;
-    // The first member's claim of the last partition stays in flight until the test lets it go.
-    const { first, inFlight, letGo } = heldClaimMember(store, group, topic, lastId);
+    const { first, second, held, letGo, close } = await splitWithClaimOut('cancelled-claim');
     const events: Array<{ generation: number; assigned: string[] }> = [];
     first.on('rebalance', ({ generation, assigned }) => events.push({ generation, assigned }));
-    const second = member(store, group, topic);
-    const runs = [first.run({ eachMessage: async () => undefined })];
     try {
-      await waitFor('the claim of the last partition in flight', () => inFlight() && first.assignment.length === 5);
-      // The second member joins: the last partition is now its, and it claims it while the first's claim waits.
-      runs.push(second.run({ eachMessage: async () => undefined }));
-      await waitFor('the second member owning its half', () => second.assignment.length === 3);
-      expect(second.assignment).toContain(lastId);
       letGo();
       // The refused claim must not keep the first member's handoff open.
       await waitFor('the first member reporting the new generation', () =>
         events.some((e) => e.generation === first.generation && first.generation === second.generation),
       );
       expect(first.assignment).toHaveLength(3);
-      expect(first.assignment).not.toContain(lastId);
+      expect(first.assignment).not.toContain(held);
     } finally {
-      letGo();
-      await Promise.all([first.close(), second.close()]);
-      await Promise.all(runs);
+      await close();
     }
   });
 
   it('claims a partition again when it comes back while the claim cancelled for losing it is still in flight', async () => {
-    const topic = await t.create('returned-claim', 6);
-    const store = new MemoryStore();
-    const group = uniqueName('kiel-returned-claim');
-    const lastId = `${topic}:5`;
-    const { first, inFlight, letGo } = heldClaimMember(store, group, topic, lastId);
-    const second = member(store, group, topic);
-    const runs = [first.run({ eachMessage: async () => undefined })];
+    const { first, second, held, letGo, close } = await splitWithClaimOut('returned-claim');
     try {
-      await waitFor('the claim of the last partition in flight', () => inFlight() && first.assignment.length === 5);
-      runs.push(second.run({ eachMessage: async () => undefined }));
-      await waitFor('the second member owning its half', () => second.assignment.length === 3);
       const split = first.generation;
       // The second member leaves: every partition is the first's again, while its first claim is still out.
       await second.close();
@@ -252,11 +258,9 @@ describe('GroupedConsumer', () => {
       );
       letGo();
       await waitFor('the first member owning every partition', () => first.assignment.length === 6);
-      expect(first.assignment).toContain(lastId);
+      expect(first.assignment).toContain(held);
     } finally {
-      letGo();
-      await Promise.all([first.close(), second.close()]);
-      await Promise.all(runs);
+      await close();
     }
   });
 
