@@ -63,19 +63,18 @@ function riggedMember(
 
 /** A member whose first claim of `held` stays in flight until `letGo()`; with two members `held` is the other's. */
 function heldClaimMember(store: MemoryStore, group: string, topic: string, held: string) {
-  let letGo!: () => void;
-  const gate = new Promise<void>((resolve) => (letGo = resolve));
+  const claim = gate();
   let inFlight = false;
   class HeldClaim extends MemoryBackend {
     override async claim(g: string, partition: string, value: string): Promise<boolean> {
       if (partition === held && !inFlight) {
         inFlight = true;
-        await gate;
+        await claim.wait;
       }
       return super.claim(g, partition, value);
     }
   }
-  return { first: riggedMember(store, group, topic, held, HeldClaim), inFlight: () => inFlight, letGo };
+  return { first: riggedMember(store, group, topic, held, HeldClaim), inFlight: () => inFlight, letGo: claim.open };
 }
 
 /**
@@ -105,6 +104,13 @@ async function splitWithClaimOut(name: string) {
     throw err;
   }
   return { first, second, held, letGo, close };
+}
+
+/** A promise the test opens when it chooses. */
+function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((resolve) => (open = resolve));
+  return { wait, open };
 }
 
 async function committedOffsets(group: string, topic: string, partitions: number): Promise<number[]> {
@@ -261,6 +267,57 @@ describe('GroupedConsumer', () => {
       expect(first.assignment).toContain(held);
     } finally {
       await close();
+    }
+  });
+
+  it('reports a generation only once it owns exactly its target, not when a stale claim ends mid-handoff', async () => {
+    const topic = await t.create('premature-report', 6);
+    const store = new MemoryStore();
+    const group = uniqueName('kiel-premature-report');
+    const held = `${topic}:5`;
+    const gates = { claim: gate(), release: gate() };
+    let claimOut = false;
+    let releaseOut = false;
+    // The first claim of partition 5 stays out, and so does the first release of partition 1.
+    class Slow extends MemoryBackend {
+      override async claim(g: string, partition: string, value: string): Promise<boolean> {
+        if (partition === held && !claimOut) {
+          claimOut = true;
+          await gates.claim.wait;
+        }
+        return super.claim(g, partition, value);
+      }
+      override async release(g: string, partition: string): Promise<void> {
+        if (partition === `${topic}:1` && !releaseOut) {
+          releaseOut = true;
+          await gates.release.wait;
+        }
+        return super.release(g, partition);
+      }
+    }
+    const first = riggedMember(store, group, topic, held, Slow);
+    const second = member(store, group, topic);
+    const reports: Array<{ generation: number; owned: string[] }> = [];
+    first.on('rebalance', ({ generation }) => reports.push({ generation, owned: first.assignment }));
+    const runs = [first.run({ eachMessage: async () => undefined })];
+    try {
+      await waitFor('the claim of partition 5 out', () => claimOut && first.assignment.length === 5);
+      runs.push(second.run({ eachMessage: async () => undefined }));
+      // Mid-handoff: partition 1 is being released; then the stale claim of 5 ends (refused, the second has it).
+      await waitFor('the release of partition 1 out', () => releaseOut);
+      await waitFor('the second member owning partition 5', () => second.assignment.includes(held));
+      gates.claim.open();
+      await sleep(200);
+      gates.release.open();
+      await waitFor('the first member at its target', () => first.assignment.length === 3);
+      await waitFor('the generation reported', () => reports.at(-1)?.generation === first.generation);
+      const reported = reports.filter((r) => r.generation === first.generation);
+      expect(reported).toEqual([{ generation: first.generation, owned: first.assignment }]);
+    } finally {
+      gates.claim.open();
+      gates.release.open();
+      await Promise.all([first.close(), second.close()]);
+      await Promise.all(runs);
     }
   });
 

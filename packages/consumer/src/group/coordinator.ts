@@ -567,7 +567,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
 
   /** Reports the handoff once this member owns exactly its target: the generation is applied. */
   private maybeReportRebalance(): void {
-    if (this.claiming.size > 0 || this.reconcileAgain) return;
+    if (this.claiming.size > 0 || this.reconcileAgain || this.owned.size !== this.target.size) return;
+    // A claim from an earlier generation may end while this one's revocations are still under way.
+    for (const id of this.target) if (!this.owned.has(id)) return;
     this.flushRebalance(true);
   }
 
