@@ -105,6 +105,12 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   /** Claims given up whose release failed (backend unreachable): released again until it works. */
   private readonly strays = new Set<string>();
   private strayTimer: NodeJS.Timeout | undefined;
+  /** Owned partitions whose revocation failed after their fetching stopped: started again if they stay ours. */
+  private readonly halted = new Set<string>();
+  /** Counts lost sessions, so that the steps of an older one stop and never report into a newer one. */
+  private sessionEpoch = 0;
+  private started = false;
+  private backendClosed = false;
   private unsubscribes: Unsubscribe[] = [];
   private reconciling: Promise<void> | undefined;
   private reconcileAgain = false;
@@ -177,14 +183,25 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     return this.options.fencingTimeout ?? Math.floor((this.backend.sessionTimeout * 2) / 3);
   }
 
-  /** Connects the backend, joins the group and starts following its allocation. */
+  /**
+   * Connects the backend, joins the group and starts following its allocation. Once started, a second call does
+   * nothing; after `stop({ closeBackend: false })` it joins again as a new member.
+   */
   async start(): Promise<void> {
+    if (this.started && !this.stopping) return;
+    this.resetState();
     this.backend.on('disconnected', this.onDisconnected);
     this.backend.on('connected', this.onConnected);
     this.backend.on('expired', this.onExpired);
     this.backend.on('error', this.onBackendError);
-    await this.backend.connect();
-    await this.join();
+    try {
+      await this.backend.connect();
+      await this.join();
+    } catch (err) {
+      this.detachListeners();
+      throw err;
+    }
+    this.started = true;
     this.unsubscribes.push(
       this.backend.watchMembers(this.group, (members) => this.onMembers(members)),
       this.backend.watchRecord(this.group, 'partitions', (record) => this.onPartitionSet(record)),
@@ -220,9 +237,18 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
    * Leaves gracefully: hands every partition back (commit, then release), removes the member entry, and closes
    * the backend. Idempotent.
    */
-  async stop(): Promise<void> {
-    if (this.stopping) return;
+  async stop(options: { closeBackend?: boolean } = {}): Promise<void> {
+    const closeBackend = options.closeBackend ?? true;
+    if (this.stopping) {
+      // Left already (a connect that failed after joining): what remains is to close the backend.
+      if (closeBackend && !this.backendClosed) {
+        this.backendClosed = true;
+        await this.backend.close();
+      }
+      return;
+    }
     this.stopping = true;
+    this.sessionEpoch++;
     clearInterval(this.fenceTimer);
     clearTimeout(this.strayTimer);
     for (const unsubscribe of this.unsubscribes) unsubscribe();
@@ -239,16 +265,43 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       await this.backend.leave(this.group).catch(() => undefined);
       await this.reconcile();
     } finally {
-      this.backend.off('disconnected', this.onDisconnected);
-      this.backend.off('connected', this.onConnected);
-      this.backend.off('expired', this.onExpired);
-      this.backend.off('error', this.onBackendError);
-      await this.backend.close();
+      this.detachListeners();
+      if (closeBackend) {
+        this.backendClosed = true;
+        await this.backend.close();
+      }
     }
   }
 
-  private async join(): Promise<void> {
-    const id = this.options.memberId ?? `${hostname()}:${process.pid}:${randomUUID()}`;
+  private detachListeners(): void {
+    this.backend.off('disconnected', this.onDisconnected);
+    this.backend.off('connected', this.onConnected);
+    this.backend.off('expired', this.onExpired);
+    this.backend.off('error', this.onBackendError);
+  }
+
+  /** The state of a member that has not joined yet, for start() after a stop() that kept the backend open. */
+  private resetState(): void {
+    this.stopping = false;
+    this.members = [];
+    this.partitionSet = [];
+    this.allocation = undefined;
+    this.generation = -1;
+    this.reportedGeneration = -1;
+    this.target = new Set();
+    this.leader = false;
+    this.fenced = false;
+    this.pendingAssigned = [];
+    this.pendingRevoked = [];
+    this.halted.clear();
+    // Claims the stop could not hand back (a commit that failed) are still this session's: release them.
+    if (this.owned.size > 0) this.options.hooks.drop([...this.owned].map(toTopicPartition));
+    for (const id of this.owned) this.strays.add(id);
+    this.owned.clear();
+    if (this.strays.size > 0) this.scheduleStrayRelease();
+  }
+
+  private async join(id = this.newMemberId()): Promise<void> {
     this.info = {
       id,
       host: hostname(),
@@ -256,6 +309,10 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       ...(this.options.weight !== undefined ? { weight: this.options.weight } : {}),
     };
     await this.backend.join(this.group, this.info);
+  }
+
+  private newMemberId(): string {
+    return this.options.memberId ?? `${hostname()}:${process.pid}:${randomUUID()}`;
   }
 
   private report(error: KielError): void {
@@ -291,18 +348,32 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       this.rebalanceAgain = true;
       return;
     }
+    let failed = false;
     this.rebalancing = (async () => {
       do {
         this.rebalanceAgain = false;
+        failed = false;
         await new Promise<void>((resolve) => setImmediate(resolve));
         try {
           await this.rebalance();
         } catch (err) {
-          this.report(isKielError(err) ? err : new KielError('ERR_INVALID_ALLOCATION', String(err), { cause: err }));
+          // An invalid allocation waits for the next change (the strategy would say the same again); anything else
+          // (the backend failed) is tried again shortly, since no change may come to trigger it.
+          failed = !isKielError(err, 'ERR_INVALID_ALLOCATION');
+          this.report(
+            isKielError(err)
+              ? err
+              : new KielError(
+                  'ERR_BACKEND',
+                  `publishing the allocation of group ${this.group} failed: ${(err as Error)?.message ?? err}; retrying`,
+                  { retriable: true, cause: err },
+                ),
+          );
         }
       } while (this.rebalanceAgain && this.leader && !this.stopping);
     })().finally(() => {
       this.rebalancing = undefined;
+      if (failed && this.leader && !this.stopping) setTimeout(() => this.scheduleRebalance(), 500).unref();
     });
   }
 
@@ -361,6 +432,11 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       // Someone wrote first (an old leader, or our view is stale): read it and try again.
       const fresh = await this.backend.readRecord(this.group, 'allocation');
       this.applyAllocationRecord(fresh);
+    }
+    if (this.leader && !this.stopping) {
+      throw new KielError('ERR_BACKEND', `the allocation of group ${this.group} kept changing under 50 writes`, {
+        retriable: true,
+      });
     }
   }
 
@@ -429,15 +505,28 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     const target = this.target;
     // Cancel claim waits for partitions no longer ours.
     for (const [id, cancel] of this.claiming) if (!target.has(id)) cancel();
-    // Commit-before-release for what we lose.
+    // Commit-before-release for what we lose. While fenced, a handler may still be running and nothing can be
+    // committed safely: the claims stay until contact returns (then this runs again) or the session ends with them.
+    // Only a graceful close drops them at once, since closing ends the session anyway.
     const revoked = [...this.owned].filter((id) => !target.has(id)).sort(compareStrings);
-    if (revoked.length > 0) {
-      await Promise.all(revoked.map((id) => this.assigning.get(id)));
-      if (!this.fenced) await this.options.hooks.revoke(revoked.map(toTopicPartition));
-      else this.options.hooks.drop(revoked.map(toTopicPartition));
+    if (revoked.length > 0) await Promise.all(revoked.map((id) => this.assigning.get(id)));
+    if (revoked.length > 0 && (!this.fenced || this.stopping)) {
+      if (!this.fenced) {
+        for (const id of revoked) this.halted.add(id);
+        await this.options.hooks.revoke(revoked.map(toTopicPartition));
+      } else {
+        this.options.hooks.drop(revoked.map(toTopicPartition));
+      }
       await Promise.all(revoked.map((id) => this.releaseClaim(id)));
-      for (const id of revoked) this.owned.delete(id);
+      for (const id of revoked) {
+        this.owned.delete(id);
+        this.halted.delete(id);
+      }
       this.pendingRevoked.push(...revoked);
+    }
+    // Given back while their revocation failed (fetching stopped, commit refused): start them again.
+    for (const id of target) {
+      if (this.halted.has(id) && this.owned.has(id) && !this.assigning.has(id)) this.resume(id);
     }
     // Claim-before-fetch for what we gain.
     for (const id of target) {
@@ -454,16 +543,19 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       wake?.();
     });
     const generation = this.generation;
+    const epoch = this.sessionEpoch;
     void (async () => {
       let unsubscribe: Unsubscribe | undefined;
       try {
-        // Ours again: a release still running must finish first, and a failed one must not be retried.
-        this.strays.delete(id);
+        // Ours again: a release still running must finish first.
         await this.releasing.get(id);
         for (;;) {
           if (cancelled || this.stopping || !this.target.has(id)) return;
           const value = JSON.stringify({ member: this.info.id, generation });
-          if (await this.backend.claim(this.group, id, value)) break;
+          const claimed = await this.backend.claim(this.group, id, value);
+          // Either ours now, or another session's: no longer a stray of ours to release.
+          this.strays.delete(id);
+          if (claimed) break;
           // Held by the previous owner until it has committed: wait for it to let go. A cancel that came while
           // the claim was in flight found nothing to wake, so look again before waiting.
           if (cancelled || this.stopping || !this.target.has(id)) return;
@@ -494,7 +586,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
           await this.releaseClaim(id);
           throw err;
         }
-        this.pendingAssigned.push(id);
+        if (epoch === this.sessionEpoch && this.owned.has(id)) this.pendingAssigned.push(id);
       } catch (err) {
         this.report(
           isKielError(err)
@@ -504,8 +596,15 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
                 cause: err,
               }),
         );
-        // Try again on the next reconciliation, unless the claim is ours already (then it is owned).
-        if (!this.owned.has(id)) setTimeout(() => void this.reconcile(), 500).unref();
+        // Try again on the next reconciliation, unless the claim is ours already (then it is owned). A failed call
+        // may still have created the claim (a lost reply): released in the background unless it is wanted again.
+        if (!this.owned.has(id)) {
+          if (epoch === this.sessionEpoch) {
+            this.strays.add(id);
+            this.scheduleStrayRelease();
+          }
+          setTimeout(() => void this.reconcile(), 500).unref();
+        }
       } finally {
         unsubscribe?.();
         this.assigning.delete(id);
@@ -552,22 +651,53 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     return done;
   }
 
+  /** Starts fetching again a partition whose revocation failed and that is this member's again. */
+  private resume(id: string): void {
+    this.halted.delete(id);
+    const assigned = this.options.hooks.assign([toTopicPartition(id)]);
+    this.assigning.set(
+      id,
+      assigned.catch(() => undefined),
+    );
+    assigned.then(
+      () => {
+        this.assigning.delete(id);
+        this.maybeReportRebalance();
+      },
+      (err: unknown) => {
+        this.assigning.delete(id);
+        if (this.owned.has(id)) this.halted.add(id);
+        this.report(
+          isKielError(err)
+            ? err
+            : new KielError('ERR_BACKEND', `resuming ${id} failed: ${(err as Error)?.message ?? err}`, {
+                retriable: true,
+                cause: err,
+              }),
+        );
+        if (!this.stopping) setTimeout(() => void this.reconcile(), 500).unref();
+      },
+    );
+  }
+
   private scheduleStrayRelease(): void {
     if (this.strayTimer !== undefined || this.stopping) return;
     this.strayTimer = setTimeout(() => {
       this.strayTimer = undefined;
       for (const id of [...this.strays]) {
-        // Wanted again meanwhile: claim() takes it back (the claim is still this session's).
-        if (this.target.has(id) || this.owned.has(id) || this.claiming.has(id)) this.strays.delete(id);
-        else void this.releaseClaim(id);
+        // Wanted again meanwhile: claim() settles it (the claim may still be this session's); look again later.
+        if (this.owned.has(id)) this.strays.delete(id);
+        else if (!this.target.has(id) && !this.claiming.has(id)) void this.releaseClaim(id);
       }
+      if (this.strays.size > 0) this.scheduleStrayRelease();
     }, 500);
     this.strayTimer.unref();
   }
 
   /** Reports the handoff once this member owns exactly its target: the generation is applied. */
   private maybeReportRebalance(): void {
-    if (this.claiming.size > 0 || this.reconcileAgain || this.owned.size !== this.target.size) return;
+    if (this.claiming.size > 0 || this.assigning.size > 0 || this.reconcileAgain) return;
+    if (this.owned.size !== this.target.size) return;
     // A claim from an earlier generation may end while this one's revocations are still under way.
     for (const id of this.target) if (!this.owned.has(id)) return;
     this.flushRebalance(true);
@@ -606,11 +736,14 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       this.fenced = false;
       this.options.hooks.fence(false);
       this.emit('unfenced');
+      // Revocations wait while fenced: do them now.
+      void this.reconcile();
     }
   }
 
   private async sessionLost(reason: string): Promise<void> {
     if (this.stopping) return;
+    const epoch = ++this.sessionEpoch;
     const lostId = this.info.id;
     const all = [...new Set([...this.owned, ...this.claiming.keys()])];
     for (const cancel of this.claiming.values()) cancel();
@@ -620,6 +753,10 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.strays.clear();
     clearTimeout(this.strayTimer);
     this.strayTimer = undefined;
+    this.halted.clear();
+    // What the lost session's handoff did is moot: its partitions were just dropped.
+    this.pendingAssigned = [];
+    this.pendingRevoked = [];
     this.target = new Set();
     this.generation = -1;
     this.reportedGeneration = -1;
@@ -634,20 +771,32 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       );
       return;
     }
-    for (let attempt = 0; !this.stopping; attempt++) {
+    // One new id for this lost session: a retry after a step that failed joins with it again (idempotent for the
+    // same session), never as a second member. A newer lost session ends this loop.
+    const id = this.newMemberId();
+    const current = () => epoch === this.sessionEpoch && !this.stopping;
+    let rejoined = false;
+    for (let attempt = 0; current(); attempt++) {
       try {
         await this.backend.connect();
-        await this.join();
-        if (this.fenced) {
-          this.fenced = false;
-          this.options.hooks.fence(false);
+        if (!current()) return;
+        await this.join(id);
+        if (!current()) return;
+        if (!rejoined) {
+          rejoined = true;
+          if (this.fenced) {
+            this.fenced = false;
+            this.options.hooks.fence(false);
+          }
+          this.emit('rejoined', { memberId: this.info.id });
         }
-        this.emit('rejoined', { memberId: this.info.id });
         // Subscriptions survive the new session; make sure the current state is applied.
         const allocation = await this.backend.readRecord(this.group, 'allocation');
+        const members = await this.backend.members(this.group);
+        if (!current()) return;
         this.allocation = undefined;
         this.applyAllocationRecord(allocation);
-        this.onMembers(await this.backend.members(this.group));
+        this.onMembers(members);
         return;
       } catch (err) {
         this.report(

@@ -1,0 +1,496 @@
+// Races in GroupCoordinator's handoff, leader loop and session recovery, driven directly on the in-memory backend
+// with fake handoff hooks. Every interleaving is forced with gates (promises the test opens), never left to timing.
+// No Kafka, ZooKeeper or etcd: MemoryStore plays the coordination server.
+import type { Assignment, Strategy } from '@kiel/allocators';
+import {
+  BackendErrorImpl,
+  GroupCoordinator,
+  MemoryBackend,
+  MemoryStore,
+  type HandoffHooks,
+  type KielError,
+  type Member as BackendMember,
+  type MemberInfo,
+  type MemoryBackendOptions,
+  type RecordName,
+  type RecordVersion,
+  type TopicPartition,
+  type VersionedRecord,
+} from '../../src';
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls `condition` every 10 ms until it holds, or fails after `timeoutMs` with `what`. */
+async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Polls `condition` for up to `timeoutMs` and says whether it came to hold; the caller then asserts the state. */
+async function settles(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) return false;
+    await sleep(10);
+  }
+  return true;
+}
+
+/** A promise the test opens when it chooses. */
+function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((resolve) => (open = resolve));
+  return { wait, open };
+}
+
+const injected = (what: string) => new BackendErrorImpl('ERR_BACKEND_TIMEOUT', `injected: ${what}`);
+
+/** Steps the fake hooks await, the way the real consumer awaits Kafka (offset lookup, commit). */
+interface Rig {
+  /** Awaited by assign() before fetching starts (the consumer's committed-offset lookup). */
+  assigning?: (ids: string[]) => Promise<void>;
+  /** Awaited by revoke() after fetching stopped (the consumer's commit); may reject. */
+  committing?: (ids: string[]) => Promise<void>;
+}
+
+interface StartOptions<B extends MemoryBackend> {
+  Backend?: new (options: MemoryBackendOptions) => B;
+  sessionTimeout?: number;
+  fencingTimeout?: number;
+  rig?: Rig;
+}
+
+/** One coordinator with fake hooks that record what the consumer would be doing. */
+interface TestMember<B extends MemoryBackend = MemoryBackend> {
+  readonly name: string;
+  readonly coordinator: GroupCoordinator;
+  readonly backend: B;
+  /** Partitions the fake consumer fetches: assign adds (if still owned), revoke and drop remove. */
+  readonly fetching: Set<string>;
+  /** Hook calls in order: `assign t:0`, `revoke t:0`, `drop t:0`, `fence true`, `fence false`. */
+  readonly log: string[];
+  /** Every member id it has had, oldest first (a new one per rejoin). */
+  readonly ids: string[];
+  readonly errors: KielError[];
+}
+
+const idOf = ({ topic, partition }: TopicPartition) => `${topic}:${partition}`;
+
+let groups = 0;
+
+/**
+ * A group on one MemoryStore. Its strategy deals partitions round-robin over the sorted members, except those the
+ * test places on a member with `placement` (honoured while that member is in the group): the test moves a partition
+ * by changing `placement` and calling `nudge()`, which adds a new partition so the leader rebalances.
+ */
+class Group {
+  readonly store = new MemoryStore();
+  readonly name = `coordinator-races-${process.pid}-${++groups}`;
+  readonly placement = new Map<string, TestMember>();
+  readonly members: TestMember[] = [];
+  /** A plain client of the store, to look at members, records and claims as the server has them. */
+  readonly observer = new MemoryBackend({ store: this.store });
+  private readonly gates: Array<() => void> = [];
+  private nudges = 0;
+
+  readonly strategy: Strategy = (memberIds, partitions) => {
+    const assignment: Assignment = {};
+    let next = 0;
+    for (const input of partitions) {
+      const id = typeof input === 'string' ? input : idOf(input);
+      const placed = this.placement.get(id);
+      const wanted = placed?.ids.at(-1);
+      const member =
+        wanted !== undefined && memberIds.includes(wanted) ? wanted : memberIds[next++ % memberIds.length]!;
+      const i = id.lastIndexOf(':');
+      ((assignment[member] ??= {})[id.slice(0, i)] ??= []).push(Number(id.slice(i + 1)));
+    }
+    return assignment;
+  };
+
+  /** A gate that close() opens, so that no hook is left hanging. */
+  gate(): { wait: Promise<void>; open: () => void } {
+    const g = gate();
+    this.gates.push(g.open);
+    return g;
+  }
+
+  async start<B extends MemoryBackend = MemoryBackend>(name: string, options: StartOptions<B> = {}) {
+    if (this.observer.state === 'idle') await this.observer.connect();
+    const Backend = options.Backend ?? (MemoryBackend as unknown as new (o: MemoryBackendOptions) => B);
+    const backend = new Backend({
+      store: this.store,
+      ...(options.sessionTimeout !== undefined ? { sessionTimeout: options.sessionTimeout } : {}),
+    });
+    const fetching = new Set<string>();
+    const log: string[] = [];
+    const rig = options.rig ?? {};
+    const hooks: HandoffHooks = {
+      async assign(partitions) {
+        const ids = partitions.map(idOf);
+        log.push(...ids.map((id) => `assign ${id}`));
+        await rig.assigning?.(ids);
+        // As the real consumer: a partition lost while its offsets were looked up is not started.
+        for (const id of ids) if (coordinator.isOwned(id)) fetching.add(id);
+      },
+      async revoke(partitions) {
+        const ids = partitions.map(idOf);
+        log.push(...ids.map((id) => `revoke ${id}`));
+        // As the real consumer: stop fetching first, then commit (which may fail).
+        for (const id of ids) fetching.delete(id);
+        await rig.committing?.(ids);
+      },
+      drop(partitions) {
+        const ids = partitions.map(idOf);
+        log.push(...ids.map((id) => `drop ${id}`));
+        for (const id of ids) fetching.delete(id);
+      },
+      fence(fenced) {
+        log.push(`fence ${fenced}`);
+      },
+    };
+    // The hooks above only run once the coordinator exists.
+    const coordinator = new GroupCoordinator({
+      backend,
+      group: this.name,
+      strategy: this.strategy,
+      strategyName: 'placement',
+      fencingTimeout: options.fencingTimeout,
+      rejoin: true,
+      hooks,
+    });
+    const member: TestMember<B> = { name, coordinator, backend, fetching, log, ids: [], errors: [] };
+    coordinator.on('error', (e) => member.errors.push(e));
+    coordinator.on('rejoined', ({ memberId }) => member.ids.push(memberId));
+    await coordinator.start();
+    member.ids.push(coordinator.memberId);
+    this.members.push(member);
+    return member;
+  }
+
+  /** Adds a new partition to the set: the leader computes (and publishes) a new generation. */
+  async nudge(): Promise<void> {
+    await this.members[0]!.coordinator.addPartitions([`nudge:${++this.nudges}`]);
+  }
+
+  /** The published allocation, as the server has it. */
+  async allocation(): Promise<{ generation: number; members: string[]; assignment: Assignment } | undefined> {
+    const record = await this.observer.readRecord(this.name, 'allocation');
+    return record
+      ? (JSON.parse(record.value) as { generation: number; members: string[]; assignment: Assignment })
+      : undefined;
+  }
+
+  /** The member id the published allocation gives `id` to. */
+  async ownerInAllocation(id: string): Promise<string | undefined> {
+    const i = id.lastIndexOf(':');
+    const [topic, partition] = [id.slice(0, i), Number(id.slice(i + 1))];
+    const allocation = await this.allocation();
+    for (const [member, topics] of Object.entries(allocation?.assignment ?? {})) {
+      if (topics[topic]?.includes(partition)) return member;
+    }
+    return undefined;
+  }
+
+  /** Whether the published allocation gives `id` to `member` and `followers` all follow that generation. */
+  async published(id: string, member: TestMember, ...followers: TestMember[]): Promise<boolean> {
+    const allocation = await this.allocation();
+    if (!allocation || (await this.ownerInAllocation(id)) !== member.coordinator.memberId) return false;
+    return followers.every((f) => f.coordinator.currentGeneration === allocation.generation);
+  }
+
+  /** A member id as a name: `A` for A's current id, `A (earlier id)` for one A had before rejoining. */
+  nameOf(memberId: string | undefined): string {
+    if (memberId === undefined) return 'nobody';
+    for (const m of this.members) {
+      if (m.coordinator.memberId === memberId) return m.name;
+      if (m.ids.includes(memberId)) return `${m.name} (earlier id)`;
+    }
+    return `unknown ${memberId}`;
+  }
+
+  /** Who holds the claim of `id` in the store. */
+  async claimant(id: string): Promise<string> {
+    const claim = await this.observer.readClaim(this.name, id);
+    return claim ? this.nameOf((JSON.parse(claim.value) as { member: string }).member) : 'nobody';
+  }
+
+  async close(): Promise<void> {
+    for (const open of this.gates) open();
+    // A stop stuck behind a wedged handoff must not hold the suite up: the backends are closed regardless.
+    await Promise.race([
+      Promise.all(this.members.map((m) => m.coordinator.stop().catch(() => undefined))),
+      sleep(2_000),
+    ]);
+    await Promise.all([...this.members.map((m) => m.backend.close()), this.observer.close()]);
+  }
+}
+
+const P = 't:0';
+
+describe('GroupCoordinator races', () => {
+  let group: Group;
+  beforeEach(() => {
+    group = new Group();
+  });
+  afterEach(async () => {
+    await group.close();
+  });
+
+  it('starts fetching a partition again when a generation gives it back after its revoke failed', async () => {
+    const commit = group.gate();
+    let revoking = false;
+    const a = await group.start('A', {
+      rig: {
+        committing: async (ids) => {
+          if (!ids.includes(P) || revoking) return;
+          revoking = true;
+          await commit.wait;
+          throw new Error('injected: commit failed');
+        },
+      },
+    });
+    const b = await group.start('B');
+    group.placement.set(P, a);
+    await a.coordinator.addPartitions([P]);
+    await waitFor('A fetching p', () => a.coordinator.isOwned(P) && a.fetching.has(P));
+
+    // A generation moves p to B: A's revoke stops fetching p, then its commit hangs on the gate.
+    group.placement.set(P, b);
+    await group.nudge();
+    await waitFor('A revoking p', () => revoking);
+    expect(a.fetching.has(P)).toBe(false);
+
+    // The next generation gives p back to A while that revoke is still out; then the commit fails.
+    group.placement.set(P, a);
+    await group.nudge();
+    await waitFor('A following the generation that gives p back', () => group.published(P, a, a));
+    commit.open();
+
+    // p is owned and targeted again: A must start fetching it again (the reconcile retry comes after 500 ms).
+    await settles(() => a.coordinator.isOwned(P) && a.fetching.has(P), 2_500);
+    expect({ owned: a.coordinator.isOwned(P), fetching: a.fetching.has(P) }).toEqual({ owned: true, fetching: true });
+  });
+
+  it('keeps one member entry per coordinator when a step of a rejoin fails and is retried', async () => {
+    // After the session is lost, the second join succeeds but the allocation read that follows fails once.
+    class FailingRejoinRead extends MemoryBackend {
+      joins = 0;
+      failed = false;
+      override async join(g: string, info: MemberInfo): Promise<BackendMember> {
+        this.joins++;
+        return super.join(g, info);
+      }
+      override async readRecord(g: string, name: RecordName): Promise<VersionedRecord | null> {
+        if (name === 'allocation' && this.joins === 2 && !this.failed) {
+          this.failed = true;
+          throw injected('the allocation read of the rejoin failed');
+        }
+        return super.readRecord(g, name);
+      }
+    }
+    const a = await group.start('A', { Backend: FailingRejoinRead });
+    const b = await group.start('B');
+    const all = ['t:0', 't:1', 't:2', 't:3'];
+    await a.coordinator.addPartitions(all);
+    await waitFor('all partitions owned', () =>
+      all.every((id) => a.coordinator.isOwned(id) || b.coordinator.isOwned(id)),
+    );
+
+    // One rejoin, announced once, however many attempts it takes.
+    const rejoined: string[] = [];
+    a.coordinator.on('rejoined', ({ memberId }) => rejoined.push(memberId));
+
+    group.store.expireSession(a.backend.sessionId!);
+    // Rejoin attempt 1 joins, then fails; attempt 2 joins again (today under a new id) and succeeds.
+    await waitFor('A rejoined and both members on the allocation that includes it', async () => {
+      const allocation = await group.allocation();
+      return (
+        // The retry joined again (attempt 1 joined, then its allocation read failed).
+        a.backend.joins === 3 &&
+        allocation !== undefined &&
+        allocation.members.includes(a.coordinator.memberId) &&
+        a.coordinator.currentGeneration === allocation.generation &&
+        b.coordinator.currentGeneration === allocation.generation
+      );
+    });
+
+    const entries = async () => (await group.observer.members(group.name)).map((m) => group.nameOf(m.info.id)).sort();
+    expect(await entries()).toEqual(['A', 'B']);
+    expect(rejoined).toEqual([a.coordinator.memberId]);
+    await settles(() => all.every((id) => a.coordinator.isOwned(id) || b.coordinator.isOwned(id)), 2_000);
+    expect(all.filter((id) => !a.coordinator.isOwned(id) && !b.coordinator.isOwned(id))).toEqual([]);
+  });
+
+  it('releases a claim whose reply was lost once a generation gives the partition to another member', async () => {
+    // A's first claim of p is made in the store, but its reply is lost: the call rejects once the gate opens.
+    class LostClaimReply extends MemoryBackend {
+      landed = false;
+      readonly reply = group.gate();
+      override async claim(g: string, partition: string, value: string): Promise<boolean> {
+        if (partition !== P || this.landed) return super.claim(g, partition, value);
+        this.landed = true;
+        await super.claim(g, partition, value);
+        await this.reply.wait;
+        throw injected('the reply to the claim was lost');
+      }
+    }
+    const a = await group.start('A', { Backend: LostClaimReply });
+    const c = await group.start('C');
+    group.placement.set(P, a);
+    await a.coordinator.addPartitions([P]);
+    await waitFor('A claim of p made, its reply held', () => a.backend.landed);
+    expect(await group.claimant(P)).toBe('A');
+
+    // The next generation moves p to C before A hears how its claim went; C waits for A's claim to go.
+    group.placement.set(P, c);
+    await group.nudge();
+    await waitFor('A and C following the generation that gives p to C', () => group.published(P, c, a, c));
+    a.backend.reply.open();
+
+    // Nobody else can release A's claim: A must, so that C gets p.
+    await settles(() => c.coordinator.isOwned(P), 3_000);
+    expect({ cOwnsP: c.coordinator.isOwned(P), claimant: await group.claimant(P) }).toEqual({
+      cOwnsP: true,
+      claimant: 'C',
+    });
+  });
+
+  it('retries a failed rebalance by itself, without waiting for another change', async () => {
+    // The leader's next write of the allocation fails once (a transient error; the session stays up).
+    class FlakyAllocationWrite extends MemoryBackend {
+      armed = false;
+      override async writeRecord(
+        g: string,
+        name: RecordName,
+        value: string,
+        expected: RecordVersion | null,
+      ): Promise<RecordVersion | null> {
+        if (name === 'allocation' && this.armed) {
+          this.armed = false;
+          throw injected('the allocation write failed');
+        }
+        return super.writeRecord(g, name, value, expected);
+      }
+    }
+    const a = await group.start('A', { Backend: FlakyAllocationWrite });
+    const b = await group.start('B');
+    const all = ['t:0', 't:1', 't:2', 't:3'];
+    await a.coordinator.addPartitions(all);
+    await waitFor(
+      'the partitions split between A and B',
+      () =>
+        a.coordinator.ownedPartitions.length === 2 &&
+        b.coordinator.ownedPartitions.length === 2 &&
+        a.coordinator.currentGeneration === b.coordinator.currentGeneration,
+    );
+
+    // B leaves: the leader's rebalance for that change fails to publish. Nothing else changes afterwards.
+    a.backend.armed = true;
+    await b.coordinator.stop();
+    await waitFor('the failed allocation write', () => !a.backend.armed);
+
+    await settles(() => a.coordinator.ownedPartitions.length === all.length, 3_000);
+    expect(a.coordinator.ownedPartitions).toEqual(all);
+  });
+
+  it('postpones a revocation while fenced, keeping the claim, and revokes with a commit once contact returns', async () => {
+    const assigned = group.gate();
+    let assigning = false;
+    // A's heartbeat runs every 800 ms (sessionTimeout / 5): it fences after 1.2 s without contact and its session
+    // would expire after 4 s, so there is time to look at it fenced and restore it.
+    const a = await group.start('A', {
+      sessionTimeout: 4_000,
+      fencingTimeout: 1_200,
+      rig: {
+        assigning: async (ids) => {
+          if (!ids.includes(P) || assigning) return;
+          assigning = true;
+          await assigned.wait;
+        },
+      },
+    });
+    const b = await group.start('B');
+    group.placement.set(P, a);
+    await a.coordinator.addPartitions([P]);
+    await waitFor('A claim of p held, its assign hook under way', () => assigning && a.coordinator.isOwned(P));
+
+    // A generation moves p to B. A's revocation of p waits for the assign hook still running: the delayed step.
+    group.placement.set(P, b);
+    await group.nudge();
+    await waitFor('A and B following the generation that gives p to B', () => group.published(P, b, a, b));
+
+    // A is cut off and fences itself; only then does the assign hook finish and the revocation go on.
+    group.store.cutOffSession(a.backend.sessionId!);
+    await waitFor('A fenced', () => a.coordinator.isFenced);
+    assigned.open();
+    await sleep(200);
+    expect({
+      fenced: a.coordinator.isFenced,
+      hooksForP: a.log.filter((entry) => entry.endsWith(` ${P}`)),
+      claimant: await group.claimant(P),
+    }).toEqual({ fenced: true, hooksForP: [`assign ${P}`], claimant: 'A' });
+
+    // Contact returns: A unfences, then revokes p (commit), then releases it; B gets it.
+    group.store.restoreSession(a.backend.sessionId!);
+    await waitFor('B owning p', () => b.coordinator.isOwned(P), 3_000);
+    expect(a.log.filter((entry) => entry.endsWith(` ${P}`) || entry.startsWith('fence'))).toEqual([
+      `assign ${P}`,
+      'fence true',
+      'fence false',
+      `revoke ${P}`,
+    ]);
+  });
+
+  it('reports only partitions it owns in the rebalance events after rejoining a lost session', async () => {
+    const assigned = group.gate();
+    let assigning = false;
+    const a = await group.start('A', {
+      rig: {
+        assigning: async (ids) => {
+          if (!ids.includes(P) || assigning) return;
+          assigning = true;
+          await assigned.wait;
+        },
+      },
+    });
+    const events: Array<{ generation: number; assigned: string[]; owned: string[] }> = [];
+    a.coordinator.on('rebalance', ({ generation, assigned: ids }) =>
+      events.push({ generation, assigned: ids, owned: a.coordinator.ownedPartitions }),
+    );
+    const b = await group.start('B');
+    const Q = 't:1';
+    group.placement.set(P, a);
+    group.placement.set(Q, b);
+    await a.coordinator.addPartitions([P, Q]);
+    await waitFor('A assigning p, B owning q', () => assigning && b.coordinator.isOwned(Q));
+
+    // A's session is lost while its assign hook for p still runs; from now on p belongs to B.
+    group.placement.set(P, b);
+    group.store.expireSession(a.backend.sessionId!);
+    await waitFor('A rejoined and following the generation that includes its new id', async () => {
+      const allocation = await group.allocation();
+      return (
+        a.ids.length > 1 &&
+        allocation !== undefined &&
+        allocation.members.includes(a.coordinator.memberId) &&
+        a.coordinator.currentGeneration === allocation.generation &&
+        b.coordinator.isOwned(P)
+      );
+    });
+    const rejoinedGeneration = a.coordinator.currentGeneration;
+
+    // The assign hook of the lost session ends now; A then reports the generation it rejoined into.
+    assigned.open();
+    await waitFor('A reporting the generation it rejoined into', () =>
+      events.some((e) => e.generation === rejoinedGeneration),
+    );
+    await sleep(50);
+    expect(a.coordinator.ownedPartitions).toEqual([]);
+    const wrong = events.filter((e) => e.assigned.some((id) => !e.owned.includes(id)));
+    expect(wrong).toEqual([]);
+  });
+});
