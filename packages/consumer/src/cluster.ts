@@ -85,11 +85,12 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.bootstrap = options.brokers.map((b) => parseHostPort(String(b), 'brokers'));
   }
 
-  /** Connects to the first bootstrap broker that answers and loads metadata. */
+  /** Connects to the first bootstrap broker that answers and loads metadata; also again after close(). */
   async connect(): Promise<void> {
     if (this.bootstrap.length === 0) {
       throw new KielError('ERR_NO_BROKERS', 'no brokers given: pass at least one host:port in `brokers`');
     }
+    this.closed = false;
     await this.refreshMetadata();
   }
 

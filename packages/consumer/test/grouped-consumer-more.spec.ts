@@ -12,6 +12,8 @@ import {
   type GroupedConsumerOptions,
   type KielError,
   type Message,
+  type RecordName,
+  type RecordVersion,
 } from '../src';
 import { KAFKA_BROKERS, uniqueName } from './helpers/env';
 import { sleep, waitFor } from './helpers/group-harness';
@@ -351,6 +353,87 @@ describe('GroupedConsumer', () => {
     } finally {
       await Promise.all([first.close(), second.close()]);
       await Promise.all(runs);
+    }
+  });
+
+  it('leaves again when connect fails after joining, so that a retried connect joins as one member', async () => {
+    const topic = await t.create('connect-retry', 4);
+    const store = new MemoryStore();
+    const group = uniqueName('kiel-connect-retry');
+    let failNext = true;
+    // The first write of the group's partition set fails, as a write to a server that went away would.
+    class FailingFirstSetWrite extends MemoryBackend {
+      override async writeRecord(g: string, name: RecordName, value: string, expected: RecordVersion | null) {
+        if (name === 'partitions' && failNext) {
+          failNext = false;
+          throw new Error('connection lost');
+        }
+        return super.writeRecord(g, name, value, expected);
+      }
+    }
+    const backend = new FailingFirstSetWrite({ store, sessionTimeout: 3000 });
+    const consumer = new GroupedConsumer<number>({
+      brokers: KAFKA_BROKERS,
+      group,
+      topics: [topic],
+      backend,
+      maxWaitTime: 100,
+    });
+    const observer = new MemoryBackend({ store });
+    await observer.connect();
+    try {
+      await expect(consumer.connect()).rejects.toThrow('connection lost');
+      // Nothing of the failed attempt stays in the group.
+      expect(await observer.members(group)).toEqual([]);
+      await consumer.connect();
+      await waitFor('every partition owned', () => consumer.assignment.length === 4);
+      expect((await observer.members(group)).map((m) => m.info.id)).toEqual([consumer.memberId]);
+    } finally {
+      await consumer.close();
+      await observer.close();
+    }
+  });
+
+  it('adds partitions of a grown topic on the next metadata refresh when adding them failed', async () => {
+    const topic = await t.create('growth-retry', 2);
+    const store = new MemoryStore();
+    const group = uniqueName('kiel-growth-retry');
+    let failNext = false;
+    let failed = 0;
+    class FailingSetWrite extends MemoryBackend {
+      override async writeRecord(g: string, name: RecordName, value: string, expected: RecordVersion | null) {
+        if (name === 'partitions' && failNext) {
+          failNext = false;
+          failed++;
+          throw new Error('connection lost');
+        }
+        return super.writeRecord(g, name, value, expected);
+      }
+    }
+    const consumer = new GroupedConsumer<number>({
+      brokers: KAFKA_BROKERS,
+      group,
+      topics: [topic],
+      backend: new FailingSetWrite({ store, sessionTimeout: 3000 }),
+      maxWaitTime: 100,
+      metadataMaxAge: 300,
+    });
+    const errors: KielError[] = [];
+    consumer.on('error', (e) => errors.push(e));
+    const run = consumer.run({ eachMessage: async () => undefined });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await waitFor('both partitions owned', () => consumer.assignment.length === 2);
+      failNext = true;
+      await admin.createPartitions({ topicPartitions: [{ topic, count: 4 }] });
+      await waitFor('the failed attempt to add the new partitions', () => failed === 1);
+      await waitFor('all four partitions owned', () => consumer.assignment.length === 4);
+      expect(errors.map((e) => e.message)).toEqual([expect.stringContaining('connection lost')]);
+    } finally {
+      await admin.disconnect();
+      await consumer.close();
+      await run;
     }
   });
 

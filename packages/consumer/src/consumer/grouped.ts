@@ -210,8 +210,16 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     this.offsets = new OffsetStore(this.cluster, this.group, `kiel ${this.group}`);
     // Find the coordinator before joining, so that a Kafka problem surfaces before partitions are taken.
     await this.offsets.findCoordinator();
+    // A topic that does not exist fails the connect before joining, too.
+    const counts = await this.partitionCounts(this.initialTopics);
     await this.coordinator.start();
-    await this.addTopics(this.initialTopics);
+    try {
+      await this.addPartitions(counts);
+    } catch (err) {
+      // Leave again, so that a member that never started holds no partitions; a later connect() joins anew.
+      await this.coordinator.stop({ closeBackend: false });
+      throw err;
+    }
     this.cluster.on('metadata', () => void this.noticeGrowth());
     this.metadataTimer = setInterval(
       () => void this.cluster.refreshMetadata().catch(() => undefined),
@@ -240,10 +248,15 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
   }
 
   private async addTopics(topics: readonly string[]): Promise<void> {
+    await this.addPartitions(await this.partitionCounts(topics));
+  }
+
+  /** The partition counts of the topics not in the group's set yet; fails on a topic that does not exist. */
+  private async partitionCounts(topics: readonly string[]): Promise<Map<string, number>> {
     const fresh = topics.filter((t) => !this.topicPartitionCounts.has(t));
-    if (fresh.length === 0) return;
+    const counts = new Map<string, number>();
+    if (fresh.length === 0) return counts;
     await this.cluster.track(fresh);
-    const ids: string[] = [];
     for (const topic of fresh) {
       let partitions = this.cluster.partitions(topic);
       for (let i = 0; !partitions && i < 50; i++) {
@@ -254,22 +267,39 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       if (!partitions) {
         throw new KielError('ERR_UNKNOWN_TOPIC', `topic ${topic} does not exist`, { location: topic });
       }
-      this.topicPartitionCounts.set(topic, partitions.length);
-      for (let p = 0; p < partitions.length; p++) ids.push(tpId(topic, p));
+      counts.set(topic, partitions.length);
     }
+    return counts;
+  }
+
+  /** Adds topics' partitions to the group's set, and counts them as known only once that worked. */
+  private async addPartitions(counts: ReadonlyMap<string, number>): Promise<void> {
+    const ids: string[] = [];
+    for (const [topic, count] of counts) for (let p = 0; p < count; p++) ids.push(tpId(topic, p));
     await this.coordinator.addPartitions(ids);
+    for (const [topic, count] of counts) this.topicPartitionCounts.set(topic, count);
   }
 
   /** A topic that grew: its new partitions join the group's set. */
   private async noticeGrowth(): Promise<void> {
     const ids: string[] = [];
+    const grown = new Map<string, number>();
     for (const [topic, known] of this.topicPartitionCounts) {
       const count = this.cluster.partitions(topic)?.length ?? 0;
       if (count <= known) continue;
-      this.topicPartitionCounts.set(topic, count);
+      grown.set(topic, count);
       for (let p = known; p < count; p++) ids.push(tpId(topic, p));
     }
-    if (ids.length > 0) await this.coordinator.addPartitions(ids).catch((err) => this.reportError(err as KielError));
+    if (ids.length === 0) return;
+    try {
+      await this.coordinator.addPartitions(ids);
+      // Counted as known only once added: a failure is tried again on the next metadata refresh.
+      for (const [topic, count] of grown) {
+        if (count > (this.topicPartitionCounts.get(topic) ?? 0)) this.topicPartitionCounts.set(topic, count);
+      }
+    } catch (err) {
+      this.reportError(isKielError(err) ? err : new KielError('ERR_BACKEND', String(err), { cause: err }));
+    }
   }
 
   // ---- handoff hooks -------------------------------------------------------------------------------------
