@@ -115,6 +115,25 @@ function gate(): { wait: Promise<void>; open: () => void } {
   return { wait, open };
 }
 
+/**
+ * An in-memory backend class whose next write of the group's partition set fails once `control.armed` is set, as a
+ * write to a server that went away would.
+ */
+function failingSetWrites() {
+  const control = { armed: false, failed: 0 };
+  class FailingSetWrite extends MemoryBackend {
+    override async writeRecord(g: string, name: RecordName, value: string, expected: RecordVersion | null) {
+      if (name === 'partitions' && control.armed) {
+        control.armed = false;
+        control.failed++;
+        throw new Error('connection lost');
+      }
+      return super.writeRecord(g, name, value, expected);
+    }
+  }
+  return { FailingSetWrite, control };
+}
+
 async function committedOffsets(group: string, topic: string, partitions: number): Promise<number[]> {
   const cluster = new Cluster({ brokers: KAFKA_BROKERS, clientId: 'kiel-test' });
   await cluster.connect();
@@ -360,18 +379,10 @@ describe('GroupedConsumer', () => {
     const topic = await t.create('connect-retry', 4);
     const store = new MemoryStore();
     const group = uniqueName('kiel-connect-retry');
-    let failNext = true;
-    // The first write of the group's partition set fails, as a write to a server that went away would.
-    class FailingFirstSetWrite extends MemoryBackend {
-      override async writeRecord(g: string, name: RecordName, value: string, expected: RecordVersion | null) {
-        if (name === 'partitions' && failNext) {
-          failNext = false;
-          throw new Error('connection lost');
-        }
-        return super.writeRecord(g, name, value, expected);
-      }
-    }
-    const backend = new FailingFirstSetWrite({ store, sessionTimeout: 3000 });
+    // The first write of the group's partition set fails.
+    const { FailingSetWrite, control } = failingSetWrites();
+    control.armed = true;
+    const backend = new FailingSetWrite({ store, sessionTimeout: 3000 });
     const consumer = new GroupedConsumer<number>({
       brokers: KAFKA_BROKERS,
       group,
@@ -398,18 +409,7 @@ describe('GroupedConsumer', () => {
     const topic = await t.create('growth-retry', 2);
     const store = new MemoryStore();
     const group = uniqueName('kiel-growth-retry');
-    let failNext = false;
-    let failed = 0;
-    class FailingSetWrite extends MemoryBackend {
-      override async writeRecord(g: string, name: RecordName, value: string, expected: RecordVersion | null) {
-        if (name === 'partitions' && failNext) {
-          failNext = false;
-          failed++;
-          throw new Error('connection lost');
-        }
-        return super.writeRecord(g, name, value, expected);
-      }
-    }
+    const { FailingSetWrite, control } = failingSetWrites();
     const consumer = new GroupedConsumer<number>({
       brokers: KAFKA_BROKERS,
       group,
@@ -425,9 +425,9 @@ describe('GroupedConsumer', () => {
     await admin.connect();
     try {
       await waitFor('both partitions owned', () => consumer.assignment.length === 2);
-      failNext = true;
+      control.armed = true;
       await admin.createPartitions({ topicPartitions: [{ topic, count: 4 }] });
-      await waitFor('the failed attempt to add the new partitions', () => failed === 1);
+      await waitFor('the failed attempt to add the new partitions', () => control.failed === 1);
       await waitFor('all four partitions owned', () => consumer.assignment.length === 4);
       expect(errors.map((e) => e.message)).toEqual([expect.stringContaining('connection lost')]);
     } finally {
