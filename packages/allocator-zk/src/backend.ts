@@ -81,6 +81,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
   private granted: number;
   private contact = 0;
   private liveness: ReturnType<typeof setInterval> | undefined;
+  private livenessPeriod = 20;
   private heartbeatInFlight = false;
   private lastHeartbeat = 0;
   private lastForcedReconnect = 0;
@@ -337,6 +338,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
     this.lastHeartbeat = performance.now();
     this.lastForcedReconnect = 0;
     const period = Math.max(20, Math.floor(this.granted / 10));
+    this.livenessPeriod = period;
     this.liveness = setInterval(() => this.checkLiveness(connection), period);
     this.liveness.unref();
   }
@@ -365,7 +367,9 @@ export class ZooKeeperBackend implements AllocatorBackend {
       this.lastForcedReconnect = now;
       connection.dropSocket();
     }
-    if (!this.heartbeatInFlight && now - this.lastHeartbeat >= session / 5) {
+    // Every other tick: timers fire a fraction of a ms early on the clock measured here, so half a tick of slack
+    // keeps the heartbeat at session / 5 rather than slipping to the third tick (0.3 of the session).
+    if (!this.heartbeatInFlight && now - this.lastHeartbeat >= session / 5 - this.livenessPeriod / 2) {
       this.heartbeatInFlight = true;
       this.lastHeartbeat = now;
       connection
@@ -415,15 +419,19 @@ export class ZooKeeperBackend implements AllocatorBackend {
   async leave(group: string): Promise<void> {
     const connection = this.session();
     const dir = this.path(group, 'members');
-    const children = await this.call('getChildren', dir, () => connection.getChildren(dir), { missing: [] });
+    const children = await this.call(connection, 'getChildren', dir, () => connection.getChildren(dir), {
+      missing: [],
+    });
     await Promise.all(
       children
         .filter((name) => name.startsWith(MEMBER_PREFIX))
         .map(async (name) => {
           const path = `${dir}/${name}`;
-          const stat = await this.call('exists', path, () => connection.exists(path));
+          const stat = await this.call(connection, 'exists', path, () => connection.exists(path));
           if (stat && connection.ownsEphemeral(stat)) {
-            await this.call('remove', path, () => connection.remove(path, stat.version), { missing: undefined });
+            await this.call(connection, 'remove', path, () => connection.remove(path, stat.version), {
+              missing: undefined,
+            });
           }
         }),
     );
@@ -465,11 +473,15 @@ export class ZooKeeperBackend implements AllocatorBackend {
   ): Promise<Array<{ member: Member; stat: zookeeper.Stat }>> {
     const children =
       listed ??
-      (await this.call<string[], string[]>('getChildren', dir, () => connection.getChildren(dir), { missing: [] }));
+      (await this.call<string[], string[]>(connection, 'getChildren', dir, () => connection.getChildren(dir), {
+        missing: [],
+      }));
     const entries = await Promise.all(
       children.map(async (name) => {
         const path = `${dir}/${name}`;
-        const read = await this.call('getData', path, () => connection.getData(path), { missing: undefined });
+        const read = await this.call(connection, 'getData', path, () => connection.getData(path), {
+          missing: undefined,
+        });
         if (!read) return undefined;
         try {
           return { member: parseMember(name, path, read.data), stat: read.stat };
@@ -496,7 +508,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
   async readRecord(group: string, name: RecordName): Promise<VersionedRecord | null> {
     const connection = this.session();
     const path = this.recordPath(group, name);
-    const read = await this.call('getData', path, () => connection.getData(path), { missing: null });
+    const read = await this.call(connection, 'getData', path, () => connection.getData(path), { missing: null });
     return read && toRecord(path, read.data, read.stat);
   }
 
@@ -521,7 +533,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
     }
     // A version token we never handed out cannot be the current one.
     if (typeof expected !== 'string' || !VERSION_PATTERN.test(expected)) return null;
-    const stat = await this.call('setData', path, () => connection.setData(path, data, Number(expected)), {
+    const stat = await this.call(connection, 'setData', path, () => connection.setData(path, data, Number(expected)), {
       missing: null,
       conflict: null,
     });
@@ -553,7 +565,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
         if (exceptionCode(error) !== zookeeper.Exception.NODE_EXISTS) throw toBackendError(error, 'create', path);
       }
       // Maybe our own create whose reply was lost: the owner decides, never the data.
-      const stat = await this.call('exists', path, () => connection.exists(path));
+      const stat = await this.call(connection, 'exists', path, () => connection.exists(path));
       if (stat) return connection.ownsEphemeral(stat);
     }
     return false;
@@ -563,9 +575,9 @@ export class ZooKeeperBackend implements AllocatorBackend {
   async release(group: string, partition: string): Promise<void> {
     const connection = this.session();
     const path = this.claimPath(group, partition);
-    const stat = await this.call('exists', path, () => connection.exists(path));
+    const stat = await this.call(connection, 'exists', path, () => connection.exists(path));
     if (!stat || !connection.ownsEphemeral(stat)) return;
-    await this.call('remove', path, () => connection.remove(path, stat.version), {
+    await this.call(connection, 'remove', path, () => connection.remove(path, stat.version), {
       missing: undefined,
       conflict: undefined,
     });
@@ -575,7 +587,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
   async readClaim(group: string, partition: string): Promise<Claim | null> {
     const connection = this.session();
     const path = this.claimPath(group, partition);
-    const read = await this.call('getData', path, () => connection.getData(path), { missing: null });
+    const read = await this.call(connection, 'getData', path, () => connection.getData(path), { missing: null });
     return read && toClaim(connection, path, read.data, read.stat);
   }
 
@@ -583,11 +595,13 @@ export class ZooKeeperBackend implements AllocatorBackend {
   async claims(group: string): Promise<ReadonlyMap<string, Claim>> {
     const connection = this.session();
     const dir = this.path(group, 'owners');
-    const children = await this.call('getChildren', dir, () => connection.getChildren(dir), { missing: [] });
+    const children = await this.call(connection, 'getChildren', dir, () => connection.getChildren(dir), {
+      missing: [],
+    });
     const found = await Promise.all(
       children.map(async (partition) => {
         const path = `${dir}/${partition}`;
-        const read = await this.call('getData', path, () => connection.getData(path), { missing: null });
+        const read = await this.call(connection, 'getData', path, () => connection.getData(path), { missing: null });
         return read && ([partition, toClaim(connection, path, read.data, read.stat)] as const);
       }),
     );
@@ -631,6 +645,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
    * the results to use when the server answers NO_NODE or NODE_EXISTS / BAD_VERSION.
    */
   private async call<T, M = never, C = never>(
+    connection: ZkConnection,
     operation: string,
     location: string,
     run: () => Promise<T>,
@@ -647,8 +662,9 @@ export class ZooKeeperBackend implements AllocatorBackend {
       ) {
         return answers.conflict as C;
       }
-      // The server says the session is gone: believe it at once, whatever the client's own state says.
-      if (code === zookeeper.Exception.SESSION_EXPIRED && this.connection) this.expire(this.connection);
+      // The server says the session is gone: believe it at once, whatever the client's own state says. Only the
+      // session the request ran on: a late answer to an old session's request must not end the new one.
+      if (code === zookeeper.Exception.SESSION_EXPIRED) this.expire(connection);
       throw toBackendError(error, operation, location);
     }
   }
@@ -669,6 +685,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
       prefix = `${prefix}/${segment}`;
       const dir = prefix;
       await this.call(
+        connection,
         'create',
         dir,
         () => connection.create(dir, Buffer.alloc(0), this.acl, zookeeper.CreateMode.PERSISTENT),

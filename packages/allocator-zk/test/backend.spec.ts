@@ -201,6 +201,46 @@ describe('ZooKeeperBackend against a real ZooKeeper', () => {
     }
   });
 
+  it('an idle session hears from ZooKeeper at least every sessionTimeout / 4', async () => {
+    const b = await backends.open({ sessionTimeout: 4000 });
+    // Nothing else talks to the server: only the heartbeat moves lastContact.
+    let longest = 0;
+    const started = performance.now();
+    while (performance.now() - started < 4_000) {
+      longest = Math.max(longest, performance.now() - b.lastContact);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(b.state).toBe('connected');
+    expect(longest).toBeLessThan(b.sessionTimeout / 4);
+  });
+
+  it("a late SESSIONEXPIRED answer to an old session's request does not end the new session", async () => {
+    const sessions = new SessionExpirer();
+    const victim = await sessions.backend({ rootPath: root, sessionTimeout: 4000, operationTimeout: 3000 });
+    try {
+      const expired = events(victim, 'expired');
+      const connected = events(victim, 'connected');
+      await victim.connect();
+      // As the group coordinator does: open a new session the moment the old one is reported expired.
+      victim.on('expired', () => void victim.connect().catch(() => undefined));
+      // Two requests in flight, both answered SESSIONEXPIRED in one chunk: the first answer ends the session and
+      // opens a new one before the second is read.
+      sessions.proxyOf(victim).expireReplies(2);
+      const answers = await Promise.all(
+        [victim.readClaim('late', 't:0'), victim.readClaim('late', 't:1')].map((call) =>
+          call.catch((e: { code?: string }) => e.code),
+        ),
+      );
+      expect(answers).toEqual(['ERR_SESSION_EXPIRED', 'ERR_SESSION_EXPIRED']);
+      await eventually('a new session', () => connected.length === 2, 3_000);
+      expect(expired).toHaveLength(1);
+      expect(victim.state).toBe('connected');
+    } finally {
+      await victim.close();
+      await sessions.close();
+    }
+  });
+
   it('on session expiry: `expired`, ephemerals gone, calls reject; connect() opens a new session and watches resume', async () => {
     const sessions = new SessionExpirer();
     const victim = await sessions.backend({ rootPath: root, sessionTimeout: 4000, operationTimeout: 3000 });

@@ -152,7 +152,8 @@ export class SessionExpirer {
     return backend;
   }
 
-  async expire(backend: AllocatorBackend): Promise<void> {
+  /** Ends the backend's session; waits until it sees that, unless `waitForExpiry` is false. */
+  async expire(backend: AllocatorBackend, { waitForExpiry = true }: { waitForExpiry?: boolean } = {}): Promise<void> {
     const proxy = this.proxies.get(backend);
     const raw = (backend as unknown as { connection?: { raw: zookeeper.Client } }).connection?.raw;
     if (!proxy || !raw) throw new Error('not a connected backend of this SessionExpirer');
@@ -168,7 +169,16 @@ export class SessionExpirer {
     } finally {
       proxy.thaw();
     }
-    await eventually('the backend to see its session expired', () => backend.state === 'expired', 10_000);
+    if (waitForExpiry) {
+      await eventually('the backend to see its session expired', () => backend.state === 'expired', 10_000);
+    }
+  }
+
+  /** The proxy a backend of this expirer talks through. */
+  proxyOf(backend: AllocatorBackend): FreezableProxy {
+    const proxy = this.proxies.get(backend);
+    if (!proxy) throw new Error('not a backend of this SessionExpirer');
+    return proxy;
   }
 
   async close(): Promise<void> {
@@ -248,6 +258,7 @@ export class FreezableProxy {
   private dropReplies = false;
   private dropAfterOp: number | undefined;
   private held: Array<() => void> = [];
+  private expiring = 0;
   port = 0;
 
   constructor(private readonly target: { host: string; port: number }) {}
@@ -291,6 +302,14 @@ export class FreezableProxy {
    */
   loseRepliesFrom(op: number): void {
     this.dropAfterOp = op;
+  }
+
+  /**
+   * The server's next `count` replies to requests come back as SESSIONEXPIRED (-112), all in one chunk once the
+   * last of them is in: what a client sees when its session is closed under several requests in flight.
+   */
+  expireReplies(count: number): void {
+    this.expiring = count;
   }
 
   /** Cuts every connection, as a network failure does; the client reconnects through the proxy. */
@@ -338,8 +357,29 @@ export class FreezableProxy {
         first = false;
       });
       client.pipe(upstream);
+      // Replies are passed on frame by frame (a 4-byte length, then the frame), so that some can be rewritten.
+      let pending = Buffer.alloc(0);
+      let firstReply = true;
+      const rewritten: Buffer[] = [];
       upstream.on('data', (chunk: Buffer) => {
-        if (!this.dropReplies) client.write(chunk);
+        if (this.dropReplies) return;
+        pending = Buffer.concat([pending, chunk]);
+        while (pending.length >= 4 && pending.length >= 4 + pending.readInt32BE(0)) {
+          const frame = pending.subarray(0, 4 + pending.readInt32BE(0));
+          pending = pending.subarray(frame.length);
+          // After the ConnectResponse, a reply is xid (int32), zxid (int64), err (int32), body; xid > 0: a request's.
+          if (!firstReply && this.expiring > 0 && frame.readInt32BE(4) > 0) {
+            const expired = Buffer.alloc(20);
+            expired.writeInt32BE(16, 0);
+            frame.copy(expired, 4, 4, 16);
+            expired.writeInt32BE(-112, 16);
+            rewritten.push(expired);
+            if (--this.expiring === 0) client.write(Buffer.concat(rewritten.splice(0)));
+          } else {
+            client.write(frame);
+          }
+          firstReply = false;
+        }
       });
     };
     if (this.frozen) {
