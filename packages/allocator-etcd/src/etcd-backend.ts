@@ -773,14 +773,17 @@ export class EtcdBackend implements AllocatorBackend {
   }
 
   private emit<E extends keyof AllocatorBackendEvents>(event: E, ...args: AllocatorBackendEvents[E]): void {
-    try {
-      this.emitter.emit(event, ...args);
-    } catch (error) {
-      this.emitError(
-        new EtcdBackendError('ERR_MALFORMED_RECORD', `a \`${event}\` listener threw: ${String(error)}`, {
-          cause: error,
-        }),
-      );
+    // Each listener on its own: one that throws must not keep the others (the group's rejoin) from hearing it.
+    for (const listener of this.emitter.listeners(event)) {
+      try {
+        (listener as (...a: AllocatorBackendEvents[E]) => void)(...args);
+      } catch (error) {
+        this.emitError(
+          new EtcdBackendError('ERR_MALFORMED_RECORD', `a \`${event}\` listener threw: ${String(error)}`, {
+            cause: error,
+          }),
+        );
+      }
     }
   }
 

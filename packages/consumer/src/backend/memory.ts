@@ -418,10 +418,13 @@ export class MemoryBackend implements AllocatorBackend {
   }
 
   private emit<E extends keyof AllocatorBackendEvents>(event: E, ...args: AllocatorBackendEvents[E]): void {
-    try {
-      this.emitter.emit(event, ...args);
-    } catch (error) {
-      if (event !== 'error') this.reportError(listenerError(event, error));
+    // Each listener on its own: one that throws must not keep the others from hearing the event.
+    for (const listener of this.emitter.listeners(event)) {
+      try {
+        (listener as (...a: AllocatorBackendEvents[E]) => void)(...args);
+      } catch (error) {
+        if (event !== 'error') this.reportError(listenerError(event, error));
+      }
     }
   }
 

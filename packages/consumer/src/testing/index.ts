@@ -729,6 +729,26 @@ export function runAllocatorBackendSuite(options: AllocatorBackendSuiteOptions):
       );
 
       it(
+        'a listener of `expired` that throws is reported through `error`, and the listeners after it still hear it',
+        async () => {
+          const victim = await t.create();
+          victim.on('expired', () => {
+            throw new Error('listener boom');
+          });
+          const expired = t.events(victim, 'expired');
+          const errors = t.events(victim, 'error');
+          await t.bounded(victim.connect(), 'connect()');
+          await victim.join(t.group(), memberInfo('victim'));
+          await t.bounded(expireSession!(victim), 'the expireSession hook', timeouts.expiry);
+          await t.eventually('the expired event at the second listener', () => expired.length === 1, timeouts.expiry);
+          await t.eventually('the throwing listener reported', () =>
+            errors.some(([e]) => /listener boom/.test(e.message)),
+          );
+        },
+        expiryCaseTimeout,
+      );
+
+      it(
         'after expiry, connect() opens a new session: join works as a new member with a higher order, watches resume',
         async () => {
           const group = t.group();
