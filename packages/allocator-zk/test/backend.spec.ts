@@ -225,7 +225,7 @@ describe('ZooKeeperBackend against a real ZooKeeper', () => {
       victim.on('expired', () => void victim.connect().catch(() => undefined));
       // Two requests in flight, both answered SESSIONEXPIRED in one chunk: the first answer ends the session and
       // opens a new one before the second is read.
-      sessions.proxyOf(victim).expireReplies(2);
+      sessions.proxyOf(victim).expireReplies(2, 4); // getData, what readClaim sends
       const answers = await Promise.all(
         [victim.readClaim('late', 't:0'), victim.readClaim('late', 't:1')].map((call) =>
           call.catch((e: { code?: string }) => e.code),

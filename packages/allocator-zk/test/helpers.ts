@@ -259,6 +259,7 @@ export class FreezableProxy {
   private dropAfterOp: number | undefined;
   private held: Array<() => void> = [];
   private expiring = 0;
+  private expiringOp = 0;
   port = 0;
 
   constructor(private readonly target: { host: string; port: number }) {}
@@ -305,11 +306,13 @@ export class FreezableProxy {
   }
 
   /**
-   * The server's next `count` replies to requests come back as SESSIONEXPIRED (-112), all in one chunk once the
-   * last of them is in: what a client sees when its session is closed under several requests in flight.
+   * The server's next `count` replies to requests of ZooKeeper op type `op` (4 = getData) come back as
+   * SESSIONEXPIRED (-112), all in one chunk once the last of them is in: what a client sees when its session is
+   * closed under several requests in flight.
    */
-  expireReplies(count: number): void {
+  expireReplies(count: number, op: number): void {
     this.expiring = count;
+    this.expiringOp = op;
   }
 
   /** Cuts every connection, as a network failure does; the client reconnects through the proxy. */
@@ -343,6 +346,20 @@ export class FreezableProxy {
       upstream.on('error', () => undefined);
       upstream.on('close', () => client.destroy());
       let first = true;
+      // The op type of each request in flight, by xid, read from the client's frames.
+      const ops = new Map<number, number>();
+      let sent = Buffer.alloc(0);
+      let firstRequest = true;
+      client.on('data', (chunk: Buffer) => {
+        sent = Buffer.concat([sent, chunk]);
+        while (sent.length >= 4 && sent.length >= 4 + sent.readInt32BE(0)) {
+          const frame = sent.subarray(0, 4 + sent.readInt32BE(0));
+          sent = sent.subarray(frame.length);
+          // After the ConnectRequest, a request is xid (int32), type (int32), body.
+          if (!firstRequest && frame.length >= 12) ops.set(frame.readInt32BE(4), frame.readInt32BE(8));
+          firstRequest = false;
+        }
+      });
       client.on('data', (chunk: Buffer) => {
         // The first frame of a connection is the ConnectRequest, which has no request header.
         if (
@@ -368,7 +385,10 @@ export class FreezableProxy {
           const frame = pending.subarray(0, 4 + pending.readInt32BE(0));
           pending = pending.subarray(frame.length);
           // After the ConnectResponse, a reply is xid (int32), zxid (int64), err (int32), body; xid > 0: a request's.
-          if (!firstReply && this.expiring > 0 && frame.readInt32BE(4) > 0) {
+          const xid = firstReply ? 0 : frame.readInt32BE(4);
+          const op = ops.get(xid);
+          ops.delete(xid);
+          if (this.expiring > 0 && xid > 0 && op === this.expiringOp) {
             const expired = Buffer.alloc(20);
             expired.writeInt32BE(16, 0);
             frame.copy(expired, 4, 4, 16);
