@@ -70,6 +70,9 @@ export interface GroupCoordinatorOptions {
   readonly hooks: HandoffHooks;
 }
 
+/** How long a failed step (a claim, a release, a publication) waits before it is tried again, ms. */
+const RETRY_MS = 500;
+
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 function toTopicPartition(id: string): TopicPartition {
@@ -105,6 +108,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   /** Claims given up whose release failed (backend unreachable): released again until it works. */
   private readonly strays = new Set<string>();
   private strayTimer: NodeJS.Timeout | undefined;
+  /** A reconciliation step failed (the backend or Kafka was unreachable): the next try is due. */
+  private retryTimer: NodeJS.Timeout | undefined;
   /** Owned partitions whose revocation failed after their fetching stopped: started again if they stay ours. */
   private readonly halted = new Set<string>();
   /** Counts lost sessions, so that the steps of an older one stop and never report into a newer one. */
@@ -251,6 +256,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.sessionEpoch++;
     clearInterval(this.fenceTimer);
     clearTimeout(this.strayTimer);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     for (const unsubscribe of this.unsubscribes) unsubscribe();
     this.unsubscribes = [];
     for (const cancel of this.claiming.values()) cancel();
@@ -373,7 +380,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       } while (this.rebalanceAgain && this.leader && !this.stopping);
     })().finally(() => {
       this.rebalancing = undefined;
-      if (failed && this.leader && !this.stopping) setTimeout(() => this.scheduleRebalance(), 500).unref();
+      if (failed && this.leader && !this.stopping) setTimeout(() => this.scheduleRebalance(), RETRY_MS).unref();
     });
   }
 
@@ -493,7 +500,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
           isKielError(err) ? err : new KielError('ERR_BACKEND', String(err), { retriable: true, cause: err }),
         );
         // A failed step (the backend was unreachable) is tried again shortly.
-        if (!this.stopping) setTimeout(() => void this.reconcile(), 500).unref();
+        this.reconcileSoon();
       })
       .finally(() => {
         this.reconciling = undefined;
@@ -603,7 +610,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
             this.strays.add(id);
             this.scheduleStrayRelease();
           }
-          setTimeout(() => void this.reconcile(), 500).unref();
+          this.reconcileSoon();
         }
       } finally {
         unsubscribe?.();
@@ -675,9 +682,19 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
                 cause: err,
               }),
         );
-        if (!this.stopping) setTimeout(() => void this.reconcile(), 500).unref();
+        this.reconcileSoon();
       },
     );
+  }
+
+  /** Runs the reconciliation again shortly: once, however many of its steps failed meanwhile. */
+  private reconcileSoon(): void {
+    if (this.retryTimer !== undefined || this.stopping) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.reconcile();
+    }, RETRY_MS);
+    this.retryTimer.unref();
   }
 
   private scheduleStrayRelease(): void {
@@ -690,7 +707,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         else if (!this.target.has(id) && !this.claiming.has(id)) void this.releaseClaim(id);
       }
       if (this.strays.size > 0) this.scheduleStrayRelease();
-    }, 500);
+    }, RETRY_MS);
     this.strayTimer.unref();
   }
 
