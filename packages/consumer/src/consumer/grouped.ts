@@ -272,34 +272,32 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     return counts;
   }
 
-  /** Adds topics' partitions to the group's set, and counts them as known only once that worked. */
+  /**
+   * Adds topics' partitions beyond those known to the group's set, and counts them as known only once that worked:
+   * a failure is tried again by the next call (the next metadata refresh, for a topic that grew).
+   */
   private async addPartitions(counts: ReadonlyMap<string, number>): Promise<void> {
     const ids: string[] = [];
-    for (const [topic, count] of counts) for (let p = 0; p < count; p++) ids.push(tpId(topic, p));
+    for (const [topic, count] of counts) {
+      for (let p = this.topicPartitionCounts.get(topic) ?? 0; p < count; p++) ids.push(tpId(topic, p));
+    }
+    if (ids.length === 0) return;
     await this.coordinator.addPartitions(ids);
-    for (const [topic, count] of counts) this.topicPartitionCounts.set(topic, count);
+    for (const [topic, count] of counts) {
+      if (count > (this.topicPartitionCounts.get(topic) ?? 0)) this.topicPartitionCounts.set(topic, count);
+    }
   }
 
   /** A topic that grew: its new partitions join the group's set. */
   private async noticeGrowth(): Promise<void> {
-    const ids: string[] = [];
     const grown = new Map<string, number>();
     for (const [topic, known] of this.topicPartitionCounts) {
       const count = this.cluster.partitions(topic)?.length ?? 0;
-      if (count <= known) continue;
-      grown.set(topic, count);
-      for (let p = known; p < count; p++) ids.push(tpId(topic, p));
+      if (count > known) grown.set(topic, count);
     }
-    if (ids.length === 0) return;
-    try {
-      await this.coordinator.addPartitions(ids);
-      // Counted as known only once added: a failure is tried again on the next metadata refresh.
-      for (const [topic, count] of grown) {
-        if (count > (this.topicPartitionCounts.get(topic) ?? 0)) this.topicPartitionCounts.set(topic, count);
-      }
-    } catch (err) {
-      this.reportError(isKielError(err) ? err : new KielError('ERR_BACKEND', String(err), { cause: err }));
-    }
+    await this.addPartitions(grown).catch((err: unknown) =>
+      this.reportError(isKielError(err) ? err : new KielError('ERR_BACKEND', String(err), { cause: err })),
+    );
   }
 
   // ---- handoff hooks -------------------------------------------------------------------------------------
