@@ -16,6 +16,7 @@ import type {
   Unsubscribe,
   VersionedRecord,
 } from '@kiel/consumer';
+import { emitToEach } from '@kiel/consumer';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, noop, retry } from 'cockatiel';
 import type { IPolicy } from 'cockatiel';
 import { Etcd3, GRPCUnavailableError } from 'etcd3';
@@ -773,18 +774,13 @@ export class EtcdBackend implements AllocatorBackend {
   }
 
   private emit<E extends keyof AllocatorBackendEvents>(event: E, ...args: AllocatorBackendEvents[E]): void {
-    // Each listener on its own: one that throws must not keep the others (the group's rejoin) from hearing it.
-    for (const listener of this.emitter.listeners(event)) {
-      try {
-        (listener as (...a: AllocatorBackendEvents[E]) => void)(...args);
-      } catch (error) {
-        this.emitError(
-          new EtcdBackendError('ERR_MALFORMED_RECORD', `a \`${event}\` listener threw: ${String(error)}`, {
-            cause: error,
-          }),
-        );
-      }
-    }
+    emitToEach(this.emitter, event, args, (error) =>
+      this.emitError(
+        new EtcdBackendError('ERR_MALFORMED_RECORD', `a \`${event}\` listener threw: ${String(error)}`, {
+          cause: error,
+        }),
+      ),
+    );
   }
 
   /**

@@ -17,6 +17,7 @@ import type {
   Unsubscribe,
   VersionedRecord,
 } from '@kiel/consumer';
+import { emitToEach } from '@kiel/consumer';
 import * as zookeeper from 'node-zookeeper-client';
 import { exceptionCode, toBackendError, ZooKeeperBackendError } from './errors';
 import { resolveOptions, toClientAcl, type ResolvedOptions, type ZooKeeperBackendOptions } from './options';
@@ -755,19 +756,15 @@ export class ZooKeeperBackend implements AllocatorBackend {
   }
 
   private emit<E extends keyof AllocatorBackendEvents>(event: E, ...args: AllocatorBackendEvents[E]): void {
-    for (const listener of this.emitter.listeners(event)) {
-      try {
-        (listener as Listener<E>)(...args);
-      } catch (error) {
-        if (event !== 'error') {
-          this.report(
-            new ZooKeeperBackendError('ERR_MALFORMED_RECORD', `a listener of ${event} threw: ${messageOf(error)}`, {
-              cause: error,
-            }),
-          );
-        }
+    emitToEach(this.emitter, event, args, (error) => {
+      if (event !== 'error') {
+        this.report(
+          new ZooKeeperBackendError('ERR_MALFORMED_RECORD', `a listener of ${event} threw: ${messageOf(error)}`, {
+            cause: error,
+          }),
+        );
       }
-    }
+    });
   }
 
   private report(error: BackendError): void {

@@ -33,6 +33,7 @@ export type { SingleConsumerOptions, StartPosition } from './consumer/single';
 export { deserializers } from './consumer/options';
 export type { BaseConsumerOptions, Batch, Deserializer, Message } from './consumer/options';
 export { BackendErrorImpl, isBackendError } from './backend/errors';
+export { emitToEach } from './backend/events';
 export type { BackendErrorOptions } from './backend/errors';
 export { MemoryBackend, MemoryStore } from './backend/memory';
 export type {

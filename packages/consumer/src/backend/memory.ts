@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { BackendErrorImpl } from './errors';
+import { emitToEach } from './events';
 import type {
   AllocatorBackend,
   AllocatorBackendEvents,
@@ -418,14 +419,9 @@ export class MemoryBackend implements AllocatorBackend {
   }
 
   private emit<E extends keyof AllocatorBackendEvents>(event: E, ...args: AllocatorBackendEvents[E]): void {
-    // Each listener on its own: one that throws must not keep the others from hearing the event.
-    for (const listener of this.emitter.listeners(event)) {
-      try {
-        (listener as (...a: AllocatorBackendEvents[E]) => void)(...args);
-      } catch (error) {
-        if (event !== 'error') this.reportError(listenerError(event, error));
-      }
-    }
+    emitToEach(this.emitter, event, args, (error) => {
+      if (event !== 'error') this.reportError(listenerError(event, error));
+    });
   }
 
   private reportError(error: BackendError): void {
