@@ -16,7 +16,7 @@ import {
   type RecordVersion,
 } from '../src';
 import { KAFKA_BROKERS, uniqueName } from './helpers/env';
-import { sleep, waitFor } from './helpers/group-harness';
+import { gate, sleep, waitFor } from './helpers/group-harness';
 import { kafka, produce, topics } from './helpers/kafka';
 
 const t = topics();
@@ -106,13 +106,6 @@ async function splitWithClaimOut(name: string) {
     throw err;
   }
   return { first, second, held, letGo, close };
-}
-
-/** A promise the test opens when it chooses. */
-function gate(): { wait: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const wait = new Promise<void>((resolve) => (open = resolve));
-  return { wait, open };
 }
 
 /**

@@ -17,6 +17,13 @@ export async function waitFor(
   }
 }
 
+/** A promise the test opens when it chooses: holds a step (a backend call, a hook) at a chosen point. */
+export function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((resolve) => (open = resolve));
+  return { wait, open };
+}
+
 /** Produces `perTick` messages round-robin over the partitions every `intervalMs` until stopped. */
 export class ContinuousProducer {
   private readonly producer = kafka.producer();

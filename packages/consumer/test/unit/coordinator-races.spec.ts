@@ -17,17 +17,11 @@ import {
   type TopicPartition,
   type VersionedRecord,
 } from '../../src';
+import { gate, sleep, waitFor as waitUntil } from '../helpers/group-harness';
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls `condition` every 10 ms until it holds, or fails after `timeoutMs` with `what`. */
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+/** The shared wait, bounded at 3 s by default here: every state these tests wait for comes within that. */
+const waitFor = (what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 3_000) =>
+  waitUntil(what, condition, timeoutMs);
 
 /** Polls `condition` for up to `timeoutMs` and says whether it came to hold; the caller then asserts the state. */
 async function settles(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
@@ -37,13 +31,6 @@ async function settles(condition: () => boolean | Promise<boolean>, timeoutMs: n
     await sleep(10);
   }
   return true;
-}
-
-/** A promise the test opens when it chooses. */
-function gate(): { wait: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const wait = new Promise<void>((resolve) => (open = resolve));
-  return { wait, open };
 }
 
 const injected = (what: string) => new BackendErrorImpl('ERR_BACKEND_TIMEOUT', `injected: ${what}`);
