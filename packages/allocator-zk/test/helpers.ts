@@ -345,47 +345,30 @@ export class FreezableProxy {
       pair.upstream = upstream;
       upstream.on('error', () => undefined);
       upstream.on('close', () => client.destroy());
-      let first = true;
-      // The op type of each request in flight, by xid, read from the client's frames.
+      // The op type of each request in flight, by xid. After the ConnectRequest, a request is xid (int32), type
+      // (int32), body.
       const ops = new Map<number, number>();
-      let sent = Buffer.alloc(0);
-      let firstRequest = true;
-      client.on('data', (chunk: Buffer) => {
-        sent = Buffer.concat([sent, chunk]);
-        while (sent.length >= 4 && sent.length >= 4 + sent.readInt32BE(0)) {
-          const frame = sent.subarray(0, 4 + sent.readInt32BE(0));
-          sent = sent.subarray(frame.length);
-          // After the ConnectRequest, a request is xid (int32), type (int32), body.
-          if (!firstRequest && frame.length >= 12) ops.set(frame.readInt32BE(4), frame.readInt32BE(8));
-          firstRequest = false;
-        }
-      });
-      client.on('data', (chunk: Buffer) => {
-        // The first frame of a connection is the ConnectRequest, which has no request header.
-        if (
-          !first &&
-          this.dropAfterOp !== undefined &&
-          chunk.length >= 12 &&
-          chunk.readInt32BE(8) === this.dropAfterOp
-        ) {
-          this.dropAfterOp = undefined;
-          this.dropReplies = true;
-        }
-        first = false;
-      });
+      client.on(
+        'data',
+        framed((frame, first) => {
+          if (first || frame.length < 12) return;
+          const op = frame.readInt32BE(8);
+          ops.set(frame.readInt32BE(4), op);
+          if (op === this.dropAfterOp) {
+            this.dropAfterOp = undefined;
+            this.dropReplies = true;
+          }
+        }),
+      );
       client.pipe(upstream);
-      // Replies are passed on frame by frame (a 4-byte length, then the frame), so that some can be rewritten.
-      let pending = Buffer.alloc(0);
-      let firstReply = true;
+      // Replies are passed on frame by frame, so that some can be dropped or rewritten.
       const rewritten: Buffer[] = [];
-      upstream.on('data', (chunk: Buffer) => {
-        if (this.dropReplies) return;
-        pending = Buffer.concat([pending, chunk]);
-        while (pending.length >= 4 && pending.length >= 4 + pending.readInt32BE(0)) {
-          const frame = pending.subarray(0, 4 + pending.readInt32BE(0));
-          pending = pending.subarray(frame.length);
+      upstream.on(
+        'data',
+        framed((frame, first) => {
+          if (this.dropReplies) return;
           // After the ConnectResponse, a reply is xid (int32), zxid (int64), err (int32), body; xid > 0: a request's.
-          const xid = firstReply ? 0 : frame.readInt32BE(4);
+          const xid = first ? 0 : frame.readInt32BE(4);
           const op = ops.get(xid);
           ops.delete(xid);
           if (this.expiring > 0 && xid > 0 && op === this.expiringOp) {
@@ -398,9 +381,8 @@ export class FreezableProxy {
           } else {
             client.write(frame);
           }
-          firstReply = false;
-        }
-      });
+        }),
+      );
     };
     if (this.frozen) {
       client.pause();
@@ -409,4 +391,19 @@ export class FreezableProxy {
       connect();
     }
   }
+}
+
+/** A 'data' handler that cuts a ZooKeeper stream into its length-prefixed frames; the first is the connect one. */
+function framed(onFrame: (frame: Buffer, first: boolean) => void): (chunk: Buffer) => void {
+  let pending = Buffer.alloc(0);
+  let first = true;
+  return (chunk) => {
+    pending = Buffer.concat([pending, chunk]);
+    while (pending.length >= 4 && pending.length >= 4 + pending.readInt32BE(0)) {
+      const frame = pending.subarray(0, 4 + pending.readInt32BE(0));
+      pending = pending.subarray(frame.length);
+      onFrame(frame, first);
+      first = false;
+    }
+  };
 }
