@@ -33,6 +33,13 @@ export type KielErrorCode =
   | 'ERR_INVALID_ALLOCATION'
   /** Ownership can no longer be trusted (backend unreachable past the fencing timeout, or session lost). */
   | 'ERR_FENCED'
+  /**
+   * A handler ran past `handlerTimeout` while its partition was being handed off; `location` names the partition.
+   * The partition was handed over with the position handled so far.
+   */
+  | 'ERR_HANDLER_TIMEOUT'
+  /** The partition is being handed to another member: stop handling it (a batch's `signal` reason). */
+  | 'ERR_REVOKED'
   /** The coordination backend failed an operation (unreachable, timed out); `cause` holds its error. */
   | 'ERR_BACKEND'
   /** A record in the coordination backend is malformed; `location` names it. */

@@ -54,6 +54,14 @@ type State = 'idle' | 'connecting' | 'connected' | 'closing' | 'closed';
 
 const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 
+/** Longest time handlers may hold the event loop before the loop yields, so heartbeats and timers run, ms. */
+const MAX_YIELD_INTERVAL = 50;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Marks a batch whose handler called `resolveOffset`. */
+const RESOLVED = Symbol('resolved');
+
 /**
  * What SingleConsumer and GroupedConsumer share: the cluster, the fetch engine, the three ways to receive messages
  * (kiel's `consume(topic)`, kafkajs-style `run()`, and an async iterator of batches), positions and lifecycle.
@@ -74,7 +82,20 @@ export abstract class BaseConsumer<
   /** Next offset to hand out (and commit) per partition: one past the last handled message. */
   protected readonly positions = new Map<string, { topic: string; partition: number; offset: number }>();
   /** Handlers running per partition, so that a revocation can wait for them. */
-  private readonly handling = new Map<string, Promise<void>>();
+  private readonly handling = new Map<string, Promise<unknown>>();
+  /**
+   * The fetch assignment each partition's position belongs to. A handler of an older assignment (the partition was
+   * dropped, or dropped and taken again) finishing late never writes a position.
+   */
+  private readonly epochs = new Map<string, number>();
+  /** Per partition, aborted when its messages may no longer be handed out (revoked, fenced, lost). */
+  private readonly aborts = new Map<string, AbortController>();
+  /** Partitions the application paused: fencing never resumes them. */
+  private readonly userPaused = new Set<string>();
+  /** Batches `consume()` returned that the application has not asked past yet, and their revocation gate. */
+  private consumed: { batches: FetchedBatch[]; done: () => void } | undefined;
+  /** When the handler loop last let the event loop turn. */
+  private lastYield = 0;
   private state: State = 'idle';
   /** While set, no batch is handed out (a fenced group member). */
   private gate: { promise: Promise<void>; open: () => void } | undefined;
@@ -138,8 +159,10 @@ export abstract class BaseConsumer<
 
   /**
    * kiel's pull style: the messages of `topic` fetched since the last call, waiting up to `maxWaitTime` for some.
-   * Returns an empty list when nothing arrived (or the partitions are not ready yet). Returned messages count as
-   * handled.
+   * Returns an empty list when nothing arrived (or the partitions are not ready yet). The messages returned count as
+   * handled once the application asks for more (the next `consume()`), calls `commitOffsets()` or closes the
+   * consumer; until then a revocation of their partitions waits, so they are never handed to a second member while
+   * the application may still be working on them, and a crash redelivers them.
    */
   async consume(topic: string): Promise<Message<V>[]> {
     if (typeof topic !== 'string' || topic === '') {
@@ -148,19 +171,35 @@ export abstract class BaseConsumer<
       });
     }
     await this.connect();
+    this.settleConsumed();
+    await this.afterConsume(topic);
     await this.onConsume(topic);
     if (this.gate) return [];
     const fetched = await this.fetcher.take(this.options.maxWaitTime, (b) => b.topic === topic);
     const messages: Message<V>[] = [];
-    for (const fb of fetched) {
-      const batch = this.toBatch(fb);
-      if (batch) {
-        for (const m of batch.messages) messages.push(m);
-        this.markHandled(fb.topic, fb.partition, fb.nextOffset);
+    const kept: FetchedBatch[] = [];
+    for (let i = 0; i < fetched.length; i++) {
+      const fb = fetched[i]!;
+      if (!this.fetcher.isCurrent(fb)) {
+        this.fetcher.release(fb);
+        continue;
       }
-      this.fetcher.release(fb);
+      if (!this.mayHandOut(fb.topic, fb.partition)) {
+        // Fenced meanwhile: nothing more goes out; these batches are fetched again once it is safe.
+        this.rewind(fetched.slice(i));
+        this.onStale();
+        break;
+      }
+      const batch = this.toBatch(fb);
+      if (!batch) {
+        this.markHandled(fb.topic, fb.partition, fb.nextOffset, fb.token);
+        this.fetcher.release(fb);
+        continue;
+      }
+      for (const m of batch.messages) messages.push(m);
+      kept.push(fb);
     }
-    await this.afterConsume(topic);
+    if (kept.length > 0) this.holdConsumed(kept);
     return messages;
   }
 
@@ -205,9 +244,15 @@ export abstract class BaseConsumer<
           this.fetcher.release(fb);
           continue;
         }
+        if (!this.mayHandOut(fb.topic, fb.partition)) {
+          this.rewind([fb, ...pending]);
+          pending = [];
+          await this.stale();
+          continue;
+        }
         const batch = this.toBatch(fb);
         if (!batch) {
-          this.markHandled(fb.topic, fb.partition, fb.nextOffset);
+          this.markHandled(fb.topic, fb.partition, fb.nextOffset, fb.token);
           this.fetcher.release(fb);
           continue;
         }
@@ -219,7 +264,7 @@ export abstract class BaseConsumer<
         try {
           yield batch;
           current = undefined;
-          this.markHandled(fb.topic, fb.partition, fb.nextOffset);
+          if (!this.stoppedEarly(batch)) this.markHandled(fb.topic, fb.partition, fb.nextOffset, fb.token);
         } finally {
           this.handling.delete(k);
           handed();
@@ -251,6 +296,8 @@ export abstract class BaseConsumer<
     if (this.connecting) await this.connecting.catch(() => undefined);
     this.state = 'closing';
     this.stopRequested = true;
+    // Closing is asking for no more: what consume() returned was handled, and its commit is the last.
+    this.settleConsumed();
     try {
       await this.running?.catch(() => undefined);
       await Promise.allSettled([...this.handling.values()]);
@@ -271,12 +318,18 @@ export abstract class BaseConsumer<
 
   /** Pauses fetching the given partitions (messages already fetched are still delivered). */
   pause(partitions: ReadonlyArray<{ topic: string; partition: number }>): void {
-    for (const { topic, partition } of partitions) this.fetcher.setPaused(topic, partition, true);
+    for (const { topic, partition } of partitions) {
+      this.userPaused.add(tpKey(topic, partition));
+      this.fetcher.setPaused(topic, partition, true);
+    }
   }
 
-  /** Resumes fetching the given partitions. */
+  /** Resumes fetching the given partitions (while a grouped member is fenced, once it is not). */
   resume(partitions: ReadonlyArray<{ topic: string; partition: number }>): void {
-    for (const { topic, partition } of partitions) this.fetcher.setPaused(topic, partition, false);
+    for (const { topic, partition } of partitions) {
+      this.userPaused.delete(tpKey(topic, partition));
+      if (!this.gate) this.fetcher.setPaused(topic, partition, false);
+    }
   }
 
   /** Subclass hook: after the cluster is connected, before fetching starts. */
@@ -290,21 +343,80 @@ export abstract class BaseConsumer<
   /** Subclass hook: while closing, after handlers finished and fetching stopped. */
   protected async onClose(): Promise<void> {}
 
+  /**
+   * Whether messages of a partition may be handed out now. Read before every batch; GroupedConsumer checks its claim
+   * and the fencing clock.
+   */
+  protected mayHandOut(_topic: string, _partition: number): boolean {
+    return true;
+  }
+
+  /**
+   * Whether the fencing clock has run out at `now` (performance.now()). Read before every message of `eachMessage`,
+   * so it must be cheap. A consumer without a group never goes stale.
+   */
+  protected clockStale(_now: number): boolean {
+    return false;
+  }
+
+  /** Called when a check found a partition stale before anything else noticed (GroupedConsumer fences at once). */
+  protected onStale(): void {}
+
+  /** How long handlers may hold the event loop before the handler loop lets it turn, ms. */
+  protected get yieldInterval(): number {
+    return MAX_YIELD_INTERVAL;
+  }
+
   /** Emits `error` if anyone listens (an unobserved error must not crash the process). */
   protected reportError(error: KielError): void {
     if (this.events.listenerCount('error') > 0) this.events.emit('error', error);
   }
 
-  /** Stops (true) or resumes (false) handing out batches; fetching is paused separately. */
-  protected setGate(closed: boolean): void {
+  /**
+   * Stops (true) or resumes (false) handing out batches, and fetching with it: closing aborts every partition's
+   * signal; opening resumes fetching every partition the application did not pause itself.
+   */
+  protected setGate(closed: boolean, reason?: KielError): void {
     if (closed && !this.gate) {
       let open!: () => void;
       const promise = new Promise<void>((resolve) => (open = resolve));
       this.gate = { promise, open };
+      for (const { topic, partition } of this.fetcher.assigned()) this.fetcher.setPaused(topic, partition, true);
+      const why = reason ?? new KielError('ERR_FENCED', 'handing out messages is paused');
+      for (const controller of this.aborts.values()) controller.abort(why);
+      this.aborts.clear();
     } else if (!closed && this.gate) {
       this.gate.open();
       this.gate = undefined;
+      for (const { topic, partition } of this.fetcher.assigned()) {
+        if (!this.userPaused.has(tpKey(topic, partition))) this.fetcher.setPaused(topic, partition, false);
+      }
     }
+  }
+
+  /**
+   * Starts (or re-seeks) fetching a partition at `offset` (negative: by the reset policy). Positions recorded from
+   * now on belong to this assignment; `position`, if given, is the partition's handled position from the start.
+   */
+  protected startFetching(topic: string, partition: number, offset: number, position?: number): void {
+    const k = tpKey(topic, partition);
+    this.epochs.set(k, this.fetcher.assign(topic, partition, offset));
+    // Assigned while fenced or paused by the application: fetched only once that ends.
+    if (this.gate || this.userPaused.has(k)) this.fetcher.setPaused(topic, partition, true);
+    if (position !== undefined) this.positions.set(k, { topic, partition, offset: position });
+  }
+
+  /** Stops fetching a partition and aborts its handlers' signal; its position stays until forgotten. */
+  protected stopFetching(topic: string, partition: number, reason: KielError): void {
+    this.fetcher.revoke(topic, partition);
+    this.abortPartition(tpKey(topic, partition), reason);
+  }
+
+  private abortPartition(k: string, reason: KielError): void {
+    const controller = this.aborts.get(k);
+    if (!controller) return;
+    this.aborts.delete(k);
+    controller.abort(reason);
   }
 
   /** Waits while the gate is closed (or until the consumer stops). */
@@ -314,12 +426,22 @@ export abstract class BaseConsumer<
     }
   }
 
-  /** Records that everything before `offset` of a partition is handled. */
-  protected markHandled(topic: string, partition: number, offset: number): void {
+  /**
+   * Records that everything before `offset` of a partition is handled, for the assignment `token` of the batch
+   * handled. Ignored when that assignment is over (the partition was dropped, or dropped and taken again).
+   */
+  private markHandled(topic: string, partition: number, offset: number, token: number): void {
     const k = tpKey(topic, partition);
+    if (this.epochs.get(k) !== token) return;
     const known = this.positions.get(k);
     if (known) known.offset = offset;
     else this.positions.set(k, { topic, partition, offset });
+  }
+
+  /** The fetcher reset a partition's position by policy: nothing handled yet there, so the position moves with it. */
+  protected positionReset(topic: string, partition: number, from: number, to: number): void {
+    const known = this.positions.get(tpKey(topic, partition));
+    if (known && known.offset === from) known.offset = to;
   }
 
   /** The handled position of a partition, if any message of it was handled. */
@@ -327,14 +449,44 @@ export abstract class BaseConsumer<
     return this.positions.get(tpKey(topic, partition))?.offset;
   }
 
-  /** Forgets the handled position of a partition (it is no longer ours). */
+  /** Forgets the handled position of a partition (it is no longer ours); late handlers no longer record one. */
   protected forgetPosition(topic: string, partition: number): void {
-    this.positions.delete(tpKey(topic, partition));
+    const k = tpKey(topic, partition);
+    this.positions.delete(k);
+    this.epochs.delete(k);
   }
 
-  /** Resolves when the handler running for a partition (if any) has finished. */
-  protected async handlerDone(topic: string, partition: number): Promise<void> {
-    await this.handling.get(tpKey(topic, partition))?.catch(() => undefined);
+  /**
+   * Resolves true when the handler running for a partition (if any) has finished, or false once `timeout` ms passed
+   * first (the handler is still running).
+   */
+  protected async handlerDone(topic: string, partition: number, timeout = Infinity): Promise<boolean> {
+    const running = this.handling.get(tpKey(topic, partition));
+    if (!running) return true;
+    const done = running.then(
+      () => true,
+      () => true,
+    );
+    if (!Number.isFinite(timeout)) return done;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeout)));
+    try {
+      return await Promise.race([done, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** What `consume()` returned counts as handled now: the application asked for more, committed or closes. */
+  protected settleConsumed(): void {
+    const held = this.consumed;
+    if (!held) return;
+    this.consumed = undefined;
+    for (const fb of held.batches) {
+      this.markHandled(fb.topic, fb.partition, fb.nextOffset, fb.token);
+      this.fetcher.release(fb);
+    }
+    held.done();
   }
 
   protected get connected(): boolean {
@@ -343,6 +495,20 @@ export abstract class BaseConsumer<
 
   protected closedError(): KielError {
     return new KielError('ERR_CLOSED', 'the consumer was closed');
+  }
+
+  /** Holds what `consume()` returned until the application asks for more; a revocation waits for it meanwhile. */
+  private holdConsumed(batches: FetchedBatch[]): void {
+    let done!: () => void;
+    const settled = new Promise<void>((resolve) => (done = resolve));
+    this.consumed = { batches, done };
+    for (const fb of batches) this.handling.set(tpKey(fb.topic, fb.partition), settled);
+    void settled.then(() => {
+      for (const fb of batches) {
+        const k = tpKey(fb.topic, fb.partition);
+        if (this.handling.get(k) === settled) this.handling.delete(k);
+      }
+    });
   }
 
   /** Puts unhandled batches back: their partitions are fetched again from the first unhandled offset. */
@@ -354,9 +520,17 @@ export abstract class BaseConsumer<
       seen.add(k);
       const first = fb.records[0]?.offset;
       const position = this.positions.get(k)?.offset ?? first;
-      if (position !== undefined) this.fetcher.assign(fb.topic, fb.partition, position);
+      // A re-seek keeps the partition's paused state.
+      if (position !== undefined) this.epochs.set(k, this.fetcher.assign(fb.topic, fb.partition, position));
     }
     for (const fb of unhandled) this.fetcher.release(fb);
+  }
+
+  /** A check found handing out unsafe: let the subclass react (fence), and never spin while it does. */
+  private async stale(): Promise<void> {
+    this.onStale();
+    if (this.gate) await this.passGate();
+    else await new Promise((resolve) => setTimeout(resolve, 10));
   }
 
   private async loop(
@@ -366,38 +540,52 @@ export abstract class BaseConsumer<
     while (!this.stopRequested && this.state === 'connected') {
       await this.passGate();
       const fetched = await this.fetcher.take(this.options.maxWaitTime);
+      this.lastYield = performance.now();
       for (let i = 0; i < fetched.length; i++) {
         const fb = fetched[i]!;
         if (this.gate) await this.passGate();
-        if (this.stopRequested || !this.fetcher.isCurrent(fb)) {
-          if (this.stopRequested) {
-            this.rewind(fetched.slice(i));
-            return;
-          }
+        if (this.stopRequested) {
+          this.rewind(fetched.slice(i));
+          return;
+        }
+        if (!this.fetcher.isCurrent(fb)) {
           this.fetcher.release(fb);
           continue;
         }
+        if (!this.mayHandOut(fb.topic, fb.partition)) {
+          // Ownership or the fencing clock failed before anything else noticed: nothing more goes out.
+          this.rewind(fetched.slice(i));
+          await this.stale();
+          break;
+        }
         const batch = this.toBatch(fb);
         if (!batch) {
-          this.markHandled(fb.topic, fb.partition, fb.nextOffset);
+          this.markHandled(fb.topic, fb.partition, fb.nextOffset, fb.token);
           this.fetcher.release(fb);
           continue;
         }
         const k = tpKey(fb.topic, fb.partition);
         // The unit a revocation waits for: the handler, then the position it reached.
-        const work = (async () => {
-          if (eachBatch) await eachBatch(batch);
-          else await this.eachMessageOf(batch, eachMessage!);
-          this.markHandled(fb.topic, fb.partition, fb.nextOffset);
-        })();
+        const work = eachBatch ? this.eachBatchOf(fb, batch, eachBatch) : this.eachMessageOf(fb, batch, eachMessage!);
         this.handling.set(k, work);
+        let complete: boolean;
         try {
-          await work;
+          complete = await work;
         } catch (err) {
           this.rewind(fetched.slice(i));
           throw err;
         } finally {
-          this.handling.delete(k);
+          if (this.handling.get(k) === work) this.handling.delete(k);
+        }
+        if (!complete) {
+          // Stopped early: revoked or lost (the batch is stale, dropped), or fenced (fetched again once it is safe).
+          if (this.fetcher.isCurrent(fb)) {
+            this.rewind(fetched.slice(i));
+            await this.stale();
+            break;
+          }
+          this.fetcher.release(fb);
+          continue;
         }
         await this.afterBatch(batch);
         this.fetcher.release(fb);
@@ -405,12 +593,54 @@ export abstract class BaseConsumer<
     }
   }
 
-  private async eachMessageOf(batch: Batch<V>, handler: NonNullable<RunHandlers<V>['eachMessage']>): Promise<void> {
-    for (const message of batch.messages) {
+  /**
+   * Calls the handler for each message of a batch, reading the partition's signal and the fencing clock before each
+   * one, and lets the event loop turn whenever handlers held it for `yieldInterval`, so that heartbeats go out while
+   * a CPU-bound handler works. Resolves true when the whole batch was handled, false when it stopped early.
+   */
+  private async eachMessageOf(
+    fb: FetchedBatch,
+    batch: Batch<V>,
+    handler: NonNullable<RunHandlers<V>['eachMessage']>,
+  ): Promise<boolean> {
+    const { signal, messages } = batch;
+    const interval = this.yieldInterval;
+    for (let i = 0; i < messages.length; i++) {
+      let now = performance.now();
+      if (now - this.lastYield >= interval) {
+        await nextTurn();
+        this.lastYield = now = performance.now();
+      }
+      if (signal.aborted || this.clockStale(now)) return false;
+      const message = messages[i]!;
       await handler(message);
       // Handled up to here: a failure in a later message resumes after this one.
-      this.markHandled(message.topic, message.partition, message.offset + 1);
+      this.markHandled(fb.topic, fb.partition, message.offset + 1, fb.token);
     }
+    return true;
+  }
+
+  /** Calls a batch handler; see {@link Batch.resolveOffset} for what counts as handled when it stops early. */
+  private async eachBatchOf(
+    fb: FetchedBatch,
+    batch: Batch<V>,
+    handler: NonNullable<RunHandlers<V>['eachBatch']>,
+  ): Promise<boolean> {
+    try {
+      await handler(batch);
+    } catch (err) {
+      if (batch.signal.aborted) return false;
+      throw err;
+    }
+    this.lastYield = performance.now();
+    if (this.stoppedEarly(batch)) return false;
+    this.markHandled(fb.topic, fb.partition, fb.nextOffset, fb.token);
+    return true;
+  }
+
+  /** Whether a batch's handler stopped early: its signal was aborted and it resolved offsets itself. */
+  private stoppedEarly(batch: Batch<V>): boolean {
+    return batch.signal.aborted && (batch as Batch<V> & { [RESOLVED]?: boolean })[RESOLVED] === true;
   }
 
   /** Turns fetched records into messages in place: adds topic and partition, deserializes values. */
@@ -445,14 +675,38 @@ export abstract class BaseConsumer<
       lag: Math.max(0, fb.highWatermark - last.offset - 1),
     });
     if (messages.length === 0) return null;
-    return {
+    const k = tpKey(topic, partition);
+    let controller = this.aborts.get(k);
+    if (!controller) this.aborts.set(k, (controller = new AbortController()));
+    const signal = controller.signal;
+    const firstOffset = records[0]!.offset;
+    const lastOffset = last.offset;
+    const batch: Batch<V> & { [RESOLVED]?: boolean } = {
       topic,
       partition,
       messages,
       highWatermark: fb.highWatermark,
-      firstOffset: records[0]!.offset,
-      lastOffset: last.offset,
+      firstOffset,
+      lastOffset,
+      signal,
+      isStale: () =>
+        signal.aborted ||
+        !this.fetcher.isCurrent(fb) ||
+        !this.mayHandOut(topic, partition) ||
+        this.clockStale(performance.now()),
+      resolveOffset: (offset: number) => {
+        if (!Number.isInteger(offset) || offset < firstOffset || offset > lastOffset) {
+          throw new KielError(
+            'ERR_INVALID_CONFIG',
+            `resolveOffset(${offset}): not an offset of this batch of ${topic}-${partition} (${firstOffset}..${lastOffset})`,
+            { option: 'offset' },
+          );
+        }
+        batch[RESOLVED] = true;
+        this.markHandled(topic, partition, offset + 1, fb.token);
+      },
     };
+    return batch;
   }
 
   private skip(topic: string, partition: number, record: KafkaRecord, err: unknown): void {

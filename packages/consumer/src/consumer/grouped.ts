@@ -1,4 +1,5 @@
 import { ListOffsetsTimestamp } from '@kiel/protocol';
+import { listOffset } from '../fetch/fetcher';
 import { naive, strategies, type Strategy, type StrategyName } from '@kiel/allocators';
 import type { AllocatorBackend } from '../backend/types';
 import { KielError, invalidConfig, isKielError } from '../errors';
@@ -37,6 +38,13 @@ export interface GroupedConsumerOptions<V> extends BaseConsumerOptions<V> {
   readonly fencingTimeout?: number;
   /** After the session or lease is lost: rejoin as a new member (default) or report a fatal error. */
   readonly rejoin?: boolean;
+  /**
+   * How long a handoff waits for a handler still running on a revoked partition, ms. Past it the member reports
+   * ERR_HANDLER_TIMEOUT, commits only what was handled and lets the partition go, so that one stuck handler never
+   * holds a partition (or the group's rebalance) forever. The late handler's result is then ignored. Default
+   * 300 000 (Kafka's `max.poll.interval.ms`).
+   */
+  readonly handlerTimeout?: number;
 }
 
 /** Events of a GroupedConsumer: a consumer's, the coordination's, and commits. */
@@ -86,6 +94,12 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
   private offsets!: OffsetStore;
   /** The last committed offset per partition (`topic:partition`), to commit only what advanced. */
   private readonly committed = new Map<string, number>();
+  /** Commits in flight and the partitions each carries: a revocation waits for those that carry its partition. */
+  private readonly commitsInFlight = new Map<Promise<unknown>, ReadonlySet<string>>();
+  /** Partitions being revoked: background commits leave them to the revocation's own commit. */
+  private readonly revoking = new Set<string>();
+  private readonly backend: AllocatorBackend;
+  private readonly handlerTimeout: number;
   private committing: Promise<void> | undefined;
   private commitAgain = false;
   private metadataTimer: NodeJS.Timeout | undefined;
@@ -143,6 +157,12 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     ) {
       throw invalidConfig('topics', 'expected an array of non-empty topic names');
     }
+    const handlerTimeout = options.handlerTimeout ?? 300_000;
+    if (!(Number.isInteger(handlerTimeout) && handlerTimeout > 0)) {
+      throw invalidConfig('handlerTimeout', 'expected a positive integer (ms)');
+    }
+    this.handlerTimeout = handlerTimeout;
+    this.backend = backend;
     this.group = options.group;
     this.autocommit = options.autocommit ?? true;
     this.initialTopics = options.topics ?? [];
@@ -197,13 +217,16 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
    * heal and retry; NOT_COORDINATOR finds the coordinator again; metadata that is too large is dropped.
    */
   async commitOffsets(metadata?: string): Promise<void> {
+    // What consume() returned counts as handled once the application commits.
+    this.settleConsumed();
     const offsets: PartitionOffset[] = [];
     for (const p of this.positions.values()) {
       const id = tpId(p.topic, p.partition);
-      if (!this.coordinator.isOwned(id) || this.committed.get(id) === p.offset) continue;
+      if (!this.coordinator.isOwned(id) || this.revoking.has(id) || this.committed.get(id) === p.offset) continue;
       offsets.push({ topic: p.topic, partition: p.partition, offset: p.offset });
     }
-    await this.commit(offsets, metadata);
+    // Partitions a revocation took over meanwhile are left to its own commit.
+    await this.commit(offsets, metadata, (o) => !this.revoking.has(tpId(o.topic, o.partition)));
   }
 
   protected async onConnect(): Promise<void> {
@@ -221,6 +244,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       throw err;
     }
     this.cluster.on('metadata', () => void this.noticeGrowth());
+    this.fetcher.on('reset', ({ topic, partition, from, to }) => this.positionReset(topic, partition, from, to));
     this.metadataTimer = setInterval(
       () => void this.cluster.refreshMetadata().catch(() => undefined),
       this.options.metadataMaxAge,
@@ -238,6 +262,27 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
 
   protected override async afterBatch(_batch: Batch<V>): Promise<void> {
     if (this.autocommit) this.scheduleCommit();
+  }
+
+  protected override mayHandOut(topic: string, partition: number): boolean {
+    return (
+      this.coordinator.isOwned(tpId(topic, partition)) &&
+      !this.coordinator.isFenced &&
+      !this.clockStale(performance.now())
+    );
+  }
+
+  protected override clockStale(now: number): boolean {
+    return now - this.backend.lastContact > this.coordinator.fencingTimeout;
+  }
+
+  protected override onStale(): void {
+    this.coordinator.checkFence();
+  }
+
+  /** A twentieth of the fencing timeout (at most 50 ms): heartbeats go out long before the clock runs out. */
+  protected override get yieldInterval(): number {
+    return Math.max(1, Math.min(super.yieldInterval, Math.floor(this.coordinator.fencingTimeout / 20)));
   }
 
   protected override async onClose(): Promise<void> {
@@ -302,53 +347,97 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
 
   // ---- handoff hooks -------------------------------------------------------------------------------------
 
+  /**
+   * Commit-before-release for revoked partitions: stop handing out and fetching them, wait for their handlers (at
+   * most `handlerTimeout`) and for every commit in flight that carries them, then commit what was handled. Throws
+   * (and the claims stay held, to be tried again) only for a retriable failure.
+   */
   private async revokePartitions(partitions: TopicPartition[]): Promise<void> {
-    for (const { topic, partition } of partitions) this.fetcher.revoke(topic, partition);
-    await Promise.all(partitions.map(({ topic, partition }) => this.handlerDone(topic, partition)));
-    await this.committing?.catch(() => undefined);
-    const offsets: PartitionOffset[] = [];
-    for (const { topic, partition } of partitions) {
-      const id = tpId(topic, partition);
-      const position = this.positionOf(topic, partition);
-      if (position !== undefined && this.committed.get(id) !== position)
-        offsets.push({ topic, partition, offset: position });
+    const ids = partitions.map(({ topic, partition }) => tpId(topic, partition));
+    for (const id of ids) this.revoking.add(id);
+    try {
+      for (const { topic, partition } of partitions) {
+        this.stopFetching(topic, partition, new KielError('ERR_REVOKED', `${topic}-${partition} is being handed off`));
+      }
+      await Promise.all(partitions.map((tp) => this.waitForHandler(tp)));
+      await this.commitsCarrying(new Set(ids));
+      const offsets: PartitionOffset[] = [];
+      for (const { topic, partition } of partitions) {
+        const position = this.positionOf(topic, partition);
+        if (position !== undefined && this.committed.get(tpId(topic, partition)) !== position) {
+          offsets.push({ topic, partition, offset: position });
+        }
+      }
+      try {
+        // Commit-before-release: a retriable failure propagates and the claims stay held until it succeeds.
+        await this.commit(offsets);
+      } catch (err) {
+        if (!isKielError(err) || err.retriable) throw err;
+        // Refused for good (a native group took the group id): holding the claim would stall the next owner
+        // forever. It starts from the last commit instead: duplicates, nothing lost.
+        this.reportError(err);
+      }
+      for (const { topic, partition } of partitions) this.forget(topic, partition);
+    } finally {
+      for (const id of ids) this.revoking.delete(id);
     }
-    // Commit-before-release: if this fails, the error propagates and the claims stay held until it succeeds.
-    await this.commit(offsets);
-    for (const { topic, partition } of partitions) this.forget(topic, partition);
+  }
+
+  /** Waits for a revoked partition's handler, at most `handlerTimeout`; past it, reports and lets it go. */
+  private async waitForHandler({ topic, partition }: TopicPartition): Promise<void> {
+    if (await this.handlerDone(topic, partition, this.handlerTimeout)) return;
+    this.reportError(
+      new KielError(
+        'ERR_HANDLER_TIMEOUT',
+        `the handler of ${topic}-${partition} ran past handlerTimeout (${this.handlerTimeout} ms) while the ` +
+          `partition was being handed off: committing what was handled and letting it go; its result is ignored`,
+        { location: `${topic}-${partition}` },
+      ),
+    );
+  }
+
+  /** Resolves when no commit in flight carries any of `ids`. */
+  private async commitsCarrying(ids: ReadonlySet<string>): Promise<void> {
+    for (;;) {
+      const carrying = [...this.commitsInFlight].filter(([, carried]) => [...carried].some((id) => ids.has(id)));
+      if (carrying.length === 0) return;
+      await Promise.allSettled(carrying.map(([commit]) => commit));
+    }
   }
 
   private async assignPartitions(partitions: TopicPartition[]): Promise<void> {
     const committed = await this.offsets.fetch(partitions);
-    for (const { topic, partition } of partitions) {
+    // Nothing committed yet: offsetReset decides, and the position found is recorded (and committed on a handoff, as
+    // the Java consumer does), so the next owner starts where this one did, not at a newer end.
+    const policy = this.options.offsetReset === 'latest' ? ListOffsetsTimestamp.LATEST : ListOffsetsTimestamp.EARLIEST;
+    const starts = await Promise.all(
+      partitions.map(async ({ topic, partition }) => {
+        const offset = committed.get(tpId(topic, partition)) ?? -1;
+        if (offset >= 0) return offset;
+        return listOffset(this.cluster, topic, partition, policy, this.options.isolationLevel);
+      }),
+    );
+    partitions.forEach(({ topic, partition }, i) => {
       const id = tpId(topic, partition);
       // Lost or revoked while the offsets were being looked up: do not start.
-      if (!this.coordinator.isOwned(id)) continue;
+      if (!this.coordinator.isOwned(id)) return;
+      // Whatever an earlier ownership of this partition left behind is not this one's.
+      this.forget(topic, partition);
       const offset = committed.get(id) ?? -1;
-      if (offset >= 0) {
-        this.committed.set(id, offset);
-        this.fetcher.assign(topic, partition, offset);
-      } else {
-        // Nothing committed yet: offsetReset decides.
-        this.fetcher.assign(
-          topic,
-          partition,
-          this.options.offsetReset === 'latest' ? ListOffsetsTimestamp.LATEST : ListOffsetsTimestamp.EARLIEST,
-        );
-      }
-    }
+      if (offset >= 0) this.committed.set(id, offset);
+      this.startFetching(topic, partition, starts[i]!, starts[i]!);
+    });
   }
 
   private dropPartitions(partitions: TopicPartition[]): void {
     for (const { topic, partition } of partitions) {
-      this.fetcher.revoke(topic, partition);
+      this.stopFetching(topic, partition, new KielError('ERR_FENCED', `${topic}-${partition} is no longer owned`));
       this.forget(topic, partition);
     }
   }
 
   private fence(fenced: boolean): void {
-    this.setGate(fenced);
-    for (const { topic, partition } of this.fetcher.assigned()) this.fetcher.setPaused(topic, partition, fenced);
+    this.setGate(fenced, new KielError('ERR_FENCED', `group member ${this.memberId} is fenced`));
   }
 
   private forget(topic: string, partition: number): void {
@@ -358,11 +447,43 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
 
   // ---- commits -------------------------------------------------------------------------------------------
 
-  private async commit(offsets: PartitionOffset[], metadata?: string): Promise<void> {
+  private async commit(
+    offsets: PartitionOffset[],
+    metadata?: string,
+    keep: (o: PartitionOffset) => boolean = () => true,
+  ): Promise<void> {
     if (offsets.length === 0) return;
-    await this.offsets.commit(offsets, metadata);
+    const commit = this.offsets.commit(offsets, {
+      metadata,
+      // A retry drops partitions no longer owned and offsets committed meanwhile.
+      keep: (o) => {
+        const id = tpId(o.topic, o.partition);
+        return this.coordinator.isOwned(id) && this.committed.get(id) !== o.offset && keep(o);
+      },
+    });
+    this.commitsInFlight.set(commit, new Set(offsets.map((o) => tpId(o.topic, o.partition))));
+    let result: Awaited<typeof commit>;
+    try {
+      result = await commit;
+    } finally {
+      this.commitsInFlight.delete(commit);
+    }
+    for (const o of result.committed) this.committed.set(tpId(o.topic, o.partition), o.offset);
+    if (result.unknown.length > 0) this.topicsGone(result.unknown);
+    if (result.committed.length > 0) this.emit('commit', { offsets: result.committed });
+  }
+
+  /** Commits refused because the topic no longer exists: nothing to keep for them. */
+  private topicsGone(offsets: readonly PartitionOffset[]): void {
     for (const o of offsets) this.committed.set(tpId(o.topic, o.partition), o.offset);
-    this.emit('commit', { offsets });
+    this.reportError(
+      new KielError(
+        'ERR_UNKNOWN_TOPIC',
+        `offsets of ${offsets.map((o) => `${o.topic}-${o.partition}`).join(', ')} were not committed: the topic no ` +
+          `longer exists`,
+        { location: offsets[0]!.topic },
+      ),
+    );
   }
 
   /** A background commit after a batch: at most one in flight; later batches join the next one. */

@@ -26,6 +26,21 @@ export interface Batch<V = unknown> {
   readonly highWatermark: number;
   readonly firstOffset: number;
   readonly lastOffset: number;
+  /**
+   * Aborted when this member may no longer hand out messages of the partition: it is being revoked, the member is
+   * fenced (no contact with its backend), or its session was lost. A long handler should stop early: call
+   * {@link resolveOffset} for what it finished, then return, or throw `signal.reason` (`throwIfAborted()`).
+   */
+  readonly signal: AbortSignal;
+  /** Whether the batch is stale: {@link signal} is aborted, or ownership or the fencing clock fails right now. */
+  isStale(): boolean;
+  /**
+   * Marks the messages up to and including `offset` as handled, for a handler that stops early on {@link signal}.
+   * A handler that returns has handled the whole batch, unless the signal was aborted and it called `resolveOffset`:
+   * then only what it resolved counts. A handler that throws once the signal is aborted has handled what it
+   * resolved (nothing, if it resolved nothing), and `run()` goes on. The rest goes to the partition's next owner.
+   */
+  resolveOffset(offset: number): void;
 }
 
 /** Turns a record's value bytes into the application's value. Throwing skips the message (see `skipped`). */

@@ -108,7 +108,7 @@ export class SingleConsumer<V = unknown> extends BaseConsumer<V, ConsumerEvents>
         partitions = this.cluster.partitions(topic);
       }
       const starts = await Promise.all(partitions.map((p) => this.startOffset(topic, p.partition)));
-      starts.forEach((offset, partition) => this.fetcher.assign(topic, partition, offset));
+      starts.forEach((offset, partition) => this.startFetching(topic, partition, offset));
       this.partitionCounts.set(topic, partitions.length);
     }
   }
@@ -132,7 +132,7 @@ export class SingleConsumer<V = unknown> extends BaseConsumer<V, ConsumerEvents>
       if (!partitions || partitions.length <= known) continue;
       this.partitionCounts.set(topic, partitions.length);
       // Partitions added after we started hold only new data: read them from their beginning.
-      for (let p = known; p < partitions.length; p++) this.fetcher.assign(topic, p, ListOffsetsTimestamp.EARLIEST);
+      for (let p = known; p < partitions.length; p++) this.startFetching(topic, p, ListOffsetsTimestamp.EARLIEST);
     }
   }
 }

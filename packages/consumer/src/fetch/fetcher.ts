@@ -155,8 +155,11 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     this.wakeTaker?.();
   }
 
-  /** Starts fetching a partition from `offset` (or re-seeks it). Negative offsets mean "reset by policy". */
-  assign(topic: string, partition: number, offset: number): void {
+  /**
+   * Starts fetching a partition from `offset` (or re-seeks it). Negative offsets mean "reset by policy". Returns the
+   * assignment token that the partition's batches carry from now on.
+   */
+  assign(topic: string, partition: number, offset: number): number {
     const k = tpKey(topic, partition);
     const existing = this.partitions.get(k);
     const state: PartitionState = existing ?? {
@@ -176,6 +179,7 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     this.partitions.set(k, state);
     if (offset < 0) void this.resetOffset(state, offset === ListOffsetsTimestamp.LATEST ? 'latest' : 'earliest');
     this.wake();
+    return state.token;
   }
 
   /** Stops fetching a partition at once; its queued batches are dropped and in-flight answers discarded. */

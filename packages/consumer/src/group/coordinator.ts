@@ -742,7 +742,11 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
 
   // ---- fencing and lost sessions -------------------------------------------------------------------------
 
-  private checkFence(): void {
+  /**
+   * Reads the fencing clock now: fences this member when the backend has been silent past the fencing timeout, and
+   * lifts the fence once contact is back. Runs on a timer, and whenever the consumer finds the clock stale first.
+   */
+  checkFence(): void {
     if (this.stopping) return;
     const silent = performance.now() - this.backend.lastContact;
     if (!this.fenced && silent > this.fencingTimeout) {

@@ -84,19 +84,33 @@ export class OffsetStore {
 
   /**
    * Commits offsets (each the next offset to read). `metadata` defaults to `committed by <member>`; if the broker
-   * finds it too large, the commit is retried with empty metadata, as kiel does.
+   * finds it too large, the commit is retried with empty metadata, as kiel does. Each partition counts on its own:
+   * a retry sends only what is not committed yet, and `keep` is asked again before every attempt, so a retry drops
+   * what it refuses (a partition no longer owned) and a late retry never moves a committed offset under another
+   * owner. A partition whose topic no longer exists (UNKNOWN_TOPIC_OR_PARTITION) is not retried: it is returned in
+   * `unknown`, and the others are committed.
    */
-  async commit(offsets: readonly PartitionOffset[], metadata?: string): Promise<void> {
-    if (offsets.length === 0) return;
-    let text = metadata ?? `committed by ${this.memberId}`;
+  async commit(
+    offsets: readonly PartitionOffset[],
+    options: { metadata?: string | undefined; keep?: (offset: PartitionOffset) => boolean } = {},
+  ): Promise<{ committed: PartitionOffset[]; unknown: PartitionOffset[] }> {
+    const committed: PartitionOffset[] = [];
+    const unknown: PartitionOffset[] = [];
+    if (offsets.length === 0) return { committed, unknown };
+    let text = options.metadata ?? `committed by ${this.memberId}`;
+    const keep = options.keep;
+    let pending = [...offsets];
     await this.cluster.retry(`OffsetCommit for group ${this.group}`, async () => {
+      if (keep) pending = pending.filter(keep);
+      if (pending.length === 0) return;
       const coordinator = await this.findCoordinator();
+      const sent = new Map(pending.map((o) => [key(o.topic, o.partition), o]));
       const response = await coordinator.send('OffsetCommit', {
         groupId: this.group,
         generationIdOrMemberEpoch: SimpleCommit.GENERATION_ID,
         memberId: SimpleCommit.MEMBER_ID,
         groupInstanceId: null,
-        topics: [...groupByTopic(offsets)].map(([name, list]) => ({
+        topics: [...groupByTopic(pending)].map(([name, list]) => ({
           name,
           partitions: list.map((p) => ({
             partitionIndex: p.partition,
@@ -105,20 +119,38 @@ export class OffsetStore {
           })),
         })),
       });
+      let failure: { errorCode: number; context: string } | undefined;
       for (const topic of response.topics) {
         for (const p of topic.partitions) {
-          if (p.errorCode === KAFKA_ERROR_CODES.OFFSET_METADATA_TOO_LARGE && text !== '') {
+          const id = key(topic.name, p.partitionIndex);
+          const offset = sent.get(id);
+          if (!offset) continue;
+          if (p.errorCode === KAFKA_ERROR_CODES.NONE) {
+            committed.push(offset);
+            sent.delete(id);
+          } else if (p.errorCode === KAFKA_ERROR_CODES.UNKNOWN_TOPIC_OR_PARTITION) {
+            unknown.push(offset);
+            sent.delete(id);
+          } else if (p.errorCode === KAFKA_ERROR_CODES.OFFSET_METADATA_TOO_LARGE && text !== '') {
             text = '';
-            throw new KielError('ERR_KAFKA', `OffsetCommit: metadata too large, retrying with none`, {
-              retriable: true,
-              kafkaError: 'OFFSET_METADATA_TOO_LARGE',
-              errorCode: p.errorCode,
-            });
+            failure ??= { errorCode: p.errorCode, context: 'metadata too large, retrying with none' };
+          } else {
+            failure ??= { errorCode: p.errorCode, context: `OffsetCommit ${topic.name}-${p.partitionIndex}` };
           }
-          this.check(p.errorCode, `OffsetCommit ${topic.name}-${p.partitionIndex}`, coordinator);
         }
       }
+      pending = [...sent.values()];
+      if (!failure) return;
+      if (failure.errorCode === KAFKA_ERROR_CODES.OFFSET_METADATA_TOO_LARGE) {
+        throw new KielError('ERR_KAFKA', `OffsetCommit: ${failure.context}`, {
+          retriable: true,
+          kafkaError: 'OFFSET_METADATA_TOO_LARGE',
+          errorCode: failure.errorCode,
+        });
+      }
+      this.check(failure.errorCode, failure.context, coordinator);
     });
+    return { committed, unknown };
   }
 
   /** Turns an error code into the right exception (or nothing for NONE). */
