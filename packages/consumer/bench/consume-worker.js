@@ -1,5 +1,9 @@
 // One benchmark run in its own process, so CPU time and peak RSS belong to one consumer alone.
-// usage: node consume-worker.js <kiel|kafkajs> <brokers> <topic> <expected messages>
+// usage: node consume-worker.js <kiel|kiel-message|kiel-grouped|kafkajs> <brokers> <topic> <expected messages>
+//   kiel           SingleConsumer, eachBatch
+//   kiel-message   SingleConsumer, eachMessage (the per-message ownership checks and event-loop yields)
+//   kiel-grouped   GroupedConsumer on the in-memory backend, eachMessage (claim + fencing clock read per message)
+// KIEL_DIST=<dir> runs another build of @kiel/consumer (a baseline commit's dist) instead of this one's.
 // Prints one JSON line: messages, bytes, ms from first to last message, CPU seconds over that span, peak RSS.
 'use strict';
 
@@ -36,22 +40,42 @@ function report() {
 }
 
 async function kiel() {
-  const { SingleConsumer } = require('../dist');
-  const consumer = new SingleConsumer({
+  const kiel = require(process.env.KIEL_DIST ?? '../dist');
+  const common = {
     brokers: brokers.split(','),
     topics: [topic],
-    from: 'beginning',
     deserializer: 'raw',
     maxWaitTime: 500,
     ...(process.env.KIEL_MAX_BYTES ? { maxBytes: Number(process.env.KIEL_MAX_BYTES) } : {}),
-  });
-  await consumer.run({
-    eachBatch: async (batch) => {
-      let size = 0;
-      for (const m of batch.messages) size += m.value ? m.value.length : 0;
-      if (onMessages(batch.messages.length, size)) void consumer.stop();
-    },
-  });
+  };
+  const consumer =
+    impl === 'kiel-grouped'
+      ? new kiel.GroupedConsumer({
+          ...common,
+          group: `bench-${process.pid}-${Date.now()}`,
+          backend: new kiel.MemoryBackend({ store: new kiel.MemoryStore() }),
+          autocommit: false,
+        })
+      : new kiel.SingleConsumer({ ...common, from: 'beginning' });
+  if (impl === 'kiel') {
+    await consumer.run({
+      eachBatch: async (batch) => {
+        let size = 0;
+        for (const m of batch.messages) size += m.value ? m.value.length : 0;
+        if (onMessages(batch.messages.length, size)) void consumer.stop();
+      },
+    });
+  } else {
+    let done = false;
+    await consumer.run({
+      eachMessage: async (m) => {
+        if (!done && onMessages(1, m.value ? m.value.length : 0)) {
+          done = true;
+          void consumer.stop();
+        }
+      },
+    });
+  }
   report();
   await consumer.close();
 }
@@ -77,7 +101,7 @@ async function kafkajs() {
   await consumer.disconnect();
 }
 
-(impl === 'kiel' ? kiel : kafkajs)().then(
+(impl.startsWith('kiel') ? kiel : kafkajs)().then(
   () => process.exit(0),
   (err) => {
     console.error(err);

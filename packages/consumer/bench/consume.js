@@ -2,6 +2,9 @@
 // (eachBatch), a kafkajs consumer group (eachBatch, fromBeginning) and `kcat -C -e -o beginning -q`, in one run.
 // Prints msgs/s, MB/s, CPU seconds per million messages, peak RSS and ratios: medians of RUNS runs after a warm-up.
 // The clock starts at the first message. Needs the local stack (scripts/stack up) and kcat.
+// KIEL_IMPLS=kiel,kiel-message,kiel-grouped adds kiel's other handler paths (see consume-worker.js);
+// BASELINE_DIST=<dir of another build's packages/consumer/dist> adds each kiel path again as `<name>@base`,
+// to compare two commits in one run.
 'use strict';
 
 const { spawn, spawnSync } = require('node:child_process');
@@ -42,13 +45,14 @@ async function fill(w) {
   return topic;
 }
 
-function runWorker(impl, topic, expected) {
+function runWorker(impl, topic, expected, env = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
       [path.join(__dirname, 'consume-worker.js'), impl, brokers, topic, String(expected)],
       {
         stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, ...env },
       },
     );
     let out = '';
@@ -105,12 +109,16 @@ async function main() {
   for (const w of WORKLOADS) {
     process.stderr.write(`filling ${w.name}...\n`);
     const topic = await fill(w);
-    const impls = {
-      kiel: () => runWorker('kiel', topic, w.messages),
-      kafkajs: () => runWorker('kafkajs', topic, w.messages),
-      kcat: () => runKcat(topic, w.messages),
-    };
-    const results = { kiel: [], kafkajs: [], kcat: [] };
+    const impls = {};
+    for (const name of (process.env.KIEL_IMPLS ?? 'kiel').split(',')) {
+      impls[name] = () => runWorker(name, topic, w.messages);
+      if (process.env.BASELINE_DIST) {
+        impls[`${name}@base`] = () => runWorker(name, topic, w.messages, { KIEL_DIST: process.env.BASELINE_DIST });
+      }
+    }
+    impls.kafkajs = () => runWorker('kafkajs', topic, w.messages);
+    impls.kcat = () => runKcat(topic, w.messages);
+    const results = Object.fromEntries(Object.keys(impls).map((name) => [name, []]));
     for (let run = 0; run <= RUNS; run++) {
       for (const [name, fn] of Object.entries(impls)) {
         const r = await fn();
@@ -132,18 +140,22 @@ async function main() {
       ]),
     );
     console.log(`\n${w.name} (median of ${RUNS} runs after a warm-up)`);
-    console.log('consumer   msgs/s        MB/s     CPU s per 1M msgs   peak RSS MiB');
+    console.log('consumer            msgs/s        MB/s     CPU s per 1M msgs   peak RSS MiB');
     for (const [name, s] of Object.entries(summary)) {
       console.log(
-        `${name.padEnd(10)} ${fmt(s.msgsPerSec).padStart(11)}  ${fmt(s.mbPerSec, 1).padStart(8)}  ${fmt(s.cpuPerMillion, 2).padStart(18)}  ${fmt(s.rss).padStart(13)}`,
+        `${name.padEnd(19)} ${fmt(s.msgsPerSec).padStart(11)}  ${fmt(s.mbPerSec, 1).padStart(8)}  ${fmt(s.cpuPerMillion, 2).padStart(18)}  ${fmt(s.rss).padStart(13)}`,
       );
     }
-    const k = summary.kiel;
+    const k = summary.kiel ?? Object.values(summary)[0];
     console.log(
       `ratios: kiel/kafkajs ${fmt(k.msgsPerSec / summary.kafkajs.msgsPerSec, 2)}x msgs/s, ` +
         `kiel/kcat ${fmt(k.msgsPerSec / summary.kcat.msgsPerSec, 2)}x msgs/s, ` +
         `kiel CPU per message ${fmt(k.cpuPerMillion / summary.kafkajs.cpuPerMillion, 2)}x kafkajs's`,
     );
+    for (const name of Object.keys(summary).filter((n) => n.endsWith('@base'))) {
+      const now = summary[name.slice(0, -'@base'.length)];
+      console.log(`${name.slice(0, -5)} / baseline: ${fmt(now.msgsPerSec / summary[name].msgsPerSec, 3)}x msgs/s`);
+    }
   }
 }
 
