@@ -136,11 +136,11 @@ export class ProcessingLog {
 
   /**
    * Pairs of intervals of one partition, by different members, that overlap in time: each interval against the
-   * latest-ending interval of every other member that began before it.
+   * latest-ending interval of every other member that began before it. `except` leaves intervals out.
    */
-  overlaps(): Array<[Interval, Interval]> {
+  overlaps(except?: (interval: Interval) => boolean): Array<[Interval, Interval]> {
     const found: Array<[Interval, Interval]> = [];
-    for (const list of this.byPartition().values()) {
+    for (const list of this.byPartition(except).values()) {
       const latest = new Map<string, Interval>();
       for (const i of list) {
         for (const [member, other] of latest) if (member !== i.member && i.start < other.end) found.push([other, i]);
@@ -155,9 +155,9 @@ export class ProcessingLog {
    * The overlaps, one line per partition and pair of members: when the second began handling the partition while
    * the first still was, and what the first handled from then on (messages, offsets, times). Empty when none.
    */
-  describeOverlaps(): string[] {
+  describeOverlaps(except?: (interval: Interval) => boolean): string[] {
     const pairs = new Map<string, Array<[Interval, Interval]>>();
-    for (const pair of this.overlaps()) {
+    for (const pair of this.overlaps(except)) {
       const key = `${pair[0].partition} ${[pair[0].member, pair[1].member].sort().join(' ')}`;
       pairs.set(key, [...(pairs.get(key) ?? []), pair]);
     }
@@ -189,9 +189,10 @@ export class ProcessingLog {
   }
 
   /** The intervals of each partition, by start. */
-  private byPartition(): Map<number, Interval[]> {
+  private byPartition(except?: (interval: Interval) => boolean): Map<number, Interval[]> {
     const byPartition = new Map<number, Interval[]>();
     for (const i of this.intervals) {
+      if (except?.(i)) continue;
       const list = byPartition.get(i.partition);
       if (list) list.push(i);
       else byPartition.set(i.partition, [i]);
