@@ -19,7 +19,6 @@ class Members {
   readonly group = uniqueName('kiel-safety');
   /** Members stopped with SIGSTOP and not continued yet. */
   readonly stopped = new Set<string>();
-  readonly since = performance.timeOrigin + performance.now();
 
   constructor(
     private readonly backend: EndToEndBackend,
@@ -237,9 +236,9 @@ export async function runCpuBoundHandler(backend: EndToEndBackend, topic: string
 
 /**
  * 2. One partition, two members, then 3,000 messages of 100 bytes, an async handler of about 2 ms per message
- * (eachMessage). Once it has handled 300, the owner is stopped (SIGSTOP) mid-batch for 2.5 times its session timeout, so the other takes the
- * partition over; then it continues (SIGCONT). It must not handle another message of the partition; nothing may be
- * lost; duplicates only from its last commit before the stop.
+ * (eachMessage). Once it has handled 300, the owner is stopped (SIGSTOP) mid-batch for 2.5 times its session timeout,
+ * so the other takes the partition over; then it continues (SIGCONT). It must not handle another message of the
+ * partition; nothing may be lost; duplicates only from its last commit before the stop.
  */
 export async function runStoppedMember(backend: EndToEndBackend, topic: string): Promise<SafetyOutcome> {
   const messages = 3_000;
