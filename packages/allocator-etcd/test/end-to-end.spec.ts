@@ -1,25 +1,10 @@
 // The end-to-end scenario with real Kafka and the shared etcd, every member a process of its own: 3 GroupedConsumers
 // on a 12-partition topic, 30,000 messages produced while they run, a graceful leave, a SIGKILL and a join, with the
-// naive, sticky and weighted strategies (packages/consumer/test/helpers/end-to-end.ts). The swap test: the members
-// run the same consumer code as the ZooKeeper package's run of this scenario
-// (packages/consumer/test/helpers/member-program.js); only the backend line of the fixture differs.
-import path from 'node:path';
+// naive, sticky and weighted strategies, and once with mixed handlers (CPU-bound, throwing, async)
+// (packages/consumer/test/helpers/end-to-end.ts). The swap test: the members run the same consumer code as the
+// ZooKeeper package's run of this scenario (packages/consumer/test/helpers/member-program.js); only the backend line
+// of the fixture differs.
 import { describeEndToEnd } from '../../consumer/test/helpers/end-to-end';
-import { randomPrefix, rawClient, sharedHosts } from './helpers';
+import { endToEndBackend } from './helpers';
 
-describeEndToEnd({
-  name: 'EtcdBackend',
-  fixture: path.join(__dirname, 'fixtures/group-member-process.js'),
-  hosts: sharedHosts,
-  // etcd grants 2 s leases at least.
-  sessionTimeout: 2_000,
-  newNamespace: randomPrefix,
-  removeNamespaces: async (prefixes) => {
-    const admin = rawClient(sharedHosts);
-    try {
-      for (const prefix of prefixes) await admin.delete().prefix(prefix);
-    } finally {
-      admin.close();
-    }
-  },
-});
+describeEndToEnd(endToEndBackend);

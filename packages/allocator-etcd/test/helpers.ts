@@ -1,6 +1,8 @@
 // Shared helpers of the integration tests: the etcd of the local stack, random prefixes, bounded waits.
 import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
 import { Etcd3 } from 'etcd3';
+import type { EndToEndBackend } from '../../consumer/test/helpers/end-to-end';
 import { EtcdBackend } from '../src';
 import type { EtcdBackendOptions } from '../src';
 
@@ -83,3 +85,24 @@ export function recordEvents(backend: EtcdBackend): Array<{ event: string; at: n
   }
   return log;
 }
+
+/**
+ * This package's side of the multi-process scenarios of @kiel/consumer's test helpers (end to end, safety under
+ * real handlers): the shared etcd and the member fixture.
+ */
+export const endToEndBackend: EndToEndBackend = {
+  name: 'EtcdBackend',
+  fixture: path.join(__dirname, 'fixtures/group-member-process.js'),
+  hosts: sharedHosts,
+  // etcd grants 2 s leases at least.
+  sessionTimeout: 2_000,
+  newNamespace: randomPrefix,
+  removeNamespaces: async (prefixes) => {
+    const admin = rawClient(sharedHosts);
+    try {
+      for (const prefix of prefixes) await admin.delete().prefix(prefix);
+    } finally {
+      admin.close();
+    }
+  },
+};

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { AllocatorBackend, AllocatorBackendEvents, MemberInfo } from '@kiel/consumer';
 import * as zookeeper from 'node-zookeeper-client';
+import type { EndToEndBackend } from '../../consumer/test/helpers/end-to-end';
 import { ZooKeeperBackend } from '../src';
 import type { ZooKeeperBackendOptions } from '../src';
 
@@ -407,3 +408,18 @@ function framed(onFrame: (frame: Buffer, first: boolean) => void): (chunk: Buffe
     }
   };
 }
+
+/**
+ * This package's side of the multi-process scenarios of @kiel/consumer's test helpers (end to end, safety under
+ * real handlers): the shared ZooKeeper and the member fixture.
+ */
+export const endToEndBackend: EndToEndBackend = {
+  name: 'ZooKeeperBackend',
+  fixture: path.join(__dirname, 'fixtures/group-member-process.js'),
+  hosts: ZK_HOSTS,
+  sessionTimeout: 2_000,
+  newNamespace: randomRoot,
+  removeNamespaces: async (roots) => {
+    for (const root of roots) await removeTree(root);
+  },
+};

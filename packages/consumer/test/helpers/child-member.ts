@@ -12,13 +12,23 @@ export interface ChildMemberConfig {
   readonly topic: string;
   readonly strategy?: string;
   readonly weight?: number;
-  /** Each batch's handler takes a random 0..handleMs ms. */
+  /** How the handler works (see member-program.js): `async` (default), `cpu` (a busy loop) or `throws`. */
+  readonly handler?: HandlerKind;
+  /** `eachBatch` (default) or `eachMessage`, which reports each message with its own interval. */
+  readonly mode?: 'eachBatch' | 'eachMessage';
+  /** async and throws: a random 0..handleMs ms per batch or message; cpu: handleMs ms of busy loop per message. */
   readonly handleMs?: number;
+  /** Holds the handler `ms` (once) at the first message of `partition` from `offset` on: a busy partition. */
+  readonly holdAt?: { readonly partition: number; readonly offset: number; readonly ms: number };
+  /** Where a partition with no committed offset starts (the consumer's default: earliest). */
+  readonly offsetReset?: 'earliest' | 'latest';
   /** The backend's hosts, namespace (ZooKeeper root path, etcd prefix) and session timeout / lease TTL in ms. */
   readonly hosts: string;
   readonly namespace: string;
   readonly sessionTimeout: number;
 }
+
+export type HandlerKind = 'async' | 'cpu' | 'throws';
 
 export class ChildMember {
   readonly child: ChildProcess;
@@ -31,6 +41,16 @@ export class ChildMember {
   left = false;
   /** Last committed offset per partition, as reported. */
   readonly commits = new Map<number, number>();
+  /** Every commit it reported, with the wall-clock time this process read the report. */
+  readonly commitLog: Array<{ partition: number; offset: number; at: number }> = [];
+  /** Where its handler is held (holdAt), once it reported so. */
+  holding: { partition: number; offset: number } | undefined;
+  /** Offsets (`partition:offset`) at which the throws handler failed. */
+  readonly threw: string[] = [];
+  /** The consumer's fenced, unfenced, lost and rejoined events, with the wall-clock time it reported. */
+  readonly events: Array<{ event: string; at: number }> = [];
+  /** Messages it reported handled. */
+  handledCount = 0;
   /** Output lines it did not understand (a test asserts there are none). */
   readonly unexpected: string[] = [];
   private stderrText = '';
@@ -61,6 +81,18 @@ export class ChildMember {
     return this.assignment.map((id) => Number(id.split(':').pop()));
   }
 
+  /** The last offset it reported committed for `partition` before wall-clock time `at` (0 if none). */
+  committedBefore(partition: number, at: number): number {
+    let offset = 0;
+    for (const c of this.commitLog) if (c.partition === partition && c.at < at) offset = c.offset;
+    return offset;
+  }
+
+  /** The process id (for SIGSTOP and SIGCONT). */
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   /** Fails at once, with its stderr, if the process has exited (a missing build, a crash at start). */
   assertAlive(): void {
     if (this.child.exitCode !== null || this.child.signalCode !== null) {
@@ -80,11 +112,26 @@ export class ChildMember {
         break;
       case 'HANDLED': {
         const offsets = rest[3] ? rest[3].split(',').map(Number) : [];
+        this.handledCount += offsets.length;
         this.log.record(this.name, Number(rest[0]), offsets, Number(rest[1]), Number(rest[2]));
         break;
       }
       case 'COMMITTED':
         this.commits.set(Number(rest[0]), Number(rest[1]));
+        this.commitLog.push({
+          partition: Number(rest[0]),
+          offset: Number(rest[1]),
+          at: performance.timeOrigin + performance.now(),
+        });
+        break;
+      case 'THREW':
+        this.threw.push(`${rest[0]}:${rest[1]}`);
+        break;
+      case 'HOLDING':
+        this.holding = { partition: Number(rest[0]), offset: Number(rest[1]) };
+        break;
+      case 'EVENT':
+        this.events.push({ event: rest[0]!, at: Number(rest[1]) });
         break;
       case 'LEFT':
         this.left = true;

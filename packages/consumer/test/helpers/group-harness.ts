@@ -69,12 +69,20 @@ export class ContinuousProducer {
   }
 }
 
-interface Interval {
+/** One handler call: who handled which offsets of a partition, from `start` to `end` (wall-clock ms). */
+export interface Interval {
   member: string;
   partition: number;
   start: number;
   end: number;
+  /** First and last offset handled, and how many. */
+  first: number;
+  last: number;
+  count: number;
 }
+
+/** A wall-clock time as `HH:MM:SS.mmm` UTC, for failure messages. */
+export const timeOfDay = (ms: number) => new Date(ms).toISOString().slice(11, 23);
 
 /** Who handled what, and when. */
 export class ProcessingLog {
@@ -92,7 +100,15 @@ export class ProcessingLog {
       else byOffset.set(offset, [member]);
       this.count++;
     }
-    this.intervals.push({ member, partition, start, end });
+    this.intervals.push({
+      member,
+      partition,
+      start,
+      end,
+      first: offsets[0] ?? -1,
+      last: offsets.at(-1) ?? -1,
+      count: offsets.length,
+    });
   }
 
   /** Whether every produced offset has been handled. */
@@ -118,19 +134,70 @@ export class ProcessingLog {
     return dups;
   }
 
-  /** Pairs of intervals of one partition, by different members, that overlap in time. */
-  overlaps(): Array<[Interval, Interval]> {
+  /**
+   * Pairs of intervals of one partition, by different members, that overlap in time: each interval against the
+   * latest-ending interval of every other member that began before it. `except` leaves intervals out.
+   */
+  overlaps(except?: (interval: Interval) => boolean): Array<[Interval, Interval]> {
     const found: Array<[Interval, Interval]> = [];
-    const byPartition = new Map<number, Interval[]>();
-    for (const i of this.intervals) byPartition.set(i.partition, [...(byPartition.get(i.partition) ?? []), i]);
-    for (const list of byPartition.values()) {
-      list.sort((a, b) => a.start - b.start);
-      let latest: Interval | undefined;
+    for (const list of this.byPartition(except).values()) {
+      const latest = new Map<string, Interval>();
       for (const i of list) {
-        if (latest && latest.member !== i.member && i.start < latest.end) found.push([latest, i]);
-        if (!latest || i.end > latest.end) latest = i;
+        for (const [member, other] of latest) if (member !== i.member && i.start < other.end) found.push([other, i]);
+        const mine = latest.get(i.member);
+        if (!mine || i.end > mine.end) latest.set(i.member, i);
       }
     }
     return found;
+  }
+
+  /**
+   * The overlaps, one line per partition and pair of members: when the second began handling the partition while
+   * the first still was, and what the first handled from then on (messages, offsets, times). Empty when none.
+   */
+  describeOverlaps(except?: (interval: Interval) => boolean): string[] {
+    const pairs = new Map<string, Array<[Interval, Interval]>>();
+    for (const pair of this.overlaps(except)) {
+      const key = `${pair[0].partition} ${[pair[0].member, pair[1].member].sort().join(' ')}`;
+      pairs.set(key, [...(pairs.get(key) ?? []), pair]);
+    }
+    const lines: string[] = [];
+    for (const list of pairs.values()) {
+      const partition = list[0]![0].partition;
+      // The first moment both were at it: the later start of the earliest overlapping pair.
+      const [x, y] = list.reduce((best, pair) => (pair[1].start < best[1].start ? pair : best));
+      const began = y.start;
+      const until = Math.max(...list.map(([i, j]) => Math.min(i.end, j.end)));
+      const span = (member: string) => {
+        const mine = this.intervals.filter(
+          (i) => i.partition === partition && i.member === member && i.end > began && i.start <= until && i.count > 0,
+        );
+        const messages = mine.reduce((n, i) => n + i.count, 0);
+        const first = Math.min(...mine.map((i) => i.first));
+        const last = Math.max(...mine.map((i) => i.last));
+        const start = Math.min(...mine.map((i) => i.start));
+        const end = Math.max(...mine.map((i) => i.end));
+        return `${messages} messages (offsets ${first}..${last}, ${timeOfDay(start)} to ${timeOfDay(end)})`;
+      };
+      lines.push(
+        `overlap on partition ${partition}: ${y.member} began handling it at ${timeOfDay(began)} while ` +
+          `${x.member} was (offsets ${x.first}..${x.last}, ${timeOfDay(x.start)} to ${timeOfDay(x.end)}); from then ` +
+          `on ${x.member} handled ${span(x.member)} and ${y.member} handled ${span(y.member)}`,
+      );
+    }
+    return lines;
+  }
+
+  /** The intervals of each partition, by start. */
+  private byPartition(except?: (interval: Interval) => boolean): Map<number, Interval[]> {
+    const byPartition = new Map<number, Interval[]>();
+    for (const i of this.intervals) {
+      if (except?.(i)) continue;
+      const list = byPartition.get(i.partition);
+      if (list) list.push(i);
+      else byPartition.set(i.partition, [i]);
+    }
+    for (const list of byPartition.values()) list.sort((a, b) => a.start - b.start);
+    return byPartition;
   }
 }

@@ -2,15 +2,26 @@
 // multi-process tests: their fixtures differ only in the line that makes the backend. The consumer is the built
 // @kiel/consumer (dist), as an application runs it.
 //
-// The fixture passes one JSON argument:
-//   { brokers: string[], group, topic, strategy?, weight?, handleMs?, hosts, namespace, sessionTimeout }
-// (`namespace` and `sessionTimeout`, ms, are for the backend line). It reports one line per fact on stdout,
-// written synchronously (stdout is a pipe), so nothing reported is lost when the process is killed:
+// The fixture passes one JSON argument (see ChildMemberConfig in child-member.ts):
+//   { brokers: string[], group, topic, strategy?, weight?, handler?, mode?, handleMs?, holdAt?, offsetReset?,
+//     hosts, namespace, sessionTimeout }
+// (`namespace` and `sessionTimeout`, ms, are for the backend line). The handler kinds:
+//   async   awaits a random 0..handleMs ms (per batch, or per message with mode eachMessage)
+//   cpu     a synchronous busy loop of handleMs ms per message, which holds the event loop
+//   throws  as async, but throws on the first attempt at each offset divisible by 97; the member then calls run()
+//           again, as an application would
+// It reports one line per fact on stdout, written synchronously (stdout is a pipe), so nothing reported is lost when
+// the process is killed:
 //   READY <member id>                                            connected and registered
 //   ASSIGNED <generation> <comma-separated topic:partition>       after each generation applied
-//   HANDLED <partition> <start> <end> <comma-separated offsets>   per batch, wall-clock ms around the handler
-//   COMMITTED <partition> <offset>                                per committed partition
-//   LEFT                                                          after a graceful close on SIGTERM (then exit 0)
+//   HANDLED <partition> <start> <end> <comma-separated offsets>   per batch (eachBatch) or per message (eachMessage),
+//                                                                wall-clock ms around the handler's work
+//   THREW <partition> <offset>                                   the throws handler failed at this offset (not
+//                                                                handled; it must come again)
+//   HOLDING <partition> <offset>                                 the handler is held at this message (holdAt)
+//   EVENT <event> <wall-clock ms>                                the consumer's fenced, unfenced, lost, rejoined
+//   COMMITTED <partition> <offset>                               per committed partition
+//   LEFT                                                         after a graceful close on SIGTERM (then exit 0)
 'use strict';
 
 const { GroupedConsumer } = require('@kiel/consumer');
@@ -18,6 +29,86 @@ const { GroupedConsumer } = require('@kiel/consumer');
 const wallClock = () => performance.timeOrigin + performance.now();
 const say = (line) => process.stdout.write(`${line}\n`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Holds the event loop for `ms`: what a CPU-bound handler does. */
+function busy(ms) {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+}
+
+/** The error the throws handler injects: run() rejects with it and the member runs again. */
+class InjectedFailure extends Error {}
+
+/** The run() handlers for `config`: the handler kind in the mode asked for, reporting what it handled. */
+function handlers(config) {
+  const kind = config.handler ?? 'async';
+  const handleMs = config.handleMs ?? 0;
+  const thrown = new Set();
+  const hold = config.holdAt;
+  const held = new Set();
+  // The throws handler fails once at each offset divisible by 97.
+  const failsAt = (partition, offset) => {
+    if (kind !== 'throws' || offset % 97 !== 0 || thrown.has(`${partition}:${offset}`)) return false;
+    thrown.add(`${partition}:${offset}`);
+    return true;
+  };
+  // A message the test holds the handler on (once): its partition stays busy for `hold.ms`.
+  const holdFor = (partition, offset) => {
+    if (!hold || hold.partition !== partition || offset < hold.offset || held.has(partition)) return 0;
+    held.add(partition);
+    return hold.ms;
+  };
+
+  if (config.mode === 'eachMessage') {
+    if (kind === 'cpu') {
+      // Synchronous: returns no promise, and never yields.
+      return {
+        eachMessage: (m) => {
+          const start = wallClock();
+          busy(handleMs);
+          say(`HANDLED ${m.partition} ${start} ${wallClock()} ${m.offset}`);
+        },
+      };
+    }
+    return {
+      eachMessage: async (m) => {
+        const start = wallClock();
+        if (failsAt(m.partition, m.offset)) {
+          say(`THREW ${m.partition} ${m.offset}`);
+          throw new InjectedFailure(`injected failure at ${m.partition}:${m.offset}`);
+        }
+        const holdMs = holdFor(m.partition, m.offset);
+        if (holdMs) {
+          say(`HOLDING ${m.partition} ${m.offset}`);
+          await sleep(holdMs);
+        }
+        if (handleMs) await sleep(Math.random() * handleMs);
+        say(`HANDLED ${m.partition} ${start} ${wallClock()} ${m.offset}`);
+      },
+    };
+  }
+  return {
+    eachBatch: async (batch) => {
+      const start = wallClock();
+      for (const m of batch.messages) {
+        if (failsAt(batch.partition, m.offset)) {
+          // Before any work: the whole batch comes again.
+          say(`THREW ${batch.partition} ${m.offset}`);
+          throw new InjectedFailure(`injected failure at ${batch.partition}:${m.offset}`);
+        }
+      }
+      const holdMs = holdFor(batch.partition, batch.lastOffset);
+      if (holdMs) {
+        say(`HOLDING ${batch.partition} ${batch.firstOffset}`);
+        await sleep(holdMs);
+      }
+      if (kind === 'cpu') busy(handleMs * batch.messages.length);
+      // A handler that takes a moment, so that two owners at once would show as overlapping intervals.
+      else if (handleMs) await sleep(Math.random() * handleMs);
+      say(`HANDLED ${batch.partition} ${start} ${wallClock()} ${batch.messages.map((m) => m.offset).join(',')}`);
+    },
+  };
+}
 
 /** Reads the JSON argument, makes the backend with `makeBackend(config)` and runs the member until SIGTERM. */
 function runMember(makeBackend) {
@@ -29,6 +120,7 @@ function runMember(makeBackend) {
     backend: makeBackend(config),
     strategy: config.strategy ?? 'sticky',
     ...(config.weight !== undefined ? { weight: config.weight } : {}),
+    ...(config.offsetReset !== undefined ? { offsetReset: config.offsetReset } : {}),
     deserializer: 'raw',
     maxWaitTime: 100,
   });
@@ -37,29 +129,35 @@ function runMember(makeBackend) {
   consumer.on('commit', ({ offsets }) => {
     for (const o of offsets) say(`COMMITTED ${o.partition} ${o.offset}`);
   });
+  for (const event of ['fenced', 'unfenced', 'lost', 'rejoined']) {
+    consumer.on(event, () => say(`EVENT ${event} ${wallClock()}`));
+  }
   consumer.on('error', (error) => process.stderr.write(`${error.code} ${error.message}\n`));
   const fail = (error) => {
     process.stderr.write(`${error.stack}\n`);
     process.exit(1);
   };
+  let closing = false;
   process.once('SIGTERM', () => {
+    closing = true;
     consumer.close().then(() => {
       say('LEFT');
       process.exit(0);
     }, fail);
   });
+  const run = handlers(config);
+  // An application's loop: a handler failure stops run(); the message comes again when it runs again.
+  const runAgain = () =>
+    consumer.run(run).catch((error) => {
+      if (error instanceof InjectedFailure && !closing) return runAgain();
+      if (error instanceof InjectedFailure) return undefined;
+      throw error;
+    });
   consumer
     .connect()
     .then(() => {
       say(`READY ${consumer.memberId}`);
-      return consumer.run({
-        eachBatch: async (batch) => {
-          const start = wallClock();
-          // A handler that takes a moment, so that two owners at once would show as overlapping intervals.
-          if (config.handleMs) await sleep(Math.random() * config.handleMs);
-          say(`HANDLED ${batch.partition} ${start} ${wallClock()} ${batch.messages.map((m) => m.offset).join(',')}`);
-        },
-      });
+      return runAgain();
     })
     .catch(fail);
 }
