@@ -103,6 +103,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private readonly claiming = new Map<string, () => void>();
   /** assign() hooks in progress, so a revocation waits for them. */
   private readonly assigning = new Map<string, Promise<void>>();
+  /** Revocations in progress (revoke hook, then release), one per partition, so that none waits for another. */
+  private readonly revoking = new Map<string, Promise<void>>();
   /** Releases in progress, so that a new claim of the same partition waits for them. */
   private readonly releasing = new Map<string, Promise<void>>();
   /** Claims given up whose release failed (backend unreachable): released again until it works. */
@@ -239,6 +241,25 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   }
 
   /**
+   * Removes partitions (`topic:partition`) from the group's shared set, by compare-and-set: the mirror of
+   * {@link addPartitions}, for a topic that was deleted. The leader then publishes an allocation without them, and
+   * their owners hand them back as for any revocation. Ids not in the set are ignored.
+   */
+  async removePartitions(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 5 * attempt)));
+      const record = await this.backend.readRecord(this.group, 'partitions');
+      if (record === null) return;
+      const set = new Set(parsePartitionSet(record.value, record.location));
+      if (ids.every((id) => !set.has(id))) return;
+      for (const id of ids) set.delete(id);
+      const written = await this.backend.writeRecord(this.group, 'partitions', formatPartitionSet(set), record.version);
+      if (written !== null) return;
+    }
+  }
+
+  /**
    * Leaves gracefully: hands every partition back (commit, then release), removes the member entry, and closes
    * the backend. Idempotent.
    */
@@ -271,6 +292,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       // claims, which are released only after the commit (commit-before-release holds either way).
       await this.backend.leave(this.group).catch(() => undefined);
       await this.reconcile();
+      await this.revocationsDone();
     } finally {
       this.detachListeners();
       if (closeBackend) {
@@ -512,34 +534,75 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     const target = this.target;
     // Cancel claim waits for partitions no longer ours.
     for (const [id, cancel] of this.claiming) if (!target.has(id)) cancel();
-    // Commit-before-release for what we lose. While fenced, a handler may still be running and nothing can be
-    // committed safely: the claims stay until contact returns (then this runs again) or the session ends with them.
-    // Only a graceful close drops them at once, since closing ends the session anyway.
-    const revoked = [...this.owned].filter((id) => !target.has(id)).sort(compareStrings);
-    if (revoked.length > 0) await Promise.all(revoked.map((id) => this.assigning.get(id)));
-    if (revoked.length > 0 && (!this.fenced || this.stopping)) {
-      if (!this.fenced) {
-        for (const id of revoked) this.halted.add(id);
-        await this.options.hooks.revoke(revoked.map(toTopicPartition));
-      } else {
-        this.options.hooks.drop(revoked.map(toTopicPartition));
-      }
-      await Promise.all(revoked.map((id) => this.releaseClaim(id)));
-      for (const id of revoked) {
-        this.owned.delete(id);
-        this.halted.delete(id);
-      }
-      this.pendingRevoked.push(...revoked);
-    }
+    // Commit-before-release for what we lose, each partition on its own: one whose commit fails or hangs keeps its
+    // claim without holding up the others' release.
+    for (const id of this.owned) if (!target.has(id) && !this.revoking.has(id)) void this.revoke(id);
     // Given back while their revocation failed (fetching stopped, commit refused): start them again.
     for (const id of target) {
-      if (this.halted.has(id) && this.owned.has(id) && !this.assigning.has(id)) this.resume(id);
+      if (this.halted.has(id) && this.owned.has(id) && !this.assigning.has(id) && !this.revoking.has(id)) {
+        this.resume(id);
+      }
     }
     // Claim-before-fetch for what we gain.
     for (const id of target) {
       if (!this.owned.has(id) && !this.claiming.has(id)) this.claim(id);
     }
     this.maybeReportRebalance();
+  }
+
+  /**
+   * Hands one revoked partition back: stop fetching, let its handlers finish and commit (the revoke hook), then
+   * release its claim. While fenced, a handler may still be running and nothing can be committed safely: the claim
+   * stays until contact returns (then reconciliation runs again) or the session ends with it. Only a graceful close
+   * drops it at once, since closing ends the session anyway. A failure leaves the claim held and is retried.
+   */
+  private revoke(id: string): Promise<void> {
+    const epoch = this.sessionEpoch;
+    const current = () => epoch === this.sessionEpoch && this.owned.has(id) && !this.target.has(id);
+    const done = (async () => {
+      await this.assigning.get(id);
+      if (!current() || (this.fenced && !this.stopping)) return;
+      if (!this.fenced) {
+        this.halted.add(id);
+        await this.options.hooks.revoke([toTopicPartition(id)]);
+        // Given back while it was being committed: keep the claim; the reconciliation below starts it again.
+        if (!current()) return;
+      } else {
+        this.options.hooks.drop([toTopicPartition(id)]);
+      }
+      await this.releaseClaim(id);
+      if (epoch !== this.sessionEpoch) return;
+      this.owned.delete(id);
+      this.halted.delete(id);
+      this.pendingRevoked.push(id);
+    })()
+      .catch((err: unknown) => {
+        this.report(
+          isKielError(err)
+            ? err
+            : new KielError('ERR_BACKEND', `revoking ${id} failed: ${(err as Error)?.message ?? err}; retrying`, {
+                retriable: true,
+                cause: err,
+              }),
+        );
+        // The claim stays held (commit-before-release); the next reconciliation tries again.
+        this.reconcileSoon();
+      })
+      .finally(() => {
+        if (this.revoking.get(id) === done) this.revoking.delete(id);
+        // Given back meanwhile (resume it), or taken away again: let the reconciliation settle it.
+        if (epoch === this.sessionEpoch && !this.stopping && this.owned.has(id) && this.target.has(id)) {
+          void this.reconcile();
+        }
+        this.maybeReportRebalance();
+      });
+    this.revoking.set(id, done);
+    return done;
+  }
+
+  /** Waits until no revocation is under way (those started while waiting included). */
+  private async revocationsDone(): Promise<void> {
+    while (this.revoking.size > 0) await Promise.all(this.revoking.values());
   }
 
   private claim(id: string): void {
@@ -771,6 +834,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     clearTimeout(this.strayTimer);
     this.strayTimer = undefined;
     this.halted.clear();
+    // Revocations of the lost session stop at their next step (their epoch is over).
+    this.revoking.clear();
     // What the lost session's handoff did is moot: its partitions were just dropped.
     this.pendingAssigned = [];
     this.pendingRevoked = [];
