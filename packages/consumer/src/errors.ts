@@ -31,6 +31,11 @@ export type KielErrorCode =
   | 'ERR_GROUP_ID_CONFLICT'
   /** The allocation strategy returned an invalid assignment; the previous allocation was kept. */
   | 'ERR_INVALID_ALLOCATION'
+  /**
+   * The published allocation went below a generation already followed (the record was deleted, restored from a
+   * backup or written by hand). Members keep their partitions; the leader publishes a higher generation over it.
+   */
+  | 'ERR_STALE_ALLOCATION'
   /** Ownership can no longer be trusted (backend unreachable past the fencing timeout, or session lost). */
   | 'ERR_FENCED'
   /** The coordination backend failed an operation (unreachable, timed out); `cause` holds its error. */

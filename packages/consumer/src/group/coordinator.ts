@@ -95,6 +95,15 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private partitionSet: string[] = [];
   private allocation: { record: AllocationRecord; version: string } | undefined;
   private generation = -1;
+  /** The allocation this member follows (generation {@link generation}). */
+  private followed: AllocationRecord | undefined;
+  /**
+   * The generation of a published record found below the one this member follows (0 when the record was deleted):
+   * the record went back. A record above it written by the current leader is its republication, and is followed.
+   */
+  private regressedTo: number | undefined;
+  /** The version of the last record reported as gone back, so that each is reported once. */
+  private reportedRegression: string | undefined;
   /** What the latest allocation gives this member. */
   private target = new Set<string>();
   /** Partitions whose claim this member holds (fetching, or about to). */
@@ -316,6 +325,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.partitionSet = [];
     this.allocation = undefined;
     this.generation = -1;
+    this.followed = undefined;
+    this.regressedTo = undefined;
+    this.reportedRegression = undefined;
     this.reportedGeneration = -1;
     this.target = new Set();
     this.leader = false;
@@ -411,13 +423,19 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       const memberIds = this.members.map((m) => m.info.id).sort(compareStrings);
       const partitions = [...this.partitionSet].sort(compareStrings);
       const current = this.allocation?.record;
-      if (current && sameList(current.members, memberIds) && sameList(current.partitions, partitions)) return;
+      // A published record below the generation followed here went back (deleted, restored, written by hand): it is
+      // overwritten with a generation above everything seen, even if it lists the same members and partitions.
+      const wentBack = (current?.generation ?? 0) < this.generation;
+      if (current && !wentBack && sameList(current.members, memberIds) && sameList(current.partitions, partitions)) {
+        return;
+      }
+      const previous = this.followed ?? current;
       const weights: Record<string, number> = {};
       for (const m of this.members) if (m.info.weight !== undefined) weights[m.info.id] = m.info.weight;
       let assignment: Assignment;
       try {
         assignment = this.options.strategy(memberIds, partitions, {
-          ...(current ? { previous: current.assignment } : {}),
+          ...(previous ? { previous: previous.assignment } : {}),
           weights,
         });
       } catch (err) {
@@ -440,7 +458,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         );
       }
       const record: AllocationRecord = {
-        generation: (current?.generation ?? 0) + 1,
+        generation: Math.max(current?.generation ?? 0, this.generation) + 1,
         leader: this.info.id,
         strategy: this.options.strategyName,
         members: memberIds,
@@ -481,6 +499,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private applyAllocationRecord(record: VersionedRecord | null): void {
     if (!record) {
       this.allocation = undefined;
+      if (this.generation > 0) this.wentBack(0, 'deleted', `deleted:${this.generation}`);
       return;
     }
     let parsed: AllocationRecord;
@@ -490,16 +509,50 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       this.report(err as KielError);
       return;
     }
-    if (this.allocation && parsed.generation < this.allocation.record.generation) return;
+    // What the backend holds now, whatever its generation: the leader's next compare-and-set goes against it.
     this.allocation = { record: parsed, version: record.version };
-    this.onAllocationRecord(parsed);
+    if (parsed.generation >= this.generation) {
+      this.onAllocationRecord(parsed);
+      return;
+    }
+    // Below the generation followed here. Never go back to an old assignment; but once the record has gone back, the
+    // leader's republication may still be below what this member saw (a leader that saw less): follow that one.
+    const leaderId = this.members[0]?.info.id;
+    if (this.regressedTo !== undefined && parsed.generation > this.regressedTo && parsed.leader === leaderId) {
+      this.onAllocationRecord(parsed, { republished: true });
+      return;
+    }
+    this.wentBack(parsed.generation, `generation ${parsed.generation}`, record.version);
   }
 
-  private onAllocationRecord(record: AllocationRecord): void {
-    if (record.generation <= this.generation) return;
+  /** The published allocation went below the generation this member follows: report it once, and wait for the fix. */
+  private wentBack(generation: number, what: string, version: string): void {
+    this.regressedTo = generation;
+    if (this.reportedRegression === version) return;
+    this.reportedRegression = version;
+    this.report(
+      new KielError(
+        'ERR_STALE_ALLOCATION',
+        `the allocation record of group ${this.group} went back to ${what} after generation ${this.generation} ` +
+          `(deleted, restored from a backup or written by hand); ${
+            this.leader
+              ? `this member leads and publishes generation ${Math.max(generation, this.generation) + 1} over it`
+              : `this member keeps generation ${this.generation} until the leader publishes over it`
+          }`,
+        { retriable: true },
+      ),
+    );
+  }
+
+  private onAllocationRecord(record: AllocationRecord, options: { republished?: boolean } = {}): void {
+    if (record.generation <= this.generation && !options.republished) return;
+    this.regressedTo = undefined;
     // Report what the previous generation's handoff completed before following the new one.
     this.flushRebalance();
     this.generation = record.generation;
+    this.followed = record;
+    // Reported generations restart below with a republication.
+    if (options.republished) this.reportedGeneration = -1;
     this.target = partitionsOf(record.assignment, this.info.id);
     this.handoffStarted = performance.now();
     void this.reconcile();
@@ -841,6 +894,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.pendingRevoked = [];
     this.target = new Set();
     this.generation = -1;
+    this.followed = undefined;
+    this.regressedTo = undefined;
+    this.reportedRegression = undefined;
     this.reportedGeneration = -1;
     this.leader = false;
     this.emit('lost', { reason, memberId: lostId });
