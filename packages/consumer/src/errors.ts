@@ -38,6 +38,8 @@ export type KielErrorCode =
   | 'ERR_STALE_ALLOCATION'
   /** Ownership can no longer be trusted (backend unreachable past the fencing timeout, or session lost). */
   | 'ERR_FENCED'
+  /** A listener of an event threw; the emitter went on with its work. `cause` holds what it threw. */
+  | 'ERR_LISTENER'
   /** The coordination backend failed an operation (unreachable, timed out); `cause` holds its error. */
   | 'ERR_BACKEND'
   /** A record in the coordination backend is malformed; `location` names it. */

@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { validate, type Assignment, type Strategy } from '@kiel/allocators';
 import type { AllocatorBackend, Member, MemberInfo, Unsubscribe, VersionedRecord } from '../backend/types';
+import { isBackendError } from '../backend/errors';
+import { emitToEach } from '../backend/events';
 import { KielError, isKielError } from '../errors';
 import {
   compareStrings,
@@ -72,6 +74,15 @@ export interface GroupCoordinatorOptions {
 
 /** How long a failed step (a claim, a release, a publication) waits before it is tried again, ms. */
 const RETRY_MS = 500;
+
+/**
+ * The coordinator started on each backend instance, until it stops: claims and member entries belong to the backend's
+ * session, so a second coordinator on the same instance would see the first one's claims as its own.
+ */
+const coordinatorOf = new WeakMap<AllocatorBackend, GroupCoordinator>();
+
+/** How many times start() connects and joins again when the session expires under it before it gives up. */
+const START_ATTEMPTS = 3;
 
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
@@ -143,7 +154,13 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private reportedGeneration = -1;
   private readonly onDisconnected = () => this.checkFence();
   private readonly onConnected = () => this.checkFence();
-  private readonly onExpired = () => void this.sessionLost('the backend session expired');
+  /** start() is connecting and joining: an expiry then is start()'s to handle, not the rejoin loop's. */
+  private starting = false;
+  private expiredWhileStarting = false;
+  private readonly onExpired = () => {
+    if (this.starting) this.expiredWhileStarting = true;
+    else void this.sessionLost('the backend session expired');
+  };
   private readonly onBackendError = (err: { code: string; message: string; location?: string }) =>
     this.report(
       new KielError(
@@ -205,17 +222,31 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
    */
   async start(): Promise<void> {
     if (this.started && !this.stopping) return;
+    const holder = coordinatorOf.get(this.backend);
+    if (holder !== undefined && holder !== this) {
+      throw new KielError(
+        'ERR_INVALID_CONFIG',
+        `backend: this ${this.backend.name} backend instance is in use by another consumer (group ${holder.group}) ` +
+          `that has not stopped. Member entries and claims belong to the backend's session, so two consumers on one ` +
+          `instance would both own the same partitions: give each consumer its own backend instance`,
+        { option: 'backend' },
+      );
+    }
+    coordinatorOf.set(this.backend, this);
     this.resetState();
     this.backend.on('disconnected', this.onDisconnected);
     this.backend.on('connected', this.onConnected);
     this.backend.on('expired', this.onExpired);
     this.backend.on('error', this.onBackendError);
+    this.starting = true;
     try {
-      await this.backend.connect();
-      await this.join();
+      await this.connectAndJoin();
     } catch (err) {
       this.detachListeners();
+      if (coordinatorOf.get(this.backend) === this) coordinatorOf.delete(this.backend);
       throw err;
+    } finally {
+      this.starting = false;
     }
     this.started = true;
     this.unsubscribes.push(
@@ -226,6 +257,51 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     const interval = Math.max(20, Math.min(250, Math.floor(this.fencingTimeout / 4)));
     this.fenceTimer = setInterval(() => this.checkFence(), interval);
     this.fenceTimer.unref();
+  }
+
+  /**
+   * Connects and joins for start(). A session that expires meanwhile took its member entry with it: connect (a new
+   * session) and join again, rather than leave that to the rejoin loop, which would join a second time.
+   */
+  private async connectAndJoin(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      this.expiredWhileStarting = false;
+      await this.backend.connect();
+      this.checkFencingMargin();
+      try {
+        await this.join();
+      } catch (err) {
+        const expired = this.expiredWhileStarting || isBackendError(err, 'ERR_SESSION_EXPIRED');
+        if (!expired || attempt >= START_ATTEMPTS) throw err;
+        continue;
+      }
+      if (!this.expiredWhileStarting) return;
+      if (attempt >= START_ATTEMPTS) {
+        throw new KielError(
+          'ERR_BACKEND',
+          `the ${this.backend.name} session expired ${attempt} times while joining group ${this.group}`,
+          { retriable: true },
+        );
+      }
+    }
+  }
+
+  /**
+   * The fencing timeout must end before the session can expire, or a member cut off would keep processing after its
+   * claims are gone. Checked against the session timeout the server granted, which may differ from the one asked
+   * for (ZooKeeper clamps it to its minSessionTimeout and maxSessionTimeout).
+   */
+  private checkFencingMargin(): void {
+    const fencingTimeout = this.options.fencingTimeout;
+    const granted = this.backend.sessionTimeout;
+    if (fencingTimeout === undefined || fencingTimeout < granted) return;
+    throw new KielError(
+      'ERR_INVALID_CONFIG',
+      `fencingTimeout: ${fencingTimeout} ms is not below the session timeout of ${granted} ms that ${this.backend.name} ` +
+        `granted; a member must fence itself before its session can expire. Lower fencingTimeout, or let the ` +
+        `server grant a longer session (ZooKeeper: maxSessionTimeout)`,
+      { option: 'fencingTimeout' },
+    );
   }
 
   /** Adds partitions (`topic:partition`) to the group's shared set, by compare-and-set. */
@@ -304,6 +380,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       await this.revocationsDone();
     } finally {
       this.detachListeners();
+      if (coordinatorOf.get(this.backend) === this) coordinatorOf.delete(this.backend);
       if (closeBackend) {
         this.backendClosed = true;
         await this.backend.close();
@@ -356,8 +433,23 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     return this.options.memberId ?? `${hostname()}:${process.pid}:${randomUUID()}`;
   }
 
+  /** Reports a problem through `error`. A listener that throws is ignored: there is nowhere left to report it. */
   private report(error: KielError): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error);
+    emitToEach(this, 'error', [error], () => undefined);
+  }
+
+  /**
+   * Emits an event to each listener on its own: a listener that throws (the application's, through the consumer's
+   * forwarding) is reported as ERR_LISTENER and never stops the coordinator in the middle of a step.
+   */
+  private notify<E extends Exclude<keyof CoordinatorEvents, 'error'>>(event: E, ...args: CoordinatorEvents[E]): void {
+    emitToEach(this, event, args, (err) =>
+      this.report(
+        new KielError('ERR_LISTENER', `a listener of the ${event} event threw: ${(err as Error)?.message ?? err}`, {
+          cause: err,
+        }),
+      ),
+    );
   }
 
   // ---- leader --------------------------------------------------------------------------------------------
@@ -367,7 +459,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.members = members;
     const wasLeader = this.leader;
     this.leader = members.length > 0 && members[0]!.info.id === this.info.id;
-    if (this.leader && !wasLeader) this.emit('leader', { memberId: this.info.id, generation: this.generation });
+    if (this.leader && !wasLeader) this.notify('leader', { memberId: this.info.id, generation: this.generation });
     this.scheduleRebalance();
   }
 
@@ -848,7 +940,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.pendingAssigned = [];
     this.pendingRevoked = [];
     this.reportedGeneration = this.generation;
-    this.emit('rebalance', {
+    this.notify('rebalance', {
       generation: this.generation,
       assigned,
       revoked,
@@ -864,11 +956,11 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     if (!this.fenced && silent > this.fencingTimeout) {
       this.fenced = true;
       this.options.hooks.fence(true);
-      this.emit('fenced', { reason: `no contact with ${this.backend.name} for ${Math.round(silent)} ms` });
+      this.notify('fenced', { reason: `no contact with ${this.backend.name} for ${Math.round(silent)} ms` });
     } else if (this.fenced && silent <= this.fencingTimeout && this.backend.state === 'connected') {
       this.fenced = false;
       this.options.hooks.fence(false);
-      this.emit('unfenced');
+      this.notify('unfenced');
       // Revocations wait while fenced: do them now.
       void this.reconcile();
     }
@@ -899,7 +991,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.reportedRegression = undefined;
     this.reportedGeneration = -1;
     this.leader = false;
-    this.emit('lost', { reason, memberId: lostId });
+    this.notify('lost', { reason, memberId: lostId });
     if (!this.options.rejoin) {
       this.report(
         new KielError(
@@ -926,7 +1018,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
             this.fenced = false;
             this.options.hooks.fence(false);
           }
-          this.emit('rejoined', { memberId: this.info.id });
+          this.notify('rejoined', { memberId: this.info.id });
         }
         // Subscriptions survive the new session; make sure the current state is applied.
         const allocation = await this.backend.readRecord(this.group, 'allocation');
@@ -937,6 +1029,18 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         this.onMembers(members);
         return;
       } catch (err) {
+        // A closed backend or refused credentials: retrying cannot help, and the loop would run forever.
+        if (isBackendError(err) && !err.retriable) {
+          this.report(
+            new KielError(
+              'ERR_FENCED',
+              `${reason}: member ${lostId} cannot rejoin group ${this.group}: ${(err as Error).message} (${err.code}, ` +
+                `not retriable); it owns no partitions until it is stopped and started again`,
+              { cause: err },
+            ),
+          );
+          return;
+        }
         this.report(
           new KielError('ERR_BACKEND', `rejoining group ${this.group} failed: ${(err as Error)?.message ?? err}`, {
             retriable: true,
