@@ -346,10 +346,14 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
 
   /**
    * Leaves gracefully: hands every partition back (commit, then release), removes the member entry, and closes
-   * the backend. Idempotent.
+   * the backend. Idempotent. A coordinator whose start() was refused because another one uses the same backend
+   * instance leaves that backend alone.
    */
   async stop(options: { closeBackend?: boolean } = {}): Promise<void> {
     const closeBackend = options.closeBackend ?? true;
+    // Refused at start because another coordinator uses this backend instance: its session is not ours to end.
+    const holder = coordinatorOf.get(this.backend);
+    if (holder !== undefined && holder !== this) return;
     if (this.stopping) {
       // Left already (a connect that failed after joining): what remains is to close the backend.
       if (closeBackend && !this.backendClosed) {

@@ -61,6 +61,12 @@ describe('GroupCoordinator start and rejoin edges', () => {
       expect(rejected?.message).toMatch(/backend/);
       expect(rejected?.message).toMatch(/session/);
       expect(await entries()).toEqual([first.memberId]);
+      // Stopping the refused one (the consumer's close() after a failed connect) leaves the first one's session alone.
+      await second.stop();
+      expect({ state: backend.state, entries: await entries() }).toEqual({
+        state: 'connected',
+        entries: [first.memberId],
+      });
 
       // Once the first has stopped (keeping the backend open), the backend is free for another.
       await first.stop({ closeBackend: false });
