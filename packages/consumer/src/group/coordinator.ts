@@ -613,8 +613,14 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     }
     // Below the generation followed here. Never go back to an old assignment; but once the record has gone back, the
     // leader's republication may still be below what this member saw (a leader that saw less): follow that one.
+    // The leader itself never goes down: it overwrites the record instead.
     const leaderId = this.members[0]?.info.id;
-    if (this.regressedTo !== undefined && parsed.generation > this.regressedTo && parsed.leader === leaderId) {
+    if (
+      !this.leader &&
+      this.regressedTo !== undefined &&
+      parsed.generation > this.regressedTo &&
+      parsed.leader === leaderId
+    ) {
       this.onAllocationRecord(parsed, { republished: true });
       return;
     }

@@ -163,11 +163,14 @@ describe('GroupCoordinator start and rejoin edges', () => {
     }
   });
 
-  it('gives up rejoining with a fatal ERR_FENCED when the backend refuses for good (authentication)', async () => {
+  it.each([
+    ['ERR_BACKEND_AUTH', 'the credentials are refused'],
+    ['ERR_BACKEND_CLOSED', 'the backend was closed'],
+  ] as const)('gives up rejoining with a fatal ERR_FENCED on %s (%s)', async (code, _why) => {
     class RefusesNewSessions extends MemoryBackend {
       connects = 0;
       override async connect(): Promise<void> {
-        if (++this.connects > 1) throw new BackendErrorImpl('ERR_BACKEND_AUTH', 'injected: credentials refused');
+        if (++this.connects > 1) throw new BackendErrorImpl(code, 'injected: refused for good');
         await super.connect();
       }
     }
@@ -181,7 +184,7 @@ describe('GroupCoordinator start and rejoin edges', () => {
     expect(a.backend.connects).toBe(2);
     const fatal = a.errors.filter((e) => e.code === 'ERR_FENCED');
     expect(fatal).toHaveLength(1);
-    expect(fatal[0]!.message).toMatch(/credentials refused/);
+    expect(fatal[0]!.message).toMatch(new RegExp(`refused for good \\(${code}`));
     expect(fatal[0]!.retriable).toBe(false);
   });
 });
