@@ -23,7 +23,11 @@ export interface TopicPartition {
 
 /** What the consumer does at each step of a handoff. The coordinator decides when; the consumer does the I/O. */
 export interface HandoffHooks {
-  /** Stop fetching these partitions, let their running handlers finish, commit their positions. */
+  /**
+   * Stop fetching these partitions, let their running handlers finish, commit their positions. The coordinator calls
+   * it for one partition at a time, for several partitions concurrently, and releases each claim once its own call
+   * resolves; a call that rejects keeps that claim and is made again later.
+   */
   revoke(partitions: TopicPartition[]): Promise<void>;
   /** The claims are held: look up the committed offsets and start fetching. */
   assign(partitions: TopicPartition[]): Promise<void>;
@@ -297,9 +301,10 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     if (fencingTimeout === undefined || fencingTimeout < granted) return;
     throw new KielError(
       'ERR_INVALID_CONFIG',
-      `fencingTimeout: ${fencingTimeout} ms is not below the session timeout of ${granted} ms that ${this.backend.name} ` +
-        `granted; a member must fence itself before its session can expire. Lower fencingTimeout, or let the ` +
-        `server grant a longer session (ZooKeeper: maxSessionTimeout)`,
+      `fencingTimeout: the fencing timeout of ${fencingTimeout} ms (the fencingTimeout option, or 2/3 of the ` +
+        `sessionTimeout option) is not below the session timeout of ${granted} ms that ${this.backend.name} granted; ` +
+        `a member must fence itself before its session can expire. Lower it, or let the server grant a longer ` +
+        `session (ZooKeeper: maxSessionTimeout)`,
       { option: 'fencingTimeout' },
     );
   }
