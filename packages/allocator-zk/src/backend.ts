@@ -178,8 +178,8 @@ export class ZooKeeperBackend implements AllocatorBackend {
     if (this.options.auth !== undefined) raw.addAuthInfo('digest', Buffer.from(this.options.auth));
     const connection: ZkConnection = new ZkConnection(raw, {
       operationTimeout: this.options.operationTimeout,
-      onContact: () => {
-        if (this.connection === connection) this.contact = performance.now();
+      onContact: (sentAt) => {
+        if (this.connection === connection) this.contact = Math.max(this.contact, sentAt);
       },
     });
     this.connection = connection;
@@ -200,7 +200,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
     }
     if (this.connection !== connection) throw closedError();
     this.granted = connection.sessionTimeout;
-    this.contact = performance.now();
+    // Contact is the send time of the read above (onContact), not now: the process may have paused since.
     this.current = 'connected';
     this.startLiveness(connection);
     this.emit('connected', { sessionId: connection.sessionId, newSession: true });

@@ -1,6 +1,7 @@
 // The one promise layer over node-zookeeper-client. Everything else in this package talks to ZooKeeper through
 // ZkConnection, so that every call has a deadline (the client has none), every successful round-trip is counted
 // as contact with the server, and a client is taken down without leaving a socket or a reconnect loop behind.
+import { performance } from 'node:perf_hooks';
 import * as zookeeper from 'node-zookeeper-client';
 import { exceptionCode, ZooKeeperBackendError } from './errors';
 
@@ -44,8 +45,12 @@ export interface ZkData {
 export interface ZkConnectionOptions {
   /** Deadline of every call, in milliseconds. */
   readonly operationTimeout: number;
-  /** Called after every round-trip the server answered (success or an answer such as NO_NODE). */
-  readonly onContact: () => void;
+  /**
+   * Called after every round-trip the server answered (success or an answer such as NO_NODE), with the
+   * `performance.now()` of when the request was sent: the answer proves the session alive then, not when it is read
+   * (a process paused after sending reads an old answer on waking).
+   */
+  readonly onContact: (sentAt: number) => void;
 }
 
 /** Formats an 8-byte ZooKeeper session id the way ZooKeeper's own logs do: `0x` and 16 hex digits. */
@@ -193,10 +198,11 @@ export class ZkConnection {
         if (error) reject(error);
         else resolve(value as T);
       };
+      const sentAt = performance.now();
       try {
         start((error, value) => {
           const code = exceptionCode(error);
-          if (!error || (code !== undefined && SERVER_ANSWERS.has(code))) this.options.onContact();
+          if (!error || (code !== undefined && SERVER_ANSWERS.has(code))) this.options.onContact(sentAt);
           finish(error, value);
         });
       } catch (error) {

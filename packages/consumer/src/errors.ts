@@ -31,6 +31,11 @@ export type KielErrorCode =
   | 'ERR_GROUP_ID_CONFLICT'
   /** The allocation strategy returned an invalid assignment; the previous allocation was kept. */
   | 'ERR_INVALID_ALLOCATION'
+  /**
+   * The published allocation went below a generation already followed (the record was deleted, restored from a
+   * backup or written by hand). Members keep their partitions; the leader publishes a higher generation over it.
+   */
+  | 'ERR_STALE_ALLOCATION'
   /** Ownership can no longer be trusted (backend unreachable past the fencing timeout, or session lost). */
   | 'ERR_FENCED'
   /**
@@ -40,6 +45,8 @@ export type KielErrorCode =
   | 'ERR_HANDLER_TIMEOUT'
   /** The partition is being handed to another member: stop handling it (a batch's `signal` reason). */
   | 'ERR_REVOKED'
+  /** A listener of an event threw; the emitter went on with its work. `cause` holds what it threw. */
+  | 'ERR_LISTENER'
   /** The coordination backend failed an operation (unreachable, timed out); `cause` holds its error. */
   | 'ERR_BACKEND'
   /** A record in the coordination backend is malformed; `location` names it. */

@@ -235,6 +235,8 @@ describe('handlers and ownership', () => {
       // The second member starts where the first one's handed-back messages end: nothing twice, nothing lost.
       await waitFor('the rest of partition 1', () => secondSeen.length === 15 - heldOf1, 10_000);
       expect(secondSeen.map((m) => m.offset)).toEqual([...Array(15 - heldOf1).keys()].map((i) => heldOf1 + i));
+      // The first member's hand-back committed what the application had been handed.
+      expect((await committedOffsets(group, topic, 2))[1]).toBeGreaterThanOrEqual(heldOf1);
       await second.close();
       await run;
     } finally {

@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { validate, type Assignment, type Strategy } from '@kiel/allocators';
 import type { AllocatorBackend, Member, MemberInfo, Unsubscribe, VersionedRecord } from '../backend/types';
+import { isBackendError } from '../backend/errors';
+import { emitToEach } from '../backend/events';
 import { KielError, isKielError } from '../errors';
 import {
   compareStrings,
@@ -21,7 +23,11 @@ export interface TopicPartition {
 
 /** What the consumer does at each step of a handoff. The coordinator decides when; the consumer does the I/O. */
 export interface HandoffHooks {
-  /** Stop fetching these partitions, let their running handlers finish, commit their positions. */
+  /**
+   * Stop fetching these partitions, let their running handlers finish, commit their positions. The coordinator calls
+   * it for one partition at a time, for several partitions concurrently, and releases each claim once its own call
+   * resolves; a call that rejects keeps that claim and is made again later.
+   */
   revoke(partitions: TopicPartition[]): Promise<void>;
   /** The claims are held: look up the committed offsets and start fetching. */
   assign(partitions: TopicPartition[]): Promise<void>;
@@ -73,6 +79,15 @@ export interface GroupCoordinatorOptions {
 /** How long a failed step (a claim, a release, a publication) waits before it is tried again, ms. */
 const RETRY_MS = 500;
 
+/**
+ * The coordinator started on each backend instance, until it stops: claims and member entries belong to the backend's
+ * session, so a second coordinator on the same instance would see the first one's claims as its own.
+ */
+const coordinatorOf = new WeakMap<AllocatorBackend, GroupCoordinator>();
+
+/** How many times start() connects and joins again when the session expires under it before it gives up. */
+const START_ATTEMPTS = 3;
+
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 function toTopicPartition(id: string): TopicPartition {
@@ -95,6 +110,15 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private partitionSet: string[] = [];
   private allocation: { record: AllocationRecord; version: string } | undefined;
   private generation = -1;
+  /** The allocation this member follows (generation {@link generation}). */
+  private followed: AllocationRecord | undefined;
+  /**
+   * The generation of a published record found below the one this member follows (0 when the record was deleted):
+   * the record went back. A record above it written by the current leader is its republication, and is followed.
+   */
+  private regressedTo: number | undefined;
+  /** The version of the last record reported as gone back, so that each is reported once. */
+  private reportedRegression: string | undefined;
   /** What the latest allocation gives this member. */
   private target = new Set<string>();
   /** Partitions whose claim this member holds (fetching, or about to). */
@@ -103,6 +127,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private readonly claiming = new Map<string, () => void>();
   /** assign() hooks in progress, so a revocation waits for them. */
   private readonly assigning = new Map<string, Promise<void>>();
+  /** Revocations in progress (revoke hook, then release), one per partition, so that none waits for another. */
+  private readonly revoking = new Map<string, Promise<void>>();
   /** Releases in progress, so that a new claim of the same partition waits for them. */
   private readonly releasing = new Map<string, Promise<void>>();
   /** Claims given up whose release failed (backend unreachable): released again until it works. */
@@ -132,7 +158,13 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private reportedGeneration = -1;
   private readonly onDisconnected = () => this.checkFence();
   private readonly onConnected = () => this.checkFence();
-  private readonly onExpired = () => void this.sessionLost('the backend session expired');
+  /** start() is connecting and joining: an expiry then is start()'s to handle, not the rejoin loop's. */
+  private starting = false;
+  private expiredWhileStarting = false;
+  private readonly onExpired = () => {
+    if (this.starting) this.expiredWhileStarting = true;
+    else void this.sessionLost('the backend session expired');
+  };
   private readonly onBackendError = (err: { code: string; message: string; location?: string }) =>
     this.report(
       new KielError(
@@ -194,17 +226,31 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
    */
   async start(): Promise<void> {
     if (this.started && !this.stopping) return;
+    const holder = coordinatorOf.get(this.backend);
+    if (holder !== undefined && holder !== this) {
+      throw new KielError(
+        'ERR_INVALID_CONFIG',
+        `backend: this ${this.backend.name} backend instance is in use by another consumer (group ${holder.group}) ` +
+          `that has not stopped. Member entries and claims belong to the backend's session, so two consumers on one ` +
+          `instance would both own the same partitions: give each consumer its own backend instance`,
+        { option: 'backend' },
+      );
+    }
+    coordinatorOf.set(this.backend, this);
     this.resetState();
     this.backend.on('disconnected', this.onDisconnected);
     this.backend.on('connected', this.onConnected);
     this.backend.on('expired', this.onExpired);
     this.backend.on('error', this.onBackendError);
+    this.starting = true;
     try {
-      await this.backend.connect();
-      await this.join();
+      await this.connectAndJoin();
     } catch (err) {
       this.detachListeners();
+      if (coordinatorOf.get(this.backend) === this) coordinatorOf.delete(this.backend);
       throw err;
+    } finally {
+      this.starting = false;
     }
     this.started = true;
     this.unsubscribes.push(
@@ -215,6 +261,52 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     const interval = Math.max(20, Math.min(250, Math.floor(this.fencingTimeout / 4)));
     this.fenceTimer = setInterval(() => this.checkFence(), interval);
     this.fenceTimer.unref();
+  }
+
+  /**
+   * Connects and joins for start(). A session that expires meanwhile took its member entry with it: connect (a new
+   * session) and join again, rather than leave that to the rejoin loop, which would join a second time.
+   */
+  private async connectAndJoin(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      this.expiredWhileStarting = false;
+      await this.backend.connect();
+      this.checkFencingMargin();
+      try {
+        await this.join();
+      } catch (err) {
+        const expired = this.expiredWhileStarting || isBackendError(err, 'ERR_SESSION_EXPIRED');
+        if (!expired || attempt >= START_ATTEMPTS) throw err;
+        continue;
+      }
+      if (!this.expiredWhileStarting) return;
+      if (attempt >= START_ATTEMPTS) {
+        throw new KielError(
+          'ERR_BACKEND',
+          `the ${this.backend.name} session expired ${attempt} times while joining group ${this.group}`,
+          { retriable: true },
+        );
+      }
+    }
+  }
+
+  /**
+   * The fencing timeout must end before the session can expire, or a member cut off would keep processing after its
+   * claims are gone. Checked against the session timeout the server granted, which may differ from the one asked
+   * for (ZooKeeper clamps it to its minSessionTimeout and maxSessionTimeout).
+   */
+  private checkFencingMargin(): void {
+    const fencingTimeout = this.options.fencingTimeout;
+    const granted = this.backend.sessionTimeout;
+    if (fencingTimeout === undefined || fencingTimeout < granted) return;
+    throw new KielError(
+      'ERR_INVALID_CONFIG',
+      `fencingTimeout: the fencing timeout of ${fencingTimeout} ms (the fencingTimeout option, or 2/3 of the ` +
+        `sessionTimeout option) is not below the session timeout of ${granted} ms that ${this.backend.name} granted; ` +
+        `a member must fence itself before its session can expire. Lower it, or let the server grant a longer ` +
+        `session (ZooKeeper: maxSessionTimeout)`,
+      { option: 'fencingTimeout' },
+    );
   }
 
   /** Adds partitions (`topic:partition`) to the group's shared set, by compare-and-set. */
@@ -239,11 +331,34 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   }
 
   /**
+   * Removes partitions (`topic:partition`) from the group's shared set, by compare-and-set: the mirror of
+   * {@link addPartitions}, for a topic that was deleted. The leader then publishes an allocation without them, and
+   * their owners hand them back as for any revocation. Ids not in the set are ignored.
+   */
+  async removePartitions(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 5 * attempt)));
+      const record = await this.backend.readRecord(this.group, 'partitions');
+      if (record === null) return;
+      const set = new Set(parsePartitionSet(record.value, record.location));
+      if (ids.every((id) => !set.has(id))) return;
+      for (const id of ids) set.delete(id);
+      const written = await this.backend.writeRecord(this.group, 'partitions', formatPartitionSet(set), record.version);
+      if (written !== null) return;
+    }
+  }
+
+  /**
    * Leaves gracefully: hands every partition back (commit, then release), removes the member entry, and closes
-   * the backend. Idempotent.
+   * the backend. Idempotent. A coordinator whose start() was refused because another one uses the same backend
+   * instance leaves that backend alone.
    */
   async stop(options: { closeBackend?: boolean } = {}): Promise<void> {
     const closeBackend = options.closeBackend ?? true;
+    // Refused at start because another coordinator uses this backend instance: its session is not ours to end.
+    const holder = coordinatorOf.get(this.backend);
+    if (holder !== undefined && holder !== this) return;
     if (this.stopping) {
       // Left already (a connect that failed after joining): what remains is to close the backend.
       if (closeBackend && !this.backendClosed) {
@@ -271,8 +386,10 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       // claims, which are released only after the commit (commit-before-release holds either way).
       await this.backend.leave(this.group).catch(() => undefined);
       await this.reconcile();
+      await this.revocationsDone();
     } finally {
       this.detachListeners();
+      if (coordinatorOf.get(this.backend) === this) coordinatorOf.delete(this.backend);
       if (closeBackend) {
         this.backendClosed = true;
         await this.backend.close();
@@ -294,6 +411,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.partitionSet = [];
     this.allocation = undefined;
     this.generation = -1;
+    this.followed = undefined;
+    this.regressedTo = undefined;
+    this.reportedRegression = undefined;
     this.reportedGeneration = -1;
     this.target = new Set();
     this.leader = false;
@@ -322,8 +442,23 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     return this.options.memberId ?? `${hostname()}:${process.pid}:${randomUUID()}`;
   }
 
+  /** Reports a problem through `error`. A listener that throws is ignored: there is nowhere left to report it. */
   private report(error: KielError): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error);
+    emitToEach(this, 'error', [error], () => undefined);
+  }
+
+  /**
+   * Emits an event to each listener on its own: a listener that throws (the application's, through the consumer's
+   * forwarding) is reported as ERR_LISTENER and never stops the coordinator in the middle of a step.
+   */
+  private notify<E extends Exclude<keyof CoordinatorEvents, 'error'>>(event: E, ...args: CoordinatorEvents[E]): void {
+    emitToEach(this, event, args, (err) =>
+      this.report(
+        new KielError('ERR_LISTENER', `a listener of the ${event} event threw: ${(err as Error)?.message ?? err}`, {
+          cause: err,
+        }),
+      ),
+    );
   }
 
   // ---- leader --------------------------------------------------------------------------------------------
@@ -333,7 +468,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.members = members;
     const wasLeader = this.leader;
     this.leader = members.length > 0 && members[0]!.info.id === this.info.id;
-    if (this.leader && !wasLeader) this.emit('leader', { memberId: this.info.id, generation: this.generation });
+    if (this.leader && !wasLeader) this.notify('leader', { memberId: this.info.id, generation: this.generation });
     this.scheduleRebalance();
   }
 
@@ -389,13 +524,19 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       const memberIds = this.members.map((m) => m.info.id).sort(compareStrings);
       const partitions = [...this.partitionSet].sort(compareStrings);
       const current = this.allocation?.record;
-      if (current && sameList(current.members, memberIds) && sameList(current.partitions, partitions)) return;
+      // A published record below the generation followed here went back (deleted, restored, written by hand): it is
+      // overwritten with a generation above everything seen, even if it lists the same members and partitions.
+      const wentBack = (current?.generation ?? 0) < this.generation;
+      if (current && !wentBack && sameList(current.members, memberIds) && sameList(current.partitions, partitions)) {
+        return;
+      }
+      const previous = this.followed ?? current;
       const weights: Record<string, number> = {};
       for (const m of this.members) if (m.info.weight !== undefined) weights[m.info.id] = m.info.weight;
       let assignment: Assignment;
       try {
         assignment = this.options.strategy(memberIds, partitions, {
-          ...(current ? { previous: current.assignment } : {}),
+          ...(previous ? { previous: previous.assignment } : {}),
           weights,
         });
       } catch (err) {
@@ -418,7 +559,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         );
       }
       const record: AllocationRecord = {
-        generation: (current?.generation ?? 0) + 1,
+        generation: Math.max(current?.generation ?? 0, this.generation) + 1,
         leader: this.info.id,
         strategy: this.options.strategyName,
         members: memberIds,
@@ -459,6 +600,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private applyAllocationRecord(record: VersionedRecord | null): void {
     if (!record) {
       this.allocation = undefined;
+      if (this.generation > 0) this.wentBack(0, 'deleted', `deleted:${this.generation}`);
       return;
     }
     let parsed: AllocationRecord;
@@ -468,16 +610,56 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       this.report(err as KielError);
       return;
     }
-    if (this.allocation && parsed.generation < this.allocation.record.generation) return;
+    // What the backend holds now, whatever its generation: the leader's next compare-and-set goes against it.
     this.allocation = { record: parsed, version: record.version };
-    this.onAllocationRecord(parsed);
+    if (parsed.generation >= this.generation) {
+      this.onAllocationRecord(parsed);
+      return;
+    }
+    // Below the generation followed here. Never go back to an old assignment; but once the record has gone back, the
+    // leader's republication may still be below what this member saw (a leader that saw less): follow that one.
+    // The leader itself never goes down: it overwrites the record instead.
+    const leaderId = this.members[0]?.info.id;
+    if (
+      !this.leader &&
+      this.regressedTo !== undefined &&
+      parsed.generation > this.regressedTo &&
+      parsed.leader === leaderId
+    ) {
+      this.onAllocationRecord(parsed, { republished: true });
+      return;
+    }
+    this.wentBack(parsed.generation, `generation ${parsed.generation}`, record.version);
   }
 
-  private onAllocationRecord(record: AllocationRecord): void {
-    if (record.generation <= this.generation) return;
+  /** The published allocation went below the generation this member follows: report it once, and wait for the fix. */
+  private wentBack(generation: number, what: string, version: string): void {
+    this.regressedTo = generation;
+    if (this.reportedRegression === version) return;
+    this.reportedRegression = version;
+    this.report(
+      new KielError(
+        'ERR_STALE_ALLOCATION',
+        `the allocation record of group ${this.group} went back to ${what} after generation ${this.generation} ` +
+          `(deleted, restored from a backup or written by hand); ${
+            this.leader
+              ? `this member leads and publishes generation ${Math.max(generation, this.generation) + 1} over it`
+              : `this member keeps generation ${this.generation} until the leader publishes over it`
+          }`,
+        { retriable: true },
+      ),
+    );
+  }
+
+  private onAllocationRecord(record: AllocationRecord, options: { republished?: boolean } = {}): void {
+    if (record.generation <= this.generation && !options.republished) return;
+    this.regressedTo = undefined;
     // Report what the previous generation's handoff completed before following the new one.
     this.flushRebalance();
     this.generation = record.generation;
+    this.followed = record;
+    // Reported generations restart below with a republication.
+    if (options.republished) this.reportedGeneration = -1;
     this.target = partitionsOf(record.assignment, this.info.id);
     this.handoffStarted = performance.now();
     void this.reconcile();
@@ -512,34 +694,75 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     const target = this.target;
     // Cancel claim waits for partitions no longer ours.
     for (const [id, cancel] of this.claiming) if (!target.has(id)) cancel();
-    // Commit-before-release for what we lose. While fenced, a handler may still be running and nothing can be
-    // committed safely: the claims stay until contact returns (then this runs again) or the session ends with them.
-    // Only a graceful close drops them at once, since closing ends the session anyway.
-    const revoked = [...this.owned].filter((id) => !target.has(id)).sort(compareStrings);
-    if (revoked.length > 0) await Promise.all(revoked.map((id) => this.assigning.get(id)));
-    if (revoked.length > 0 && (!this.fenced || this.stopping)) {
-      if (!this.fenced) {
-        for (const id of revoked) this.halted.add(id);
-        await this.options.hooks.revoke(revoked.map(toTopicPartition));
-      } else {
-        this.options.hooks.drop(revoked.map(toTopicPartition));
-      }
-      await Promise.all(revoked.map((id) => this.releaseClaim(id)));
-      for (const id of revoked) {
-        this.owned.delete(id);
-        this.halted.delete(id);
-      }
-      this.pendingRevoked.push(...revoked);
-    }
+    // Commit-before-release for what we lose, each partition on its own: one whose commit fails or hangs keeps its
+    // claim without holding up the others' release.
+    for (const id of this.owned) if (!target.has(id) && !this.revoking.has(id)) void this.revoke(id);
     // Given back while their revocation failed (fetching stopped, commit refused): start them again.
     for (const id of target) {
-      if (this.halted.has(id) && this.owned.has(id) && !this.assigning.has(id)) this.resume(id);
+      if (this.halted.has(id) && this.owned.has(id) && !this.assigning.has(id) && !this.revoking.has(id)) {
+        this.resume(id);
+      }
     }
     // Claim-before-fetch for what we gain.
     for (const id of target) {
       if (!this.owned.has(id) && !this.claiming.has(id)) this.claim(id);
     }
     this.maybeReportRebalance();
+  }
+
+  /**
+   * Hands one revoked partition back: stop fetching, let its handlers finish and commit (the revoke hook), then
+   * release its claim. While fenced, a handler may still be running and nothing can be committed safely: the claim
+   * stays until contact returns (then reconciliation runs again) or the session ends with it. Only a graceful close
+   * drops it at once, since closing ends the session anyway. A failure leaves the claim held and is retried.
+   */
+  private revoke(id: string): Promise<void> {
+    const epoch = this.sessionEpoch;
+    const current = () => epoch === this.sessionEpoch && this.owned.has(id) && !this.target.has(id);
+    const done = (async () => {
+      await this.assigning.get(id);
+      if (!current() || (this.fenced && !this.stopping)) return;
+      if (!this.fenced) {
+        this.halted.add(id);
+        await this.options.hooks.revoke([toTopicPartition(id)]);
+        // Given back while it was being committed: keep the claim; the reconciliation below starts it again.
+        if (!current()) return;
+      } else {
+        this.options.hooks.drop([toTopicPartition(id)]);
+      }
+      await this.releaseClaim(id);
+      if (epoch !== this.sessionEpoch) return;
+      this.owned.delete(id);
+      this.halted.delete(id);
+      this.pendingRevoked.push(id);
+    })()
+      .catch((err: unknown) => {
+        this.report(
+          isKielError(err)
+            ? err
+            : new KielError('ERR_BACKEND', `revoking ${id} failed: ${(err as Error)?.message ?? err}; retrying`, {
+                retriable: true,
+                cause: err,
+              }),
+        );
+        // The claim stays held (commit-before-release); the next reconciliation tries again.
+        this.reconcileSoon();
+      })
+      .finally(() => {
+        if (this.revoking.get(id) === done) this.revoking.delete(id);
+        // Given back meanwhile (resume it), or taken away again: let the reconciliation settle it.
+        if (epoch === this.sessionEpoch && !this.stopping && this.owned.has(id) && this.target.has(id)) {
+          void this.reconcile();
+        }
+        this.maybeReportRebalance();
+      });
+    this.revoking.set(id, done);
+    return done;
+  }
+
+  /** Waits until no revocation is under way (those started while waiting included). */
+  private async revocationsDone(): Promise<void> {
+    while (this.revoking.size > 0) await Promise.all(this.revoking.values());
   }
 
   private claim(id: string): void {
@@ -732,7 +955,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.pendingAssigned = [];
     this.pendingRevoked = [];
     this.reportedGeneration = this.generation;
-    this.emit('rebalance', {
+    this.notify('rebalance', {
       generation: this.generation,
       assigned,
       revoked,
@@ -752,11 +975,11 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     if (!this.fenced && silent > this.fencingTimeout) {
       this.fenced = true;
       this.options.hooks.fence(true);
-      this.emit('fenced', { reason: `no contact with ${this.backend.name} for ${Math.round(silent)} ms` });
+      this.notify('fenced', { reason: `no contact with ${this.backend.name} for ${Math.round(silent)} ms` });
     } else if (this.fenced && silent <= this.fencingTimeout && this.backend.state === 'connected') {
       this.fenced = false;
       this.options.hooks.fence(false);
-      this.emit('unfenced');
+      this.notify('unfenced');
       // Revocations wait while fenced: do them now.
       void this.reconcile();
     }
@@ -775,14 +998,19 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     clearTimeout(this.strayTimer);
     this.strayTimer = undefined;
     this.halted.clear();
+    // Revocations of the lost session stop at their next step (their epoch is over).
+    this.revoking.clear();
     // What the lost session's handoff did is moot: its partitions were just dropped.
     this.pendingAssigned = [];
     this.pendingRevoked = [];
     this.target = new Set();
     this.generation = -1;
+    this.followed = undefined;
+    this.regressedTo = undefined;
+    this.reportedRegression = undefined;
     this.reportedGeneration = -1;
     this.leader = false;
-    this.emit('lost', { reason, memberId: lostId });
+    this.notify('lost', { reason, memberId: lostId });
     if (!this.options.rejoin) {
       this.report(
         new KielError(
@@ -809,7 +1037,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
             this.fenced = false;
             this.options.hooks.fence(false);
           }
-          this.emit('rejoined', { memberId: this.info.id });
+          this.notify('rejoined', { memberId: this.info.id });
         }
         // Subscriptions survive the new session; make sure the current state is applied.
         const allocation = await this.backend.readRecord(this.group, 'allocation');
@@ -820,6 +1048,18 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         this.onMembers(members);
         return;
       } catch (err) {
+        // A closed backend or refused credentials: retrying cannot help, and the loop would run forever.
+        if (isBackendError(err) && !err.retriable) {
+          this.report(
+            new KielError(
+              'ERR_FENCED',
+              `${reason}: member ${lostId} cannot rejoin group ${this.group}: ${(err as Error).message} (${err.code}, ` +
+                `not retriable); it owns no partitions until it is stopped and started again`,
+              { cause: err },
+            ),
+          );
+          return;
+        }
         this.report(
           new KielError('ERR_BACKEND', `rejoining group ${this.group} failed: ${(err as Error)?.message ?? err}`, {
             retriable: true,

@@ -1,0 +1,109 @@
+// Per-partition handoff in GroupCoordinator: one partition whose commit fails or hangs must not hold up the others'
+// release, and a partition removed from the group's set (a deleted topic) leaves the allocation.
+import { Group, settles, waitFor } from './coordinator-group';
+
+const P0 = 't:0';
+const P1 = 't:1';
+const P2 = 't:2';
+
+describe('GroupCoordinator per-partition handoff', () => {
+  let group: Group;
+  beforeEach(() => {
+    group = new Group();
+  });
+  afterEach(async () => {
+    await group.close();
+  });
+
+  it('releases the other revoked partitions while one partition commit hangs, and hands that one over once it ends', async () => {
+    const commit = group.gate();
+    const revokeCalls: string[][] = [];
+    const a = await group.start('A', {
+      rig: {
+        committing: async (ids) => {
+          revokeCalls.push(ids);
+          if (ids.includes(P0)) await commit.wait;
+        },
+      },
+    });
+    const b = await group.start('B');
+    for (const id of [P0, P1, P2]) group.placement.set(id, a);
+    await a.coordinator.addPartitions([P0, P1, P2]);
+    await waitFor('A owning p0, p1 and p2', () => [P0, P1, P2].every((id) => a.coordinator.isOwned(id)));
+
+    // All three move to B; A's commit of p0 hangs.
+    for (const id of [P0, P1, P2]) group.placement.set(id, b);
+    await group.nudge();
+    await settles(() => b.coordinator.isOwned(P1) && b.coordinator.isOwned(P2), 2_000);
+    expect({
+      b: b.coordinator.ownedPartitions.filter((id) => id.startsWith('t:')),
+      a: a.coordinator.ownedPartitions.filter((id) => id.startsWith('t:')),
+      p0: await group.claimant(P0),
+    }).toEqual({ b: [P1, P2], a: [P0], p0: 'A' });
+    // Each partition was revoked on its own.
+    expect(revokeCalls.filter((ids) => ids.some((id) => id.startsWith('t:'))).map((ids) => ids.length)).toEqual([
+      1, 1, 1,
+    ]);
+
+    // The hung commit ends: p0 follows.
+    commit.open();
+    await waitFor('B owning p0', () => b.coordinator.isOwned(P0));
+    expect(a.coordinator.isOwned(P0)).toBe(false);
+  });
+
+  it('retries a failed partition revocation without holding the others, and reports the generation once done', async () => {
+    let failures = 1;
+    const a = await group.start('A', {
+      rig: {
+        committing: async (ids) => {
+          if (ids.includes(P0) && failures > 0) {
+            failures--;
+            throw new Error('injected: commit of p0 refused');
+          }
+        },
+      },
+    });
+    const b = await group.start('B');
+    for (const id of [P0, P1]) group.placement.set(id, a);
+    await a.coordinator.addPartitions([P0, P1]);
+    await waitFor('A owning p0 and p1', () => a.coordinator.isOwned(P0) && a.coordinator.isOwned(P1));
+    const events: Array<{ generation: number; revoked: string[]; owned: string[] }> = [];
+    a.coordinator.on('rebalance', ({ generation, revoked }) =>
+      events.push({ generation, revoked, owned: a.coordinator.ownedPartitions }),
+    );
+
+    for (const id of [P0, P1]) group.placement.set(id, b);
+    await group.nudge();
+    // p1 goes at once; p0 after its retry (500 ms later).
+    await waitFor('B owning p1', () => b.coordinator.isOwned(P1), 400);
+    expect(a.coordinator.isOwned(P0)).toBe(true);
+    expect(events).toEqual([]);
+    await waitFor('B owning p0 after the retry', () => b.coordinator.isOwned(P0));
+    await waitFor('A reporting the generation', () => events.length > 0);
+    const generation = a.coordinator.currentGeneration;
+    expect(events).toEqual([{ generation, revoked: [P0, P1], owned: a.coordinator.ownedPartitions }]);
+    expect(a.errors.map((e) => e.message).join('\n')).toMatch(/commit of p0 refused/);
+  });
+
+  it('drops removed partitions from the next allocation the leader publishes', async () => {
+    const a = await group.start('A');
+    const b = await group.start('B');
+    await a.coordinator.addPartitions([P0, P1, 'gone:0', 'gone:1']);
+    await waitFor('all four owned', () =>
+      [P0, P1, 'gone:0', 'gone:1'].every((id) => a.coordinator.isOwned(id) || b.coordinator.isOwned(id)),
+    );
+
+    // B (not the leader) removes the deleted topic; the leader publishes an allocation without it.
+    await b.coordinator.removePartitions(['gone:0', 'gone:1', 'never:0']);
+    await waitFor('an allocation without the removed topic', async () => {
+      const allocation = await group.allocation();
+      return allocation !== undefined && !JSON.stringify(allocation.assignment).includes('gone');
+    });
+    const allocation = (await group.allocation())!;
+    expect(Object.values(allocation.assignment).flatMap((topics) => Object.keys(topics))).toEqual(['t', 't']);
+    await waitFor('nobody owning the removed partitions', () =>
+      ['gone:0', 'gone:1'].every((id) => !a.coordinator.isOwned(id) && !b.coordinator.isOwned(id)),
+    );
+    expect(JSON.parse((await group.observer.readRecord(group.name, 'partitions'))!.value)).toEqual([P0, P1]);
+  });
+});

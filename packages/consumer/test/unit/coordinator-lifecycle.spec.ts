@@ -1,0 +1,190 @@
+// GroupCoordinator's start and its recovery after a lost session, at the edges: a second coordinator on one backend,
+// a session that expires while joining, a fencing timeout the server's session timeout does not leave room for, and
+// a rejoin the backend can never grant.
+import {
+  BackendErrorImpl,
+  GroupCoordinator,
+  MemoryBackend,
+  type HandoffHooks,
+  type KielError,
+  type Member,
+  type MemberInfo,
+} from '../../src';
+import { Group, settles, sleep, waitFor } from './coordinator-group';
+
+const noHooks: HandoffHooks = {
+  assign: async () => undefined,
+  revoke: async () => undefined,
+  drop: () => undefined,
+  fence: () => undefined,
+};
+
+let group: Group;
+
+function coordinatorOn(backend: MemoryBackend, options: { fencingTimeout?: number } = {}): GroupCoordinator {
+  return new GroupCoordinator({
+    backend,
+    group: group.name,
+    strategy: group.strategy,
+    strategyName: 'placement',
+    fencingTimeout: options.fencingTimeout,
+    rejoin: true,
+    hooks: noHooks,
+  });
+}
+
+/** The member entries of the group, as the store has them. */
+async function entries(): Promise<string[]> {
+  if (group.observer.state === 'idle') await group.observer.connect();
+  return (await group.observer.members(group.name)).map((m) => m.info.id);
+}
+
+describe('GroupCoordinator start and rejoin edges', () => {
+  beforeEach(() => {
+    group = new Group();
+  });
+  afterEach(async () => {
+    await group.close();
+  });
+
+  it('rejects a second coordinator on a backend another one uses, until the first has stopped', async () => {
+    const backend = new MemoryBackend({ store: group.store });
+    const first = coordinatorOn(backend);
+    const second = coordinatorOn(backend);
+    try {
+      await first.start();
+      const rejected = await second.start().then(
+        () => undefined,
+        (err: KielError) => err,
+      );
+      expect(rejected).toMatchObject({ code: 'ERR_INVALID_CONFIG', option: 'backend' });
+      expect(rejected?.message).toMatch(/backend/);
+      expect(rejected?.message).toMatch(/session/);
+      expect(await entries()).toEqual([first.memberId]);
+      // Stopping the refused one (the consumer's close() after a failed connect) leaves the first one's session alone.
+      await second.stop();
+      expect({ state: backend.state, entries: await entries() }).toEqual({
+        state: 'connected',
+        entries: [first.memberId],
+      });
+
+      // Once the first has stopped (keeping the backend open), the backend is free for another.
+      await first.stop({ closeBackend: false });
+      await second.start();
+      expect(await entries()).toEqual([second.memberId]);
+    } finally {
+      await second.stop().catch(() => undefined);
+      await first.stop().catch(() => undefined);
+      await backend.close();
+    }
+  });
+
+  it('joins once, on a new session, when the session expires between connect and join', async () => {
+    class ExpiresBeforeJoin extends MemoryBackend {
+      armed = true;
+      override async join(g: string, info: MemberInfo): Promise<Member> {
+        if (this.armed) {
+          this.armed = false;
+          group.store.expireSession(this.sessionId!);
+          await sleep(10);
+        }
+        return super.join(g, info);
+      }
+    }
+    const backend = new ExpiresBeforeJoin({ store: group.store });
+    const coordinator = coordinatorOn(backend);
+    const errors: KielError[] = [];
+    coordinator.on('error', (e) => errors.push(e));
+    try {
+      const started = await coordinator.start().then(
+        () => 'started',
+        (err: Error) => `rejected: ${err.message}`,
+      );
+      await sleep(500);
+      // Either way, no member entry may live that nobody stops: started with exactly one entry, its own.
+      expect({ started, entries: await entries() }).toEqual({ started: 'started', entries: [coordinator.memberId] });
+      await coordinator.addPartitions(['t:0']);
+      await waitFor('the one member owning t:0', () => coordinator.isOwned('t:0'));
+    } finally {
+      await coordinator.stop().catch(() => undefined);
+    }
+  });
+
+  it('joins once, on a new session, when the session expires right after the join', async () => {
+    class ExpiresAfterJoin extends MemoryBackend {
+      armed = true;
+      override async join(g: string, info: MemberInfo): Promise<Member> {
+        const member = await super.join(g, info);
+        if (this.armed) {
+          this.armed = false;
+          group.store.expireSession(this.sessionId!);
+          await sleep(10);
+        }
+        return member;
+      }
+    }
+    const backend = new ExpiresAfterJoin({ store: group.store });
+    const coordinator = coordinatorOn(backend);
+    const lost: string[] = [];
+    coordinator.on('lost', ({ memberId }) => lost.push(memberId));
+    try {
+      await coordinator.start();
+      await sleep(500);
+      expect(await entries()).toEqual([coordinator.memberId]);
+      await coordinator.addPartitions(['t:0']);
+      await waitFor('the one member owning t:0', () => coordinator.isOwned('t:0'));
+      expect(await entries()).toEqual([coordinator.memberId]);
+    } finally {
+      await coordinator.stop().catch(() => undefined);
+    }
+  });
+
+  it('fails start when the session timeout the server granted leaves no room for the fencing timeout', async () => {
+    // Asked for 10 s; the server clamps it to 4 s (as ZooKeeper does to its maxSessionTimeout).
+    class Clamped extends MemoryBackend {
+      override async connect(): Promise<void> {
+        await super.connect();
+        (this as { sessionTimeout: number }).sessionTimeout = 4_000;
+      }
+    }
+    const backend = new Clamped({ store: group.store, sessionTimeout: 10_000 });
+    const coordinator = coordinatorOn(backend, { fencingTimeout: 5_000 });
+    try {
+      const rejected = await coordinator.start().then(
+        () => undefined,
+        (err: KielError) => err,
+      );
+      expect(rejected).toMatchObject({ code: 'ERR_INVALID_CONFIG', option: 'fencingTimeout' });
+      expect(rejected?.message).toMatch(/5000/);
+      expect(rejected?.message).toMatch(/4000/);
+      expect(await entries()).toEqual([]);
+    } finally {
+      await coordinator.stop().catch(() => undefined);
+    }
+  });
+
+  it.each([
+    ['ERR_BACKEND_AUTH', 'the credentials are refused'],
+    ['ERR_BACKEND_CLOSED', 'the backend was closed'],
+  ] as const)('gives up rejoining with a fatal ERR_FENCED on %s (%s)', async (code, _why) => {
+    class RefusesNewSessions extends MemoryBackend {
+      connects = 0;
+      override async connect(): Promise<void> {
+        if (++this.connects > 1) throw new BackendErrorImpl(code, 'injected: refused for good');
+        await super.connect();
+      }
+    }
+    const a = await group.start('A', { Backend: RefusesNewSessions });
+    const lost: string[] = [];
+    a.coordinator.on('lost', ({ memberId }) => lost.push(memberId));
+    group.store.expireSession(a.backend.sessionId!);
+    await waitFor('A lost its session', () => lost.length === 1);
+    // Tries once, sees a cause retrying cannot fix, and stops: no loop of attempts.
+    await settles(() => a.backend.connects > 3, 1_600);
+    expect(a.backend.connects).toBe(2);
+    const fatal = a.errors.filter((e) => e.code === 'ERR_FENCED');
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]!.message).toMatch(new RegExp(`refused for good \\(${code}`));
+    expect(fatal[0]!.retriable).toBe(false);
+  });
+});
