@@ -70,6 +70,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private readonly bootstrap: ReadonlyArray<{ host: string; port: number }>;
   private readonly brokers = new Map<number, Broker>();
   private readonly topics = new Map<string, PartitionMetadata[]>();
+  /** Tracked topics the last metadata answer called unknown. */
+  private readonly unknown = new Set<string>();
   private readonly tracked = new Set<string>();
   private refreshing: Promise<void> | undefined;
   private refreshedAt = 0;
@@ -114,6 +116,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   /** The partitions of a tracked topic, or undefined if it is not (yet) known. */
+  /** Whether the last metadata answer said `topic` does not exist (UNKNOWN_TOPIC_OR_PARTITION): never, or deleted. */
+  isUnknown(topic: string): boolean {
+    return this.unknown.has(topic);
+  }
+
   partitions(topic: string): readonly PartitionMetadata[] | undefined {
     return this.topics.get(topic);
   }
@@ -279,8 +286,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       if (topic.errorCode !== KAFKA_ERROR_CODES.NONE) {
         // Unknown topics (and ones still being created) stay absent; callers wait or report.
         this.topics.delete(topic.name);
+        if (topic.errorCode === KAFKA_ERROR_CODES.UNKNOWN_TOPIC_OR_PARTITION) this.unknown.add(topic.name);
         continue;
       }
+      this.unknown.delete(topic.name);
       const partitions: PartitionMetadata[] = [];
       for (const p of topic.partitions) {
         partitions[p.partitionIndex] = {

@@ -16,7 +16,7 @@ import {
 } from '../src';
 import { KAFKA_BROKERS, uniqueName } from './helpers/env';
 import { gate, sleep, waitFor } from './helpers/group-harness';
-import { produce, topics } from './helpers/kafka';
+import { kafka, produce, topics } from './helpers/kafka';
 
 const t = topics();
 afterAll(() => t.cleanup());
@@ -277,6 +277,50 @@ describe('handlers and ownership', () => {
       expect(seen.sort()).toEqual(['1:0', '1:1', '1:2']);
       consumer.resume([{ topic, partition: 0 }]);
       await waitFor('partition 0 after resume()', () => seen.length === 6, 10_000);
+    } finally {
+      await consumer.close();
+      await run;
+    }
+  });
+});
+
+describe('a deleted topic', () => {
+  it('leaves the group: its partitions are handed back without a commit, and the other topics keep flowing', async () => {
+    const gone = await t.create('deleted', 2);
+    const stays = await t.create('stays', 1);
+    const consumer = new GroupedConsumer<string>({
+      brokers: KAFKA_BROKERS,
+      group: uniqueName('kiel-deleted'),
+      topics: [gone, stays],
+      backend: new MemoryBackend({ store: new MemoryStore(), sessionTimeout: 3000 }),
+      deserializer: 'string',
+      maxWaitTime: 100,
+      metadataMaxAge: 500,
+    });
+    const errors: KielError[] = [];
+    consumer.on('error', (e) => errors.push(e));
+    const seen: string[] = [];
+    const run = consumer.run({ eachMessage: async (m: Message<string>) => void seen.push(`${m.topic}:${m.value}`) });
+    try {
+      await waitFor('every partition owned', () => consumer.assignment.length === 3);
+      await produce(gone, [
+        { partition: 0, value: 'a' },
+        { partition: 1, value: 'b' },
+      ]);
+      await waitFor('the deleted topic read before', () => seen.length === 2);
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.deleteTopics({ topics: [gone] });
+      await admin.disconnect();
+      await waitFor(
+        'its partitions gone from the member',
+        () => consumer.assignment.every((id) => id.startsWith(`${stays}:`)),
+        20_000,
+      );
+      expect(consumer.assignment).toEqual([`${stays}:0`]);
+      expect(errors.some((e) => e.code === 'ERR_UNKNOWN_TOPIC' && e.location === gone)).toBe(true);
+      await produce(stays, [{ partition: 0, value: 'c' }]);
+      await waitFor('the other topic still flowing', () => seen.includes(`${stays}:c`), 10_000);
     } finally {
       await consumer.close();
       await run;

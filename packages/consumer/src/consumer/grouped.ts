@@ -243,7 +243,10 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       await this.coordinator.stop({ closeBackend: false });
       throw err;
     }
-    this.cluster.on('metadata', () => void this.noticeGrowth());
+    this.cluster.on('metadata', () => {
+      void this.noticeGrowth();
+      void this.noticeDeletion();
+    });
     this.fetcher.on('reset', ({ topic, partition, from, to }) => this.positionReset(topic, partition, from, to));
     this.metadataTimer = setInterval(
       () => void this.cluster.refreshMetadata().catch(() => undefined),
@@ -330,6 +333,29 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     await this.coordinator.addPartitions(ids);
     for (const [topic, count] of counts) {
       if (count > (this.topicPartitionCounts.get(topic) ?? 0)) this.topicPartitionCounts.set(topic, count);
+    }
+  }
+
+  /**
+   * A topic deleted: its partitions leave the group's set, so the leader stops assigning them and their owners hand
+   * them back (their final commits are skipped: Kafka refuses offsets of a topic it no longer has).
+   */
+  private async noticeDeletion(): Promise<void> {
+    for (const [topic, count] of this.topicPartitionCounts) {
+      if (!this.cluster.isUnknown(topic)) continue;
+      this.topicPartitionCounts.delete(topic);
+      try {
+        await this.coordinator.removePartitions([...Array(count).keys()].map((p) => tpId(topic, p)));
+        this.reportError(
+          new KielError('ERR_UNKNOWN_TOPIC', `topic ${topic} was deleted: its partitions left group ${this.group}`, {
+            location: topic,
+          }),
+        );
+      } catch (err) {
+        // Tried again on the next metadata refresh.
+        this.topicPartitionCounts.set(topic, count);
+        this.reportError(isKielError(err) ? err : new KielError('ERR_BACKEND', String(err), { cause: err }));
+      }
     }
   }
 
