@@ -140,6 +140,11 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private readonly halted = new Set<string>();
   /** Counts lost sessions, so that the steps of an older one stop and never report into a newer one. */
   private sessionEpoch = 0;
+  /**
+   * Counts lost sessions only (sessionEpoch also counts stops): a revocation under way when the member stops is
+   * finished as part of the hand-back, but one of a lost session must never release a claim of the next.
+   */
+  private sessionsLost = 0;
   private started = false;
   private backendClosed = false;
   private unsubscribes: Unsubscribe[] = [];
@@ -379,6 +384,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.target = new Set();
     try {
       await this.reconciling?.catch(() => undefined);
+      // Revocations of the generation before: they finish (commit, release) and are reported with it.
+      await this.revocationsDone();
       // The hand-back is a handoff of its own: report what came before, then time this one from here.
       this.flushRebalance();
       this.handoffStarted = performance.now();
@@ -717,8 +724,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
    * drops it at once, since closing ends the session anyway. A failure leaves the claim held and is retried.
    */
   private revoke(id: string): Promise<void> {
-    const epoch = this.sessionEpoch;
-    const current = () => epoch === this.sessionEpoch && this.owned.has(id) && !this.target.has(id);
+    const session = this.sessionsLost;
+    const current = () => session === this.sessionsLost && this.owned.has(id) && !this.target.has(id);
     const done = (async () => {
       await this.assigning.get(id);
       if (!current() || (this.fenced && !this.stopping)) return;
@@ -731,7 +738,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         this.options.hooks.drop([toTopicPartition(id)]);
       }
       await this.releaseClaim(id);
-      if (epoch !== this.sessionEpoch) return;
+      if (session !== this.sessionsLost) return;
       this.owned.delete(id);
       this.halted.delete(id);
       this.pendingRevoked.push(id);
@@ -751,7 +758,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       .finally(() => {
         if (this.revoking.get(id) === done) this.revoking.delete(id);
         // Given back meanwhile (resume it), or taken away again: let the reconciliation settle it.
-        if (epoch === this.sessionEpoch && !this.stopping && this.owned.has(id) && this.target.has(id)) {
+        if (session === this.sessionsLost && !this.stopping && this.owned.has(id) && this.target.has(id)) {
           void this.reconcile();
         }
         this.maybeReportRebalance();
@@ -984,6 +991,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private async sessionLost(reason: string): Promise<void> {
     if (this.stopping) return;
     const epoch = ++this.sessionEpoch;
+    this.sessionsLost++;
     const lostId = this.info.id;
     const all = [...new Set([...this.owned, ...this.claiming.keys()])];
     for (const cancel of this.claiming.values()) cancel();

@@ -85,6 +85,36 @@ describe('GroupCoordinator per-partition handoff', () => {
     expect(a.errors.map((e) => e.message).join('\n')).toMatch(/commit of p0 refused/);
   });
 
+  it('finishes a revocation under way when the member stops, with one commit, then hands the rest back', async () => {
+    const commit = group.gate();
+    const a = await group.start('A', {
+      rig: {
+        committing: async (ids) => {
+          if (ids.includes(P0)) await commit.wait;
+        },
+      },
+    });
+    const b = await group.start('B');
+    for (const id of [P0, P1]) group.placement.set(id, a);
+    await a.coordinator.addPartitions([P0, P1]);
+    await waitFor('A owning p0 and p1', () => a.coordinator.isOwned(P0) && a.coordinator.isOwned(P1));
+    const events: Array<{ revoked: string[] }> = [];
+    a.coordinator.on('rebalance', ({ revoked }) => events.push({ revoked }));
+
+    // p0 moves to B; A's commit of p0 hangs. A then stops, and the commit ends.
+    group.placement.set(P0, b);
+    await group.nudge();
+    await waitFor('A revoking p0', () => a.log.includes(`revoke ${P0}`));
+    const stopped = a.coordinator.stop();
+    commit.open();
+    await stopped;
+
+    await waitFor('B owning p0 and p1', () => b.coordinator.isOwned(P0) && b.coordinator.isOwned(P1));
+    expect(a.log.filter((entry) => entry.startsWith('revoke t:'))).toEqual([`revoke ${P0}`, `revoke ${P1}`]);
+    // p0 in the generation that moved it, p1 in the hand-back of the close.
+    expect(events.map((e) => e.revoked.filter((id) => id.startsWith('t:')))).toEqual([[P0], [P1]]);
+  });
+
   it('drops removed partitions from the next allocation the leader publishes', async () => {
     const a = await group.start('A');
     const b = await group.start('B');
