@@ -55,7 +55,11 @@ export interface CoordinatorEvents {
   rejoined: [info: { memberId: string }];
   /** This member became the group's leader. */
   leader: [info: { memberId: string; generation: number }];
-  /** A problem that did not stop the group: an invalid allocation (the previous one is kept), a malformed record. */
+  /**
+   * A problem: an invalid allocation (the previous one is kept), a malformed record, a record that went back
+   * (`ERR_STALE_ALLOCATION`), a listener that threw (`ERR_LISTENER`). `ERR_FENCED` that is not retriable is fatal: the
+   * session was lost and this member will not rejoin (see the `ERR_FENCED` code).
+   */
   error: [error: KielError];
 }
 
