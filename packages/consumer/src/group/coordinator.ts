@@ -121,6 +121,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
    * the record went back. A record above it written by the current leader is its republication, and is followed.
    */
   private regressedTo: number | undefined;
+  /** A fresh read of the allocation is under way, to tell a late delivery from a record that went back. */
+  private confirming = false;
+  private confirmAgain = false;
   /** The version of the last record reported as gone back, so that each is reported once. */
   private reportedRegression: string | undefined;
   /** What the latest allocation gives this member. */
@@ -590,7 +593,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       }
       // Someone wrote first (an old leader, or our view is stale): read it and try again.
       const fresh = await this.backend.readRecord(this.group, 'allocation');
-      this.applyAllocationRecord(fresh);
+      this.applyAllocationRecord(fresh, { fresh: true });
     }
     if (this.leader && !this.stopping) {
       throw new KielError('ERR_BACKEND', `the allocation of group ${this.group} kept changing under 50 writes`, {
@@ -608,10 +611,21 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.scheduleRebalance();
   }
 
-  private applyAllocationRecord(record: VersionedRecord | null): void {
+  /**
+   * Follows a record of the allocation. One below the generation followed here is either a late delivery (a watch
+   * read that was under way when this member followed a newer record directly: normal, ignored) or a record that
+   * went back (deleted, restored, written by hand). Only a fresh read tells them apart: `fresh` says this is one.
+   */
+  private applyAllocationRecord(record: VersionedRecord | null, options: { fresh?: boolean } = {}): void {
     if (!record) {
-      this.allocation = undefined;
-      if (this.generation > 0) this.wentBack(0, 'deleted', `deleted:${this.generation}`);
+      if (this.generation <= 0) {
+        this.allocation = undefined;
+      } else if (options.fresh) {
+        this.allocation = undefined;
+        this.wentBack(0, 'deleted', `deleted:${this.generation}`);
+      } else {
+        this.confirmLower();
+      }
       return;
     }
     let parsed: AllocationRecord;
@@ -621,12 +635,17 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       this.report(err as KielError);
       return;
     }
-    // What the backend holds now, whatever its generation: the leader's next compare-and-set goes against it.
-    this.allocation = { record: parsed, version: record.version };
     if (parsed.generation >= this.generation) {
+      this.allocation = { record: parsed, version: record.version };
       this.onAllocationRecord(parsed);
       return;
     }
+    if (!options.fresh) {
+      this.confirmLower();
+      return;
+    }
+    // What the backend holds now: the leader's compare-and-set goes against it.
+    this.allocation = { record: parsed, version: record.version };
     // Below the generation followed here. Never go back to an old assignment; but once the record has gone back, the
     // leader's republication may still be below what this member saw (a leader that saw less): follow that one.
     // The leader itself never goes down: it overwrites the record instead.
@@ -641,6 +660,32 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       return;
     }
     this.wentBack(parsed.generation, `generation ${parsed.generation}`, record.version);
+  }
+
+  /** Reads the allocation again after a delivery below the generation followed here, and acts on what is there now. */
+  private confirmLower(): void {
+    if (this.confirming) {
+      this.confirmAgain = true;
+      return;
+    }
+    this.confirming = true;
+    const epoch = this.sessionEpoch;
+    void (async () => {
+      do {
+        this.confirmAgain = false;
+        try {
+          const record = await this.backend.readRecord(this.group, 'allocation');
+          if (epoch !== this.sessionEpoch || this.stopping) return;
+          this.applyAllocationRecord(record, { fresh: true });
+          this.scheduleRebalance();
+        } catch {
+          // Unreachable: the watch delivers the record again once the backend is back, and this runs again.
+          return;
+        }
+      } while (this.confirmAgain);
+    })().finally(() => {
+      this.confirming = false;
+    });
   }
 
   /** The published allocation went below the generation this member follows: report it once, and wait for the fix. */
@@ -1052,7 +1097,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         const members = await this.backend.members(this.group);
         if (!current()) return;
         this.allocation = undefined;
-        this.applyAllocationRecord(allocation);
+        this.applyAllocationRecord(allocation, { fresh: true });
         this.onMembers(members);
         return;
       } catch (err) {

@@ -143,4 +143,34 @@ describe('GroupCoordinator and an allocation record that went back', () => {
       );
     });
   });
+
+  it('takes a late delivery of an older record for what it is, not for a record that went back', async () => {
+    // A's allocation watch delivers 300 ms late; A leads, so it follows what it publishes at once, and hears each
+    // record again only afterwards, when it may have published a newer one.
+    class LateAllocation extends MemoryBackend {
+      override watchRecord(g: string, name: RecordName, listener: RecordListener): Unsubscribe {
+        if (name !== 'allocation') return super.watchRecord(g, name, listener);
+        return super.watchRecord(g, name, (record) => void sleep(300).then(() => listener(record)));
+      }
+    }
+    const a = await group.start('A', { Backend: LateAllocation });
+    const b = await group.start('B');
+    await a.coordinator.addPartitions(ALL);
+    await waitFor('A leading on a first generation', () => a.coordinator.currentGeneration > 0);
+    const before = a.coordinator.currentGeneration;
+    await group.nudge();
+    await waitFor('A publishing the next generation', () => a.coordinator.currentGeneration > before);
+    await group.nudge();
+    await waitFor('A and B on the generation after that', async () => {
+      const allocation = await group.allocation();
+      return (
+        allocation !== undefined &&
+        allocation.generation >= before + 2 &&
+        a.coordinator.currentGeneration === allocation.generation &&
+        b.coordinator.currentGeneration === allocation.generation
+      );
+    });
+    await sleep(700);
+    expect([...a.errors, ...b.errors].filter((e) => e.code === 'ERR_STALE_ALLOCATION')).toEqual([]);
+  });
 });
