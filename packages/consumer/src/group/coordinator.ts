@@ -1096,8 +1096,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         const allocation = await this.backend.readRecord(this.group, 'allocation');
         const members = await this.backend.members(this.group);
         if (!current()) return;
-        this.allocation = undefined;
-        this.applyAllocationRecord(allocation, { fresh: true });
+        // Not a fresh read any more: the watch may have delivered a newer record while the members were read.
+        this.applyAllocationRecord(allocation);
         this.onMembers(members);
         return;
       } catch (err) {
