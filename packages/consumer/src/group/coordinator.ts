@@ -992,7 +992,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
 
   /** Reports the handoff once this member owns exactly its target: the generation is applied. */
   private maybeReportRebalance(): void {
-    if (this.claiming.size > 0 || this.assigning.size > 0 || this.reconcileAgain) return;
+    // A revocation still under way may be of a partition given back meanwhile: it is fetched again only after it.
+    if (this.claiming.size > 0 || this.assigning.size > 0 || this.revoking.size > 0 || this.reconcileAgain) return;
     if (this.owned.size !== this.target.size) return;
     // A claim from an earlier generation may end while this one's revocations are still under way.
     for (const id of this.target) if (!this.owned.has(id)) return;
