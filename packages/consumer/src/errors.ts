@@ -36,7 +36,11 @@ export type KielErrorCode =
    * backup or written by hand). Members keep their partitions; the leader publishes a higher generation over it.
    */
   | 'ERR_STALE_ALLOCATION'
-  /** Ownership can no longer be trusted (backend unreachable past the fencing timeout, or session lost). */
+  /**
+   * Ownership can no longer be trusted (backend unreachable past the fencing timeout, or session lost). After a lost
+   * session it is fatal (not retriable) when the member will not rejoin: `rejoin` is off, or the backend refused for
+   * good (closed, credentials refused; `cause` holds its error). Close the consumer, and connect a new one.
+   */
   | 'ERR_FENCED'
   /**
    * A handler ran past `handlerTimeout` while its partition was being handed off; `location` names the partition.

@@ -55,7 +55,11 @@ export interface CoordinatorEvents {
   rejoined: [info: { memberId: string }];
   /** This member became the group's leader. */
   leader: [info: { memberId: string; generation: number }];
-  /** A problem that did not stop the group: an invalid allocation (the previous one is kept), a malformed record. */
+  /**
+   * A problem: an invalid allocation (the previous one is kept), a malformed record, a record that went back
+   * (`ERR_STALE_ALLOCATION`), a listener that threw (`ERR_LISTENER`). `ERR_FENCED` that is not retriable is fatal: the
+   * session was lost and this member will not rejoin (see the `ERR_FENCED` code).
+   */
   error: [error: KielError];
 }
 
@@ -117,6 +121,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
    * the record went back. A record above it written by the current leader is its republication, and is followed.
    */
   private regressedTo: number | undefined;
+  /** A fresh read of the allocation is under way, to tell a late delivery from a record that went back. */
+  private confirming = false;
+  private confirmAgain = false;
   /** The version of the last record reported as gone back, so that each is reported once. */
   private reportedRegression: string | undefined;
   /** What the latest allocation gives this member. */
@@ -140,6 +147,11 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private readonly halted = new Set<string>();
   /** Counts lost sessions, so that the steps of an older one stop and never report into a newer one. */
   private sessionEpoch = 0;
+  /**
+   * Counts lost sessions only (sessionEpoch also counts stops): a revocation under way when the member stops is
+   * finished as part of the hand-back, but one of a lost session must never release a claim of the next.
+   */
+  private sessionsLost = 0;
   private started = false;
   private backendClosed = false;
   private unsubscribes: Unsubscribe[] = [];
@@ -379,6 +391,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.target = new Set();
     try {
       await this.reconciling?.catch(() => undefined);
+      // Revocations of the generation before: they finish (commit, release) and are reported with it.
+      await this.revocationsDone();
       // The hand-back is a handoff of its own: report what came before, then time this one from here.
       this.flushRebalance();
       this.handoffStarted = performance.now();
@@ -579,7 +593,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       }
       // Someone wrote first (an old leader, or our view is stale): read it and try again.
       const fresh = await this.backend.readRecord(this.group, 'allocation');
-      this.applyAllocationRecord(fresh);
+      this.applyAllocationRecord(fresh, { fresh: true });
     }
     if (this.leader && !this.stopping) {
       throw new KielError('ERR_BACKEND', `the allocation of group ${this.group} kept changing under 50 writes`, {
@@ -597,10 +611,21 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.scheduleRebalance();
   }
 
-  private applyAllocationRecord(record: VersionedRecord | null): void {
+  /**
+   * Follows a record of the allocation. One below the generation followed here is either a late delivery (a watch
+   * read that was under way when this member followed a newer record directly: normal, ignored) or a record that
+   * went back (deleted, restored, written by hand). Only a fresh read tells them apart: `fresh` says this is one.
+   */
+  private applyAllocationRecord(record: VersionedRecord | null, options: { fresh?: boolean } = {}): void {
     if (!record) {
-      this.allocation = undefined;
-      if (this.generation > 0) this.wentBack(0, 'deleted', `deleted:${this.generation}`);
+      if (this.generation <= 0) {
+        this.allocation = undefined;
+      } else if (options.fresh) {
+        this.allocation = undefined;
+        this.wentBack(0, 'deleted', `deleted:${this.generation}`);
+      } else {
+        this.confirmLower();
+      }
       return;
     }
     let parsed: AllocationRecord;
@@ -610,12 +635,17 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       this.report(err as KielError);
       return;
     }
-    // What the backend holds now, whatever its generation: the leader's next compare-and-set goes against it.
-    this.allocation = { record: parsed, version: record.version };
     if (parsed.generation >= this.generation) {
+      this.allocation = { record: parsed, version: record.version };
       this.onAllocationRecord(parsed);
       return;
     }
+    if (!options.fresh) {
+      this.confirmLower();
+      return;
+    }
+    // What the backend holds now: the leader's compare-and-set goes against it.
+    this.allocation = { record: parsed, version: record.version };
     // Below the generation followed here. Never go back to an old assignment; but once the record has gone back, the
     // leader's republication may still be below what this member saw (a leader that saw less): follow that one.
     // The leader itself never goes down: it overwrites the record instead.
@@ -630,6 +660,32 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       return;
     }
     this.wentBack(parsed.generation, `generation ${parsed.generation}`, record.version);
+  }
+
+  /** Reads the allocation again after a delivery below the generation followed here, and acts on what is there now. */
+  private confirmLower(): void {
+    if (this.confirming) {
+      this.confirmAgain = true;
+      return;
+    }
+    this.confirming = true;
+    const epoch = this.sessionEpoch;
+    void (async () => {
+      do {
+        this.confirmAgain = false;
+        try {
+          const record = await this.backend.readRecord(this.group, 'allocation');
+          if (epoch !== this.sessionEpoch || this.stopping) return;
+          this.applyAllocationRecord(record, { fresh: true });
+          this.scheduleRebalance();
+        } catch {
+          // Unreachable: the watch delivers the record again once the backend is back, and this runs again.
+          return;
+        }
+      } while (this.confirmAgain);
+    })().finally(() => {
+      this.confirming = false;
+    });
   }
 
   /** The published allocation went below the generation this member follows: report it once, and wait for the fix. */
@@ -717,8 +773,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
    * drops it at once, since closing ends the session anyway. A failure leaves the claim held and is retried.
    */
   private revoke(id: string): Promise<void> {
-    const epoch = this.sessionEpoch;
-    const current = () => epoch === this.sessionEpoch && this.owned.has(id) && !this.target.has(id);
+    const session = this.sessionsLost;
+    const current = () => session === this.sessionsLost && this.owned.has(id) && !this.target.has(id);
     const done = (async () => {
       await this.assigning.get(id);
       if (!current() || (this.fenced && !this.stopping)) return;
@@ -731,7 +787,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         this.options.hooks.drop([toTopicPartition(id)]);
       }
       await this.releaseClaim(id);
-      if (epoch !== this.sessionEpoch) return;
+      if (session !== this.sessionsLost) return;
       this.owned.delete(id);
       this.halted.delete(id);
       this.pendingRevoked.push(id);
@@ -751,7 +807,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       .finally(() => {
         if (this.revoking.get(id) === done) this.revoking.delete(id);
         // Given back meanwhile (resume it), or taken away again: let the reconciliation settle it.
-        if (epoch === this.sessionEpoch && !this.stopping && this.owned.has(id) && this.target.has(id)) {
+        if (session === this.sessionsLost && !this.stopping && this.owned.has(id) && this.target.has(id)) {
           void this.reconcile();
         }
         this.maybeReportRebalance();
@@ -936,7 +992,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
 
   /** Reports the handoff once this member owns exactly its target: the generation is applied. */
   private maybeReportRebalance(): void {
-    if (this.claiming.size > 0 || this.assigning.size > 0 || this.reconcileAgain) return;
+    // A revocation still under way may be of a partition given back meanwhile: it is fetched again only after it.
+    if (this.claiming.size > 0 || this.assigning.size > 0 || this.revoking.size > 0 || this.reconcileAgain) return;
     if (this.owned.size !== this.target.size) return;
     // A claim from an earlier generation may end while this one's revocations are still under way.
     for (const id of this.target) if (!this.owned.has(id)) return;
@@ -988,6 +1045,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private async sessionLost(reason: string): Promise<void> {
     if (this.stopping) return;
     const epoch = ++this.sessionEpoch;
+    this.sessionsLost++;
     const lostId = this.info.id;
     const all = [...new Set([...this.owned, ...this.claiming.keys()])];
     for (const cancel of this.claiming.values()) cancel();
@@ -1043,7 +1101,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         const allocation = await this.backend.readRecord(this.group, 'allocation');
         const members = await this.backend.members(this.group);
         if (!current()) return;
-        this.allocation = undefined;
+        // Not a fresh read any more: the watch may have delivered a newer record while the members were read.
         this.applyAllocationRecord(allocation);
         this.onMembers(members);
         return;

@@ -1,6 +1,13 @@
 // An allocation record that goes below a generation already followed (deleted and restored, a backup, a hand-written
 // record) must not stop rebalancing: the leader publishes above it, and no member goes back to the old assignment.
-import { MemoryBackend, type RecordListener, type RecordName, type Unsubscribe } from '../../src';
+import {
+  MemoryBackend,
+  type Member,
+  type MemberInfo,
+  type RecordListener,
+  type RecordName,
+  type Unsubscribe,
+} from '../../src';
 import { Group, sleep, waitFor, type TestMember } from './coordinator-group';
 
 const ALL = ['t:0', 't:1', 't:2', 't:3'];
@@ -142,5 +149,71 @@ describe('GroupCoordinator and an allocation record that went back', () => {
         b.coordinator.currentGeneration === allocation.generation
       );
     });
+  });
+
+  it('takes a late delivery of an older record for what it is, not for a record that went back', async () => {
+    // A's allocation watch delivers 300 ms late; A leads, so it follows what it publishes at once, and hears each
+    // record again only afterwards, when it may have published a newer one.
+    class LateAllocation extends MemoryBackend {
+      override watchRecord(g: string, name: RecordName, listener: RecordListener): Unsubscribe {
+        if (name !== 'allocation') return super.watchRecord(g, name, listener);
+        return super.watchRecord(g, name, (record) => void sleep(300).then(() => listener(record)));
+      }
+    }
+    const a = await group.start('A', { Backend: LateAllocation });
+    const b = await group.start('B');
+    await a.coordinator.addPartitions(ALL);
+    await waitFor('A leading on a first generation', () => a.coordinator.currentGeneration > 0);
+    const before = a.coordinator.currentGeneration;
+    await group.nudge();
+    await waitFor('A publishing the next generation', () => a.coordinator.currentGeneration > before);
+    await group.nudge();
+    await waitFor('A and B on the generation after that', async () => {
+      const allocation = await group.allocation();
+      return (
+        allocation !== undefined &&
+        allocation.generation >= before + 2 &&
+        a.coordinator.currentGeneration === allocation.generation &&
+        b.coordinator.currentGeneration === allocation.generation
+      );
+    });
+    await sleep(700);
+    expect([...a.errors, ...b.errors].filter((e) => e.code === 'ERR_STALE_ALLOCATION')).toEqual([]);
+  });
+
+  it('takes the record its rejoin read for a late one when a newer came meanwhile, not for one that went back', async () => {
+    // B's rejoin reads the allocation, then the members; the members read waits until a newer generation arrived.
+    const b0 = group.gate();
+    class SlowRejoin extends MemoryBackend {
+      joins = 0;
+      override async join(g: string, info: MemberInfo): Promise<Member> {
+        this.joins++;
+        return super.join(g, info);
+      }
+      override async members(g: string): Promise<readonly Member[]> {
+        if (this.joins === 2) await b0.wait;
+        return super.members(g);
+      }
+    }
+    const a = await group.start('A');
+    const b = await group.start('B', { Backend: SlowRejoin });
+    await a.coordinator.addPartitions(ALL);
+    await waitFor('B on the first generation', () => b.coordinator.ownedPartitions.length === 2);
+
+    group.store.expireSession(b.backend.sessionId!);
+    // The leader publishes a generation with B's new member; B follows it through its watch while the rejoin waits.
+    await waitFor('B following the generation with its new id', async () => {
+      const allocation = await group.allocation();
+      return (
+        allocation !== undefined &&
+        b.ids.length === 2 &&
+        allocation.members.includes(b.coordinator.memberId) &&
+        b.coordinator.currentGeneration === allocation.generation
+      );
+    });
+    b0.open();
+    await sleep(200);
+    expect(b.errors.filter((e) => e.code === 'ERR_STALE_ALLOCATION')).toEqual([]);
+    await waitFor('B owning its share', () => b.coordinator.ownedPartitions.length === 2);
   });
 });

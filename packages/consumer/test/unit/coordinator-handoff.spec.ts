@@ -1,6 +1,6 @@
 // Per-partition handoff in GroupCoordinator: one partition whose commit fails or hangs must not hold up the others'
 // release, and a partition removed from the group's set (a deleted topic) leaves the allocation.
-import { Group, settles, waitFor } from './coordinator-group';
+import { Group, settles, sleep, waitFor } from './coordinator-group';
 
 const P0 = 't:0';
 const P1 = 't:1';
@@ -83,6 +83,75 @@ describe('GroupCoordinator per-partition handoff', () => {
     const generation = a.coordinator.currentGeneration;
     expect(events).toEqual([{ generation, revoked: [P0, P1], owned: a.coordinator.ownedPartitions }]);
     expect(a.errors.map((e) => e.message).join('\n')).toMatch(/commit of p0 refused/);
+  });
+
+  it('finishes a revocation under way when the member stops, with one commit, then hands the rest back', async () => {
+    const commit = group.gate();
+    const a = await group.start('A', {
+      rig: {
+        committing: async (ids) => {
+          if (ids.includes(P0)) await commit.wait;
+        },
+      },
+    });
+    const b = await group.start('B');
+    for (const id of [P0, P1]) group.placement.set(id, a);
+    await a.coordinator.addPartitions([P0, P1]);
+    await waitFor('A owning p0 and p1', () => a.coordinator.isOwned(P0) && a.coordinator.isOwned(P1));
+    const events: Array<{ revoked: string[] }> = [];
+    a.coordinator.on('rebalance', ({ revoked }) => events.push({ revoked }));
+
+    // p0 moves to B; A's commit of p0 hangs. A then stops, and the commit ends.
+    group.placement.set(P0, b);
+    await group.nudge();
+    await waitFor('A revoking p0', () => a.log.includes(`revoke ${P0}`));
+    const stopped = a.coordinator.stop();
+    commit.open();
+    await stopped;
+
+    await waitFor('B owning p0 and p1', () => b.coordinator.isOwned(P0) && b.coordinator.isOwned(P1));
+    expect(a.log.filter((entry) => entry.startsWith('revoke t:'))).toEqual([`revoke ${P0}`, `revoke ${P1}`]);
+    // p0 in the generation that moved it, p1 in the hand-back of the close.
+    expect(events.map((e) => e.revoked.filter((id) => id.startsWith('t:')))).toEqual([[P0], [P1]]);
+  });
+
+  it('reports a generation that gives a partition back only once its revocation under way has ended', async () => {
+    const commit = group.gate();
+    let revoking = false;
+    const a = await group.start('A', {
+      rig: {
+        committing: async (ids) => {
+          if (!ids.includes(P0) || revoking) return;
+          revoking = true;
+          await commit.wait;
+        },
+      },
+    });
+    const b = await group.start('B');
+    group.placement.set(P0, a);
+    await a.coordinator.addPartitions([P0]);
+    await waitFor('A fetching p0', () => a.fetching.has(P0));
+    const generations: number[] = [];
+    a.coordinator.on('rebalance', ({ generation }) => generations.push(generation));
+
+    // p0 moves to B (A's commit hangs), then comes back to A.
+    group.placement.set(P0, b);
+    await group.nudge();
+    await waitFor('A revoking p0', () => revoking);
+    group.placement.set(P0, a);
+    await group.nudge();
+    await waitFor('A following the generation that gives p0 back', () => group.published(P0, a, a));
+    const back = a.coordinator.currentGeneration;
+    await sleep(100);
+    // Not fetching p0 yet (its revocation still runs): that generation is not applied yet.
+    expect({ fetching: a.fetching.has(P0), reported: generations.includes(back) }).toEqual({
+      fetching: false,
+      reported: false,
+    });
+
+    commit.open();
+    await waitFor('A fetching p0 again', () => a.fetching.has(P0));
+    await waitFor('A reporting that generation', () => generations.includes(back));
   });
 
   it('drops removed partitions from the next allocation the leader publishes', async () => {

@@ -67,6 +67,28 @@ describe('GroupCoordinator listeners that throw', () => {
     expect(a.errors.filter((e) => e.code === 'ERR_LISTENER').length).toBe(calls);
   });
 
+  it('rebalances when it becomes the leader although a leader listener throws', async () => {
+    const a = await group.start('A');
+    const b = await group.start('B');
+    const app = forwarded(b.coordinator);
+    app.on('leader', () => {
+      throw new Error('injected: the application leader listener failed');
+    });
+    await a.coordinator.addPartitions(['t:0', 't:1']);
+    await waitFor(
+      't:0 and t:1 split',
+      () => a.coordinator.ownedPartitions.length === 1 && b.coordinator.ownedPartitions.length === 1,
+    );
+
+    // A leaves: B leads now, and must publish an allocation without A, so that it takes both partitions.
+    await a.coordinator.stop();
+    await waitFor('B owning t:0 and t:1', () => b.coordinator.ownedPartitions.length === 2);
+    expect(b.coordinator.isLeader).toBe(true);
+    expect(b.errors.filter((e) => e.code === 'ERR_LISTENER').map((e) => e.message)).toEqual([
+      expect.stringMatching(/leader.*application leader listener failed/),
+    ]);
+  });
+
   it('swallows an error listener that throws', async () => {
     const a = await group.start('A');
     a.coordinator.on('error', () => {
