@@ -101,6 +101,8 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
   private readonly backend: AllocatorBackend;
   private readonly handlerTimeout: number;
   private committing: Promise<void> | undefined;
+  /** Handoff commits gathered in this turn of the event loop, sent together. */
+  private handoffCommit: { offsets: PartitionOffset[]; done: Promise<void> } | undefined;
   private commitAgain = false;
   private metadataTimer: NodeJS.Timeout | undefined;
 
@@ -396,7 +398,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       }
       try {
         // Commit-before-release: a retriable failure propagates and the claims stay held until it succeeds.
-        await this.commit(offsets);
+        await this.commitForHandoff(offsets);
       } catch (err) {
         if (!isKielError(err) || err.retriable) throw err;
         // Refused for good (a native group took the group id): holding the claim would stall the next owner
@@ -407,6 +409,26 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     } finally {
       for (const id of ids) this.revoking.delete(id);
     }
+  }
+
+  /**
+   * Commits for handoffs that reach this point in the same turn of the event loop travel in one OffsetCommit: the
+   * coordinator revokes each partition on its own, and a rebalance that moves eight partitions should not cost eight
+   * round trips.
+   */
+  private commitForHandoff(offsets: PartitionOffset[]): Promise<void> {
+    if (offsets.length === 0) return Promise.resolve();
+    let batch = this.handoffCommit;
+    if (!batch) {
+      const gathered: PartitionOffset[] = [];
+      const done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        this.handoffCommit = undefined;
+        return this.commit(gathered);
+      });
+      batch = this.handoffCommit = { offsets: gathered, done };
+    }
+    batch.offsets.push(...offsets);
+    return batch.done;
   }
 
   /** Waits for a revoked partition's handler, at most `handlerTimeout`; past it, reports and lets it go. */
