@@ -205,9 +205,10 @@ export interface SafetyOutcome {
 
 /**
  * 1. One partition, 1,000 messages of 100 bytes in it. Member a handles them with a synchronous handler that holds
- * the event loop for 20 ms per message (eachMessage). Once a is handling, b joins. a must never handle a message of
- * the partition after b began handling it; nothing may be lost; a duplicate is allowed only from a member that lost
- * its session, from its last commit before that.
+ * the event loop for 20 ms per message (eachMessage). Once a is handling, b joins, and the strategy gives the
+ * partition to the newcomer, so it moves to b while a's handler works through its batch. a must never handle a message of the
+ * partition after b began handling it; nothing may be lost; a must keep its session (its heartbeats go out while
+ * the handler works) and hand the partition over gracefully, so there is no duplicate at all.
  */
 export async function runCpuBoundHandler(backend: EndToEndBackend, topic: string): Promise<SafetyOutcome> {
   const messages = 1_000;
@@ -216,10 +217,10 @@ export async function runCpuBoundHandler(backend: EndToEndBackend, topic: string
   await fill(topic, 0, messages);
   const cpu = { handler: 'cpu', mode: 'eachMessage', handleMs: 20 } as const;
   try {
-    const a = members.start('a', cpu);
+    const a = members.start('a', { ...cpu, strategy: 'newcomer' });
     await waitFor('a to handle its first message', () => (a.assertAlive(), a.handledCount > 0), 30_000);
     const joinedAt = performance.timeOrigin + performance.now();
-    members.start('b', cpu);
+    const b = members.start('b', { ...cpu, strategy: 'newcomer' });
     await waitFor(`all ${messages} messages handled`, () => members.log.complete([messages]), 120_000).catch(
       (error: Error) => {
         throw new Error(`${error.message} (${members.log.count} handled): ${members.describe()}`);
@@ -227,6 +228,12 @@ export async function runCpuBoundHandler(backend: EndToEndBackend, topic: string
     );
     await members.settled('the group to settle after the last message');
     await sleep(500); // a handler still running would show as a duplicate or an overlap
+    const lostAt = a.events.find((e) => e.event === 'lost');
+    if (lostAt) throw new Error(`a lost its session at ${timeOfDay(lostAt.at)}: no heartbeat went out while it worked`);
+    if (b.handledCount === 0) throw new Error(`the partition never moved to b: ${members.describe()}`);
+    if (a.handledCount + b.handledCount !== messages) {
+      throw new Error(`a handled ${a.handledCount} and b ${b.handledCount} of ${messages}: duplicates`);
+    }
     return outcome(members, [messages], ['a', 'b'], began, `b joined at ${timeOfDay(joinedAt)}`);
   } finally {
     await members.stopAll();

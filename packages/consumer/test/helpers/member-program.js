@@ -3,7 +3,7 @@
 // @kiel/consumer (dist), as an application runs it.
 //
 // The fixture passes one JSON argument (see ChildMemberConfig in child-member.ts):
-//   { brokers: string[], group, topic, strategy?, weight?, handler?, mode?, handleMs?, holdAt?, offsetReset?,
+//   { brokers: string[], group, topic, strategy? (a name, or 'newcomer': see newcomerTakesAll), weight?, handler?, mode?, handleMs?, holdAt?, offsetReset?,
 //     hosts, namespace, sessionTimeout }
 // (`namespace` and `sessionTimeout`, ms, are for the backend line). The handler kinds:
 //   async   awaits a random 0..handleMs ms (per batch, or per message with mode eachMessage)
@@ -25,6 +25,7 @@
 'use strict';
 
 const { GroupedConsumer } = require('@kiel/consumer');
+const { parsePartitionId } = require('@kiel/allocators');
 
 const wallClock = () => performance.timeOrigin + performance.now();
 const say = (line) => process.stdout.write(`${line}\n`);
@@ -110,6 +111,26 @@ function handlers(config) {
   };
 }
 
+/**
+ * A strategy for tests that need a handoff whatever the (random) member ids: a member the previous assignment does
+ * not name takes every partition (the lowest id of them, if several); with no newcomer the previous owners keep theirs.
+ * Deterministic for the same input, as every strategy must be.
+ */
+function newcomerTakesAll(members, partitions, context) {
+  const previous = context?.previous ?? {};
+  const sorted = [...members].sort();
+  const newcomer = Object.keys(previous).length === 0 ? sorted[0] : sorted.find((m) => !(m in previous));
+  const owner = newcomer ?? sorted.find((m) => m in previous) ?? sorted[0];
+  const assignment = {};
+  if (owner === undefined) return assignment;
+  for (const p of partitions) {
+    const { topic, partition } = typeof p === 'string' ? parsePartitionId(p) : p;
+    ((assignment[owner] ??= {})[topic] ??= []).push(partition);
+  }
+  for (const topics of Object.values(assignment)) for (const list of Object.values(topics)) list.sort((x, y) => x - y);
+  return assignment;
+}
+
 /** Reads the JSON argument, makes the backend with `makeBackend(config)` and runs the member until SIGTERM. */
 function runMember(makeBackend) {
   const config = JSON.parse(process.argv[2]);
@@ -118,7 +139,7 @@ function runMember(makeBackend) {
     group: config.group,
     topics: [config.topic],
     backend: makeBackend(config),
-    strategy: config.strategy ?? 'sticky',
+    strategy: config.strategy === 'newcomer' ? newcomerTakesAll : (config.strategy ?? 'sticky'),
     ...(config.weight !== undefined ? { weight: config.weight } : {}),
     ...(config.offsetReset !== undefined ? { offsetReset: config.offsetReset } : {}),
     deserializer: 'raw',
