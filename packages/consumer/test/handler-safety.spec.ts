@@ -284,6 +284,45 @@ describe('handlers and ownership', () => {
   });
 });
 
+describe('autocommit within a long batch', () => {
+  it('commits what eachMessage handled every second, before the batch ends', async () => {
+    const topic = await t.create('mid-batch', 1);
+    await produce(topic, values(300, 0));
+    const group = uniqueName('kiel-mid-batch');
+    const consumer = new GroupedConsumer<string>({
+      brokers: KAFKA_BROKERS,
+      group,
+      topics: [topic],
+      backend: new MemoryBackend({ store: new MemoryStore(), sessionTimeout: 3000 }),
+      deserializer: 'string',
+      maxWaitTime: 100,
+    });
+    let handled = 0;
+    const batches: number[] = [];
+    consumer.on('batch', (b) => batches.push(b.messages));
+    const run = consumer.run({
+      eachMessage: async () => {
+        handled++;
+        await sleep(10);
+      },
+    });
+    try {
+      await waitFor(
+        'a commit in the middle of the batch',
+        async () => (await committedOffsets(group, topic, 1))[0]! > 0,
+        10_000,
+      );
+      const committed = (await committedOffsets(group, topic, 1))[0]!;
+      expect(batches).toEqual([300]);
+      expect(committed).toBeLessThan(300);
+      expect(committed).toBeLessThanOrEqual(handled);
+    } finally {
+      await consumer.close();
+      await run;
+    }
+  });
+});
+
 describe('a deleted topic', () => {
   it('leaves the group: its partitions are handed back without a commit, and the other topics keep flowing', async () => {
     const gone = await t.create('deleted', 2);

@@ -340,6 +340,8 @@ export abstract class BaseConsumer<
   protected async afterConsume(_topic: string): Promise<void> {}
   /** Subclass hook: after a batch of `run()` or the iterator was handled. */
   protected async afterBatch(_batch: Batch<V>): Promise<void> {}
+  /** Subclass hook: now and then while `eachMessage` works through a long batch (when the loop yields). */
+  protected duringBatch(): void {}
   /** Subclass hook: while closing, after handlers finished and fetching stopped. */
   protected async onClose(): Promise<void> {}
 
@@ -610,6 +612,7 @@ export abstract class BaseConsumer<
       if (now - this.lastYield >= interval) {
         await nextTurn();
         this.lastYield = now = performance.now();
+        this.duringBatch();
       }
       if (signal.aborted || this.clockStale(now)) return false;
       const message = messages[i]!;

@@ -21,9 +21,9 @@ export interface GroupedConsumerOptions<V> extends BaseConsumerOptions<V> {
   /** This member's capacity, for weighted strategies. Default 1. */
   readonly weight?: number;
   /**
-   * Commit handled positions automatically: after each `consume()` (awaited, as in kiel), and in the background
-   * after each batch of `run()` or the iterator (at most one commit in flight). Always on revocation and close.
-   * Default true.
+   * Commit handled positions automatically: what `consume()` returned, when it is called again (awaited); in the
+   * background after each batch of `run()` or the iterator, and every second within a long `eachMessage` batch (at
+   * most one commit in flight). Always on revocation and close. Default true.
    */
   readonly autocommit?: boolean;
   /**
@@ -65,6 +65,9 @@ export interface GroupedConsumerEvents extends ConsumerEvents {
 
 const tpId = (topic: string, partition: number) => `${topic}:${partition}`;
 
+/** How often autocommit commits in the middle of a long `eachMessage` batch, ms. */
+const AUTOCOMMIT_INTERVAL = 1000;
+
 /**
  * A consumer that shares the partitions of its topics with the other members of its group through a
  * coordination backend (ZooKeeper, etcd, memory), not Kafka's group protocol. Offsets live in Kafka. Handoffs
@@ -101,6 +104,8 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
   private readonly backend: AllocatorBackend;
   private readonly handlerTimeout: number;
   private committing: Promise<void> | undefined;
+  /** When the last background commit started (performance.now()). */
+  private lastCommitStarted = 0;
   /** Handoff commits gathered in this turn of the event loop, sent together. */
   private handoffCommit: { offsets: PartitionOffset[]; done: Promise<void> } | undefined;
   private commitAgain = false;
@@ -267,6 +272,11 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
 
   protected override async afterBatch(_batch: Batch<V>): Promise<void> {
     if (this.autocommit) this.scheduleCommit();
+  }
+
+  /** A long `eachMessage` batch also commits what it handled, every AUTOCOMMIT_INTERVAL, so a crash redelivers less. */
+  protected override duringBatch(): void {
+    if (this.autocommit && performance.now() - this.lastCommitStarted >= AUTOCOMMIT_INTERVAL) this.scheduleCommit();
   }
 
   protected override mayHandOut(topic: string, partition: number): boolean {
@@ -540,6 +550,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       this.commitAgain = true;
       return;
     }
+    this.lastCommitStarted = performance.now();
     this.commitAgain = false;
     this.committing = this.commitOffsets()
       .catch((err: unknown) =>
