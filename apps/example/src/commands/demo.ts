@@ -56,9 +56,11 @@ interface Worker {
 }
 
 /** A rebalance as one member reported it. */
-interface RebalanceReport {
+export interface RebalanceReport {
   generation: number;
   worker: string;
+  /** The member id it reported as, to match the allocation's `members`. */
+  member: string;
   assigned: number;
   revoked: number;
   durationMs: number;
@@ -67,10 +69,11 @@ interface RebalanceReport {
 }
 
 /** A published allocation, as the demo saw it appear in the backend. */
-interface Publication {
+export interface Publication {
   generation: number;
   at: number;
-  members: number;
+  /** The member ids it was computed for. */
+  members: readonly string[];
   /** Partitions whose owner changed from the previous publication. */
   moved: number;
 }
@@ -198,7 +201,7 @@ async function runDemo(flags: DemoFlags): Promise<number> {
     let moved = 0;
     for (const [id, member] of next) if (owners?.get(id) !== member) moved++;
     owners = next;
-    publications.push({ generation: allocation.generation, at: since(), members: allocation.members.length, moved });
+    publications.push({ generation: allocation.generation, at: since(), members: allocation.members, moved });
   });
 
   const workers: Worker[] = [];
@@ -301,6 +304,7 @@ async function runDemo(flags: DemoFlags): Promise<number> {
           rebalances.push({
             generation: event.generation as number,
             worker: name,
+            member: event.member as string,
             assigned: (event.assigned as string[]).length,
             revoked: (event.revoked as string[]).length,
             durationMs: event.durationMs as number,
@@ -477,6 +481,25 @@ async function runDemo(flags: DemoFlags): Promise<number> {
   return exitCode;
 }
 
+/**
+ * A generation's row timings from what the workers reported: its longest handoff, and when its last member had
+ * applied it, after its publication. Only the generation's own members count, and not while leaving: a worker that
+ * joins later applies the allocation it finds as its first, an older generation it is not in, possibly seconds
+ * after that generation was published. Both are undefined when no member reported the generation.
+ */
+export function generationTimings(
+  publication: Publication,
+  reports: readonly RebalanceReport[],
+): { longestHandoffMs?: number; allDoneAfterMs?: number } {
+  const members = new Set(publication.members);
+  const own = reports.filter((r) => r.generation === publication.generation && !r.leaving && members.has(r.member));
+  if (own.length === 0) return {};
+  return {
+    longestHandoffMs: Math.max(...own.map((r) => r.durationMs)),
+    allDoneAfterMs: Math.max(...own.map((r) => r.at)) - publication.at,
+  };
+}
+
 /** Prints the verdict to stdout and returns the exit code: 0 only when nothing was lost and no duplicate is unexplained. */
 function verdict(run: {
   flags: DemoFlags;
@@ -526,16 +549,15 @@ function verdict(run: {
     const triggers = run.steps.filter((st) => st.trigger);
     const since = triggers.filter((st) => st.at > previous && st.at <= p.at);
     const causes = since.length > 0 ? since : [[...triggers].reverse().find((st) => st.at <= p.at) ?? triggers[0]!];
-    const reports = run.rebalances.filter((r) => r.generation === p.generation && !r.leaving);
-    const settled = reports.length > 0 ? Math.max(...reports.map((r) => r.at)) : undefined;
+    const { longestHandoffMs, allDoneAfterMs } = generationTimings(p, run.rebalances);
     return [
       String(p.generation),
       causes.map((c) => c.what.replace(/:.*$/, '')).join('; '),
       `${((p.at - causes[0]!.at) / 1000).toFixed(1)} s`,
-      String(p.members),
+      String(p.members.length),
       String(p.moved),
-      reports.length > 0 ? `${Math.round(Math.max(...reports.map((r) => r.durationMs)))} ms` : '-',
-      settled !== undefined ? `${((settled - p.at) / 1000).toFixed(1)} s` : '-',
+      longestHandoffMs !== undefined ? `${Math.round(longestHandoffMs)} ms` : '-',
+      allDoneAfterMs !== undefined ? `${(allDoneAfterMs / 1000).toFixed(1)} s` : '-',
     ];
   });
   out += table(
