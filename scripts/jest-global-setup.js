@@ -1,6 +1,8 @@
 // Jest global setup for packages whose tests talk to real servers: brings the local stack up through
 // scripts/stack when the servers do not already answer. A server that cannot be started fails the run:
 // tests never skip because a server is missing (and in CI, CI=true, that is the rule with no exception).
+// It also fetches the kcat test peer (scripts/stack kcat) and exports what `scripts/stack env` prints for every
+// variable the caller did not set, so moving the stack's ports (KAFKA_PORT, ZK_PORT, ...) moves the tests with it.
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 const stack = require('./stack');
@@ -24,7 +26,21 @@ async function answering() {
   return { kafka: k, zk: z, etcd: e };
 }
 
+/** Sets each KAFKA_BROKERS, ZK_HOSTS, ETCD_HOSTS, KCAT, ... that is unset to what `scripts/stack env` prints. */
+function exportStackEnv() {
+  for (const line of stack.envLines()) {
+    const m = /^export ([A-Z_]+)=(.*)$/.exec(line);
+    if (m && !process.env[m[1]]) process.env[m[1]] = m[2];
+  }
+}
+
 module.exports = async function globalSetup() {
+  exportStackEnv();
+  try {
+    stack.fetchKcat();
+  } catch (err) {
+    throw new Error(`kcat, a test peer, is not available: ${err instanceof Error ? err.message : String(err)}`);
+  }
   const before = await answering();
   if (before.kafka && before.zk && before.etcd) return;
   const result = spawnSync(process.execPath, [path.join(__dirname, 'stack'), 'up'], { stdio: 'inherit' });

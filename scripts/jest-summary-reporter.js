@@ -1,4 +1,7 @@
 // Records each Jest run's counts in .stack/test-results/<package>.json so scripts/test.js can print one total.
+// The counts are Jest's own: tests passed / failed / skipped, and the suites that failed without a failing test
+// (a suite that did not compile, threw at load time or failed in a hook outside any test). A suite that failed
+// because some of its tests failed is not counted again: those tests already are.
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -17,7 +20,11 @@ class SummaryReporter {
         passed: results.numPassedTests,
         failed: results.numFailedTests,
         skipped: results.numPendingTests + results.numTodoTests,
-        suitesFailed: results.numFailedTestSuites + results.numRuntimeErrorTestSuites,
+        // numFailedTestSuites counts every suite with a failure, including those whose failures are failed tests
+        // (already in numFailedTests); adding it double-counted them. Count only the suites whose error is their own.
+        suitesFailed: results.testResults.filter(
+          (r) => r.numFailingTests === 0 && (r.testExecError || r.failureMessage),
+        ).length,
       }),
     );
   }

@@ -7,14 +7,15 @@ const path = require('node:path');
 const ensureStack = require('./jest-global-setup.js');
 
 const root = path.resolve(__dirname, '..');
-const env = { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' };
+const nxEnv = { NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' };
 const nx = path.join(root, 'node_modules', '.bin', 'nx');
 const resultsDir = path.join(root, '.stack', 'test-results');
 
 function step(label, cmd, args) {
   process.stderr.write(`\n==> ${label}\n`);
   const started = Date.now();
-  const r = spawnSync(cmd, args, { cwd: root, env, stdio: 'inherit' });
+  // process.env at spawn time: the stack step exports KAFKA_BROKERS, KCAT, ... for the tests (see ensureStack).
+  const r = spawnSync(cmd, args, { cwd: root, env: { ...process.env, ...nxEnv }, stdio: 'inherit' });
   const took = ((Date.now() - started) / 1000).toFixed(1);
   process.stderr.write(`==> ${label}: ${r.status === 0 ? 'ok' : `failed (exit ${r.status})`} in ${took} s\n`);
   return r.status === 0;
@@ -49,9 +50,13 @@ async function main() {
   const testArgs = ['run-many', '-t', 'test', '--parallel=1', '--outputStyle=stream', ...process.argv.slice(2)];
   ok = ok && step('test', nx, testArgs);
   const sum = total();
-  const failed = sum.failed + sum.suitesFailed;
-  console.log(`\ntests: ${sum.passed} passed, ${failed} failed${sum.skipped ? `, ${sum.skipped} skipped` : ''}`);
-  process.exit(ok && failed === 0 ? 0 : 1);
+  // The same numbers Jest prints as "Tests:" (summed over packages), plus suites that failed outside any test.
+  const parts = [`${sum.passed} passed`, `${sum.failed} failed`];
+  if (sum.skipped) parts.push(`${sum.skipped} skipped`);
+  if (sum.suitesFailed)
+    parts.push(`${sum.suitesFailed} suite${sum.suitesFailed === 1 ? '' : 's'} failed outside a test`);
+  console.log(`\ntests: ${parts.join(', ')}`);
+  process.exit(ok && sum.failed === 0 && sum.suitesFailed === 0 ? 0 : 1);
 }
 
 main();

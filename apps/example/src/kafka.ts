@@ -1,6 +1,10 @@
 import { CompressionCodecs, CompressionTypes, Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
 import { lz4Codec, snappyCodec, zstdCodec, type CompressionCodec } from '@kiel/protocol';
 import { reach } from './common';
+import { fixKafkajsRequestQueue } from './kafkajs-fix';
+
+// Without it kafkajs prints TimeoutNegativeWarning on Node 24 (see kafkajs-fix.ts).
+fixKafkajsRequestQueue();
 
 /** The compression names `--compression` accepts. */
 export const COMPRESSIONS = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;

@@ -102,8 +102,11 @@ describe('produce, then consume', () => {
     const topic = unique('kiel-cli-sig');
     topics.push(topic);
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
-    const consumer = new CliProcess(['consume', '--topic', topic, '--brokers', BROKERS]);
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect((await runCli(['produce', '--topic', topic, '--count', '1', '--brokers', BROKERS])).code).toBe(0);
+    const consumer = new CliProcess(['consume', '--topic', topic, '--from', 'beginning', '--brokers', BROKERS]);
+    // Signalled once it is consuming (it printed the message), not after a fixed sleep: on a loaded machine Node
+    // may not have reached the CLI's SIGTERM handler within a second or two.
+    await waitFor('consume to print the message', () => consumer.stdoutLines.length > 0);
     consumer.kill('SIGTERM');
     expect(await consumer.exited).toEqual({ code: 0, signal: null });
   });

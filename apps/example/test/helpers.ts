@@ -13,6 +13,11 @@ export const ETCD = process.env.ETCD_HOSTS ?? '127.0.0.1:2379';
 /** A fresh name for a topic or group, so that tests never share state. */
 export const unique = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
 
+/** The warnings Node printed in some output: "(node:PID) [DEP0040] DeprecationWarning: ...", "(node:PID) XWarning: ...". */
+export function runtimeWarnings(output: string): string[] {
+  return output.split('\n').filter((line) => /\(node:\d+\) (\[\w+\] )?\w*Warning\b/.test(line));
+}
+
 /** The result of one CLI run. */
 export interface CliResult {
   code: number | null;

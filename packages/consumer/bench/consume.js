@@ -1,7 +1,8 @@
 // npm run bench:consume — fills topics once, then consumes them from the beginning with kiel's SingleConsumer
 // (eachBatch), a kafkajs consumer group (eachBatch, fromBeginning) and `kcat -C -e -o beginning -q`, in one run.
 // Prints msgs/s, MB/s, CPU seconds per million messages, peak RSS and ratios: medians of RUNS runs after a warm-up.
-// The clock starts at the first message. Needs the local stack (scripts/stack up) and kcat.
+// The clock starts at the first message. Needs the local stack (scripts/stack up); kcat is Debian's, unpacked by
+// scripts/stack into its cache (or $KCAT).
 // KIEL_IMPLS=kiel,kiel-message,kiel-grouped adds kiel's other handler paths (see consume-worker.js);
 // BASELINE_DIST=<dir of another build's packages/consumer/dist> adds each kiel path again as `<name>@base`,
 // to compare two commits in one run.
@@ -11,6 +12,7 @@ const { spawn, spawnSync } = require('node:child_process');
 const path = require('node:path');
 
 const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+const kcat = require('../../../scripts/stack').fetchKcat();
 const RUNS = Number(process.env.RUNS ?? 3);
 const only = process.env.WORKLOAD;
 const WORKLOADS = [
@@ -37,7 +39,7 @@ async function fill(w) {
   for (let sent = 0; sent < w.messages; sent += chunk) {
     const n = Math.min(chunk, w.messages - sent);
     sh(
-      'kcat',
+      kcat,
       ['-P', '-b', brokers, '-t', topic, '-X', 'linger.ms=20', '-X', 'batch.num.messages=10000'],
       line.repeat(n),
     );
@@ -68,8 +70,8 @@ function runKcat(topic, expected) {
     const args = ['-C', '-e', '-o', 'beginning', '-q', '-b', brokers, '-t', topic];
     const timed = require('node:fs').existsSync('/usr/bin/time');
     const child = timed
-      ? spawn('/usr/bin/time', ['-f', '%U %S %M', 'kcat', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('kcat', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      ? spawn('/usr/bin/time', ['-f', '%U %S %M', kcat, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(kcat, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let first = 0;
     let last = 0;
     let messages = 0;

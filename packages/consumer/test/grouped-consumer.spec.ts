@@ -108,6 +108,12 @@ class Group {
   }
 }
 
+/** Waits until `producer` has produced `count` more messages, however long the machine takes. */
+async function flowing(producer: ContinuousProducer, count: number): Promise<void> {
+  const target = producer.total + count;
+  await waitFor(`${count} more messages produced`, () => producer.total >= target, 30_000);
+}
+
 describe.each(['naive', 'sticky'] as const)('GroupedConsumer with MemoryBackend and %s', (strategy) => {
   it.each([true, false])(
     'loses and duplicates nothing when a member leaves gracefully in mid-stream (autocommit %s)',
@@ -120,10 +126,11 @@ describe.each(['naive', 'sticky'] as const)('GroupedConsumer with MemoryBackend 
         // Without autocommit, offsets are committed only at the handoff: the commit-before-release path alone.
         await Promise.all(['a', 'b', 'c'].map((n) => group.add(n, { autocommit })));
         await group.stable(['a', 'b', 'c']);
-        await sleep(400);
+        // Traffic before and after the leave, counted rather than slept for: a loaded machine produces less per ms.
+        await flowing(producer, 250);
         await group.members.get('c')!.close();
         await group.stable(['a', 'b']);
-        await sleep(400);
+        await flowing(producer, 260);
       } finally {
         await producer.stop();
       }

@@ -10,6 +10,7 @@ import {
   KAFKA_SASL_USER,
   KAFKA_TLS_BROKERS,
   KAFKA_TLS_CA,
+  KCAT,
 } from './helpers/env';
 import { kafka, topics } from './helpers/kafka';
 import { waitFor } from './helpers/group-harness';
@@ -27,7 +28,7 @@ describe('SingleConsumer on data from other producers', () => {
   it.each(['none', 'gzip', 'snappy', 'lz4', 'zstd'])('reads what kcat produced with compression %s', async (codec) => {
     const topic = await t.create(`kcat-${codec}`, 1);
     const lines = Array.from({ length: 200 }, (_, i) => `key-${i}:${JSON.stringify({ i, text: 'y'.repeat(i % 50) })}`);
-    const r = spawnSync('kcat', ['-P', '-b', KAFKA_BROKERS[0]!, '-t', topic, '-z', codec, '-K:', '-H', 'origin=kcat'], {
+    const r = spawnSync(KCAT, ['-P', '-b', KAFKA_BROKERS[0]!, '-t', topic, '-z', codec, '-K:', '-H', 'origin=kcat'], {
       input: lines.join('\n') + '\n',
     });
     expect(r.status).toBe(0);

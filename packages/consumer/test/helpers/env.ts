@@ -7,6 +7,8 @@ export const KAFKA_SASL_USER = process.env.KAFKA_SASL_USER ?? 'kiel';
 export const KAFKA_SASL_PASSWORD = process.env.KAFKA_SASL_PASSWORD ?? 'kiel-secret';
 export const KAFKA_TLS_BROKERS = (process.env.KAFKA_TLS_BROKERS ?? '127.0.0.1:9095').split(',');
 export const KAFKA_TLS_CA = process.env.KAFKA_TLS_CA ?? path.join(__dirname, '../../../../.stack/kafka/tls/ca.pem');
+/** kcat (librdkafka): Debian's, unpacked by scripts/stack (Jest's global setup fetches it and sets KCAT). */
+export const KCAT = process.env.KCAT ?? path.join(__dirname, '../../../../.cache/stack/kcat/bin/kcat');
 
 /** A unique name for a test's topic or group. */
 export function uniqueName(prefix: string): string {

@@ -14,7 +14,7 @@ import {
   type CompressionCodec,
   type KafkaRecord,
 } from '../../src/records';
-import { BROKER, fetchRaw } from './broker';
+import { BROKER, KCAT, fetchRaw } from './broker';
 
 // kafkajs takes custom codecs per compression type: produce snappy, lz4 and zstd through ours.
 const asKafkajsCodec = (codec: CompressionCodec) => () => ({
@@ -109,7 +109,7 @@ describe('kcat-produced batches (librdkafka)', () => {
   it.each(['none', 'gzip', 'snappy', 'lz4', 'zstd'])('%s: every key, value, header and offset', async (codec) => {
     const topic = await newTopic(`kcat-${codec}`);
     const result = spawnSync(
-      'kcat',
+      KCAT,
       ['-P', '-b', BROKER, '-t', topic, '-z', codec, '-K:', '-H', 'k=v', '-H', 'trace=abc', '-X', 'linger.ms=50'],
       { input: LINES.join('\n') + '\n', encoding: 'utf8', timeout: 30_000 },
     );

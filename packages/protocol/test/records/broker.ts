@@ -4,8 +4,12 @@
  * level), request header v1. Part A's codecs replace this once they land.
  */
 import * as net from 'node:net';
+import * as path from 'node:path';
 
 export const BROKER = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')[0].trim();
+
+/** kcat (librdkafka): Debian's, unpacked by scripts/stack (Jest's global setup fetches it and sets KCAT). */
+export const KCAT = process.env.KCAT ?? path.join(__dirname, '../../../../.cache/stack/kcat/bin/kcat');
 
 const FETCH = 1;
 
