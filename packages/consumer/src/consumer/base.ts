@@ -59,6 +59,20 @@ const MAX_YIELD_INTERVAL = 50;
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/**
+ * A partition's handled position. `live` turns false when the position stops belonging to the assignment it was
+ * made for (forgotten, re-seeked), so a handler holding the slot writes nothing into a newer one.
+ */
+interface PositionSlot {
+  readonly topic: string;
+  readonly partition: number;
+  offset: number;
+  live: boolean;
+}
+
+/** Messages of `eachMessage` between two clock reads when nothing depends on the clock (no group to fence). */
+const CLOCK_STRIDE = 32;
+
 /** Marks a batch whose handler called `resolveOffset`. */
 const RESOLVED = Symbol('resolved');
 
@@ -80,7 +94,7 @@ export abstract class BaseConsumer<
   protected readonly cluster: Cluster;
   protected readonly fetcher: Fetcher;
   /** Next offset to hand out (and commit) per partition: one past the last handled message. */
-  protected readonly positions = new Map<string, { topic: string; partition: number; offset: number }>();
+  protected readonly positions = new Map<string, PositionSlot>();
   /** Handlers running per partition, so that a revocation can wait for them. */
   private readonly handling = new Map<string, Promise<unknown>>();
   /**
@@ -313,7 +327,7 @@ export abstract class BaseConsumer<
 
   /** The next offset to hand out per partition (one past the last handled message). */
   get handledPositions(): ReadonlyArray<{ topic: string; partition: number; offset: number }> {
-    return [...this.positions.values()];
+    return [...this.positions.values()].map(({ topic, partition, offset }) => ({ topic, partition, offset }));
   }
 
   /** Pauses fetching the given partitions (messages already fetched are still delivered). */
@@ -364,6 +378,11 @@ export abstract class BaseConsumer<
   /** Called when a check found a partition stale before anything else noticed (GroupedConsumer fences at once). */
   protected onStale(): void {}
 
+  /** Whether this consumer fences itself (a group member): then the clock is read before every message. */
+  protected get fences(): boolean {
+    return false;
+  }
+
   /** How long handlers may hold the event loop before the handler loop lets it turn, ms. */
   protected get yieldInterval(): number {
     return MAX_YIELD_INTERVAL;
@@ -405,7 +424,10 @@ export abstract class BaseConsumer<
     this.epochs.set(k, this.fetcher.assign(topic, partition, offset));
     // Assigned while fenced or paused by the application: fetched only once that ends.
     if (this.gate || this.userPaused.has(k)) this.fetcher.setPaused(topic, partition, true);
-    if (position !== undefined) this.positions.set(k, { topic, partition, offset: position });
+    const old = this.positions.get(k);
+    if (old) old.live = false;
+    if (position !== undefined) this.positions.set(k, { topic, partition, offset: position, live: true });
+    else this.positions.delete(k);
   }
 
   /** Stops fetching a partition and aborts its handlers' signal; its position stays until forgotten. */
@@ -437,7 +459,19 @@ export abstract class BaseConsumer<
     if (this.epochs.get(k) !== token) return;
     const known = this.positions.get(k);
     if (known) known.offset = offset;
-    else this.positions.set(k, { topic, partition, offset });
+    else this.positions.set(k, { topic, partition, offset, live: true });
+  }
+
+  /** The position slot a batch's handler writes into, or undefined when the batch's assignment is over. */
+  private slotFor(fb: FetchedBatch): PositionSlot | undefined {
+    const k = tpKey(fb.topic, fb.partition);
+    if (this.epochs.get(k) !== fb.token) return undefined;
+    let slot = this.positions.get(k);
+    if (!slot) {
+      slot = { topic: fb.topic, partition: fb.partition, offset: fb.records[0]!.offset, live: true };
+      this.positions.set(k, slot);
+    }
+    return slot;
   }
 
   /** The fetcher reset a partition's position by policy: nothing handled yet there, so the position moves with it. */
@@ -454,6 +488,8 @@ export abstract class BaseConsumer<
   /** Forgets the handled position of a partition (it is no longer ours); late handlers no longer record one. */
   protected forgetPosition(topic: string, partition: number): void {
     const k = tpKey(topic, partition);
+    const slot = this.positions.get(k);
+    if (slot) slot.live = false;
     this.positions.delete(k);
     this.epochs.delete(k);
   }
@@ -522,8 +558,15 @@ export abstract class BaseConsumer<
       seen.add(k);
       const first = fb.records[0]?.offset;
       const position = this.positions.get(k)?.offset ?? first;
-      // A re-seek keeps the partition's paused state.
-      if (position !== undefined) this.epochs.set(k, this.fetcher.assign(fb.topic, fb.partition, position));
+      // A re-seek keeps the partition's paused state; the position moves to a fresh slot of the new assignment.
+      if (position !== undefined) {
+        this.epochs.set(k, this.fetcher.assign(fb.topic, fb.partition, position));
+        const old = this.positions.get(k);
+        if (old) {
+          old.live = false;
+          this.positions.set(k, { topic: old.topic, partition: old.partition, offset: old.offset, live: true });
+        }
+      }
     }
     for (const fb of unhandled) this.fetcher.release(fb);
   }
@@ -607,18 +650,25 @@ export abstract class BaseConsumer<
   ): Promise<boolean> {
     const { signal, messages } = batch;
     const interval = this.yieldInterval;
+    // A group member reads the clock before every message; a consumer without one only to yield, now and then
+    // (a clock read costs about 100 ns here, close to a tenth of a message).
+    const stride = this.fences ? 1 : CLOCK_STRIDE;
+    const slot = this.slotFor(fb);
     for (let i = 0; i < messages.length; i++) {
-      let now = performance.now();
-      if (now - this.lastYield >= interval) {
-        await nextTurn();
-        this.lastYield = now = performance.now();
-        this.duringBatch();
+      if (i % stride === 0) {
+        let now = performance.now();
+        if (now - this.lastYield >= interval) {
+          await nextTurn();
+          this.lastYield = now = performance.now();
+          this.duringBatch();
+        }
+        if (this.clockStale(now)) return false;
       }
-      if (signal.aborted || this.clockStale(now)) return false;
+      if (signal.aborted) return false;
       const message = messages[i]!;
       await handler(message);
       // Handled up to here: a failure in a later message resumes after this one.
-      this.markHandled(fb.topic, fb.partition, message.offset + 1, fb.token);
+      if (slot !== undefined && slot.live) slot.offset = message.offset + 1;
     }
     return true;
   }

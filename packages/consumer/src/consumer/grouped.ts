@@ -295,6 +295,10 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     this.coordinator.checkFence();
   }
 
+  protected override get fences(): boolean {
+    return true;
+  }
+
   /** A twentieth of the fencing timeout (at most 50 ms): heartbeats go out long before the clock runs out. */
   protected override get yieldInterval(): number {
     return Math.max(1, Math.min(super.yieldInterval, Math.floor(this.coordinator.fencingTimeout / 20)));
