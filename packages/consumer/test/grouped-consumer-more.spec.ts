@@ -7,8 +7,6 @@ import {
   GroupedConsumer,
   MemoryBackend,
   MemoryStore,
-  OffsetStore,
-  Cluster,
   type GroupedConsumerOptions,
   type KielError,
   type Message,
@@ -16,6 +14,7 @@ import {
   type RecordVersion,
 } from '../src';
 import { KAFKA_BROKERS, uniqueName } from './helpers/env';
+import { committedOffsets } from './helpers/offsets';
 import { gate, sleep, waitFor } from './helpers/group-harness';
 import { kafka, produce, topics } from './helpers/kafka';
 
@@ -125,19 +124,6 @@ function failingSetWrites() {
     }
   }
   return { FailingSetWrite, control };
-}
-
-async function committedOffsets(group: string, topic: string, partitions: number): Promise<number[]> {
-  const cluster = new Cluster({ brokers: KAFKA_BROKERS, clientId: 'kiel-test' });
-  await cluster.connect();
-  try {
-    const offsets = await new OffsetStore(cluster, group, 'test').fetch(
-      [...Array(partitions).keys()].map((partition) => ({ topic, partition })),
-    );
-    return [...Array(partitions).keys()].map((p) => offsets.get(`${topic}:${p}`) ?? -1);
-  } finally {
-    cluster.close();
-  }
 }
 
 describe('GroupedConsumer', () => {

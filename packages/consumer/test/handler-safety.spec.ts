@@ -15,6 +15,7 @@ import {
   type Message,
 } from '../src';
 import { KAFKA_BROKERS, uniqueName } from './helpers/env';
+import { committedOffsets } from './helpers/offsets';
 import { gate, sleep, waitFor } from './helpers/group-harness';
 import { kafka, produce, topics } from './helpers/kafka';
 
@@ -58,19 +59,6 @@ function pair(
   const first = make(firstOptions);
   const second = make(secondOptions);
   return { first, second, group, store };
-}
-
-async function committedOffsets(group: string, topic: string, partitions: number): Promise<number[]> {
-  const cluster = new Cluster({ brokers: KAFKA_BROKERS, clientId: 'kiel-test' });
-  await cluster.connect();
-  try {
-    const offsets = await new OffsetStore(cluster, group, 'test').fetch(
-      [...Array(partitions).keys()].map((partition) => ({ topic, partition })),
-    );
-    return [...Array(partitions).keys()].map((p) => offsets.get(`${topic}:${p}`) ?? -1);
-  } finally {
-    cluster.close();
-  }
 }
 
 const values = (n: number, partition: number, prefix = '') =>
