@@ -55,6 +55,11 @@ export type KielErrorCode =
   | 'ERR_BACKEND'
   /** A record in the coordination backend is malformed; `location` names it. */
   | 'ERR_MALFORMED_RECORD'
+  /**
+   * Another live member of the group has this member's `instanceId`, and was still there one session timeout after
+   * this one joined: two members cannot share a name. Not retriable with the same name; `location` names its entry.
+   */
+  | 'ERR_DUPLICATE_INSTANCE'
   /** An operation was attempted after close(). */
   | 'ERR_CLOSED'
   /** A broker sent bytes we could not decode. */

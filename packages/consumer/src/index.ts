@@ -43,9 +43,11 @@ export type {
   MemoryWatchKind,
 } from './backend/memory';
 export { GroupedConsumer } from './consumer/grouped';
-export type { GroupedConsumerEvents, GroupedConsumerOptions } from './consumer/grouped';
+export type { CloseOptions, GroupedConsumerEvents, GroupedConsumerOptions } from './consumer/grouped';
+export { freezeGroup, unfreezeGroup, groupControl } from './group/control';
+export type { GroupControlState } from './group/control';
 export { GroupCoordinator } from './group/coordinator';
 export type { CoordinatorEvents, GroupCoordinatorOptions, HandoffHooks, TopicPartition } from './group/coordinator';
 export { OffsetStore } from './group/offsets';
 export type { PartitionOffset } from './group/offsets';
-export type { AllocationRecord, ClaimRecord } from './group/records';
+export type { AllocationRecord, ClaimRecord, ControlRecord } from './group/records';

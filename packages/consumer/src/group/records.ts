@@ -18,6 +18,33 @@ export interface AllocationRecord {
   readonly partitions: readonly string[];
   /** member → topic → partition ids. */
   readonly assignment: Assignment;
+  /**
+   * Named members (`instanceId`) whose session ended and whose partitions wait for them (`rebalanceDelay`): member →
+   * wall-clock ms (`Date.now()`) at which the leader moves their partitions. They are also listed in `members`.
+   * Absent when nobody is waited for.
+   */
+  readonly waiting?: Readonly<Record<string, number>>;
+  /** The named members (`instanceId`) among `members`, whose partitions wait for them when they go. Absent if none. */
+  readonly named?: readonly string[];
+  /**
+   * Moves the leader held back (`maxMovesPerRebalance`): how many partitions still sit with another member than the
+   * strategy wants. The leader publishes the next step once this generation's handoffs are done. Absent when 0.
+   */
+  readonly throttled?: number;
+}
+
+/**
+ * The group's `control` record, written by operators (freeze) and by named members that leave for good: JSON
+ * `{ frozen?: {...}, leaving?: {...} }`. Absent means not frozen and no notices.
+ */
+export interface ControlRecord {
+  /** While present, the leader publishes no new allocation: members keep what they have, joining members wait. */
+  readonly frozen?: { readonly since: number; readonly reason?: string };
+  /**
+   * Graceful-leave notices: named member → the creation order of the entry that left. The leader moves such a
+   * member's partitions at once instead of waiting `rebalanceDelay`. A member clears its own notice when it joins.
+   */
+  readonly leaving?: Readonly<Record<string, number>>;
 }
 
 /** What a claim on a partition holds. */
@@ -86,7 +113,49 @@ export function parseAllocation(text: string, location: string): AllocationRecor
       }
     }
   }
+  const { waiting, named, throttled } = value;
+  if (
+    waiting !== undefined &&
+    (waiting === null ||
+      typeof waiting !== 'object' ||
+      Array.isArray(waiting) ||
+      !Object.values(waiting).every((t) => Number.isFinite(t)))
+  ) {
+    throw malformed(location, '`waiting` must be an object of member → ms');
+  }
+  if (named !== undefined && !isStringArray(named)) throw malformed(location, '`named` must be a list of strings');
+  if (throttled !== undefined && !(Number.isSafeInteger(throttled) && throttled >= 0)) {
+    throw malformed(location, '`throttled` must be a non-negative integer');
+  }
   return value as AllocationRecord;
+}
+
+/** Parses the control record. Throws ERR_MALFORMED_RECORD naming `location`. */
+export function parseControl(text: string, location: string): ControlRecord {
+  const value = parseJson(text, location) as Partial<ControlRecord> | null;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw malformed(location, 'expected a JSON object');
+  }
+  const { frozen, leaving } = value;
+  if (
+    frozen !== undefined &&
+    (frozen === null ||
+      typeof frozen !== 'object' ||
+      !Number.isFinite(frozen.since) ||
+      (frozen.reason !== undefined && typeof frozen.reason !== 'string'))
+  ) {
+    throw malformed(location, '`frozen` must be {"since": ms, "reason"?: string}');
+  }
+  if (
+    leaving !== undefined &&
+    (leaving === null ||
+      typeof leaving !== 'object' ||
+      Array.isArray(leaving) ||
+      !Object.values(leaving).every((o) => Number.isFinite(o)))
+  ) {
+    throw malformed(location, '`leaving` must be an object of member → order');
+  }
+  return value as ControlRecord;
 }
 
 /** Parses a claim. Throws ERR_MALFORMED_RECORD naming `location`. */
