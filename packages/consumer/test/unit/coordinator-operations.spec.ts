@@ -102,7 +102,10 @@ class Group {
   /** Every live member fetches exactly what the published allocation gives it, and every partition is fetched. */
   async settled(live: readonly Member[]): Promise<boolean> {
     const record = await this.allocation();
-    if (!record || record.throttled) return false;
+    if (!record || record.throttled || record.waiting) return false;
+    if (record.members.length !== live.length || !live.every((m) => record.members.includes(m.coordinator.memberId))) {
+      return false;
+    }
     const all = live.flatMap((m) => [...m.fetching]);
     if (all.length !== PARTITIONS.length || new Set(all).size !== PARTITIONS.length) return false;
     return live.every((m) => m.coordinator.currentGeneration === record.generation);
