@@ -26,6 +26,10 @@ export interface ChildMemberConfig {
   readonly hosts: string;
   readonly namespace: string;
   readonly sessionTimeout: number;
+  /** Issue 19's options, passed to the consumer as they are. */
+  readonly instanceId?: string;
+  readonly rebalanceDelay?: number;
+  readonly maxMovesPerRebalance?: number;
 }
 
 export type HandlerKind = 'async' | 'cpu' | 'throws';
@@ -36,6 +40,8 @@ export class ChildMember {
   readonly exited: Promise<number | null>;
   assignment: string[] = [];
   generation = 0;
+  /** Every assignment it reported, in order, with the wall-clock time this process read it. */
+  readonly history: Array<{ generation: number; assignment: string[]; at: number }> = [];
   memberId: string | undefined;
   /** Whether it reported a graceful close (SIGTERM). */
   left = false;
@@ -109,6 +115,11 @@ export class ChildMember {
       case 'ASSIGNED':
         this.generation = Number(rest[0]);
         this.assignment = rest[1] ? rest[1].split(',') : [];
+        this.history.push({
+          generation: this.generation,
+          assignment: this.assignment,
+          at: performance.timeOrigin + performance.now(),
+        });
         break;
       case 'HANDLED': {
         const offsets = rest[3] ? rest[3].split(',').map(Number) : [];

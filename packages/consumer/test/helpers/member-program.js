@@ -21,14 +21,19 @@
 //   HOLDING <partition> <offset>                                 the handler is held at this message (holdAt)
 //   EVENT <event> <wall-clock ms>                                the consumer's fenced, unfenced, lost, rejoined
 //   COMMITTED <partition> <offset>                               per committed partition
-//   LEFT                                                         after a graceful close on SIGTERM (then exit 0)
+//   LEFT                                                         after a graceful close on SIGTERM (then exit 0), or
+//                                                                close({ restarting: true }) on SIGUSR2
+// Issue 19's options pass through: instanceId, rebalanceDelay, maxMovesPerRebalance. With `count` (n > 1) the process
+// runs n members, each with a backend of its own and instanceId `<instanceId>-<i>` if one is given, and prefixes each
+// line with `M <i> `. With `command: 'freeze' | 'unfreeze'` it freezes or unfreezes the group, prints
+// `FROZEN <true|false>` and exits.
 'use strict';
 
-const { GroupedConsumer } = require('@kiel/consumer');
+const { GroupedConsumer, freezeGroup, unfreezeGroup } = require('@kiel/consumer');
 const { parsePartitionId } = require('@kiel/allocators');
 
 const wallClock = () => performance.timeOrigin + performance.now();
-const say = (line) => process.stdout.write(`${line}\n`);
+const print = (line) => process.stdout.write(`${line}\n`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Holds the event loop for `ms`: what a CPU-bound handler does. */
@@ -41,7 +46,7 @@ function busy(ms) {
 class InjectedFailure extends Error {}
 
 /** The run() handlers for `config`: the handler kind in the mode asked for, reporting what it handled. */
-function handlers(config) {
+function handlers(config, say) {
   const kind = config.handler ?? 'async';
   const handleMs = config.handleMs ?? 0;
   const thrown = new Set();
@@ -134,6 +139,46 @@ function newcomerTakesAll(members, partitions, context) {
 /** Reads the JSON argument, makes the backend with `makeBackend(config)` and runs the member until SIGTERM. */
 function runMember(makeBackend) {
   const config = JSON.parse(process.argv[2]);
+  if (config.command === 'freeze' || config.command === 'unfreeze') {
+    const backend = makeBackend(config);
+    const act = config.command === 'freeze' ? freezeGroup(backend, config.group, { reason: 'test' }) : unfreezeGroup(backend, config.group);
+    act
+      .then((state) => {
+        print(`FROZEN ${state.frozen}`);
+        return backend.close();
+      })
+      .then(
+        () => process.exit(0),
+        (error) => {
+          process.stderr.write(`${error.stack}\n`);
+          process.exit(1);
+        },
+      );
+    return;
+  }
+  const count = config.count ?? 1;
+  const members = [];
+  for (let i = 0; i < count; i++) {
+    const say = count === 1 ? print : (line) => print(`M ${i} ${line}`);
+    const instanceId = config.instanceId !== undefined && count > 1 ? `${config.instanceId}-${i}` : config.instanceId;
+    members.push(startMember({ ...config, instanceId }, makeBackend, say));
+  }
+  let closing = false;
+  const fail = (error) => {
+    process.stderr.write(`${error.stack}\n`);
+    process.exit(1);
+  };
+  const closeAll = (options) => {
+    if (closing) return;
+    closing = true;
+    Promise.all(members.map((m) => m.close(options))).then(() => process.exit(0), fail);
+  };
+  process.once('SIGTERM', () => closeAll({}));
+  process.once('SIGUSR2', () => closeAll({ restarting: true }));
+}
+
+/** One member: a GroupedConsumer reporting through `say`; returns its close. */
+function startMember(config, makeBackend, say) {
   const consumer = new GroupedConsumer({
     brokers: config.brokers,
     group: config.group,
@@ -142,6 +187,9 @@ function runMember(makeBackend) {
     strategy: config.strategy === 'newcomer' ? newcomerTakesAll : (config.strategy ?? 'sticky'),
     ...(config.weight !== undefined ? { weight: config.weight } : {}),
     ...(config.offsetReset !== undefined ? { offsetReset: config.offsetReset } : {}),
+    ...(config.instanceId !== undefined ? { instanceId: config.instanceId } : {}),
+    ...(config.rebalanceDelay !== undefined ? { rebalanceDelay: config.rebalanceDelay } : {}),
+    ...(config.maxMovesPerRebalance !== undefined ? { maxMovesPerRebalance: config.maxMovesPerRebalance } : {}),
     deserializer: 'raw',
     maxWaitTime: 100,
   });
@@ -159,14 +207,7 @@ function runMember(makeBackend) {
     process.exit(1);
   };
   let closing = false;
-  process.once('SIGTERM', () => {
-    closing = true;
-    consumer.close().then(() => {
-      say('LEFT');
-      process.exit(0);
-    }, fail);
-  });
-  const run = handlers(config);
+  const run = handlers(config, say);
   // An application's loop: a handler failure stops run(); the message comes again when it runs again.
   const runAgain = () =>
     consumer.run(run).catch((error) => {
@@ -181,6 +222,11 @@ function runMember(makeBackend) {
       return runAgain();
     })
     .catch(fail);
+  return async (options) => {
+    closing = true;
+    await consumer.close(options);
+    say('LEFT');
+  };
 }
 
 module.exports = { runMember };
