@@ -1,6 +1,7 @@
 import { Command } from 'commander';
-import type { AllocationRecord, Member } from '@kiel/consumer';
+import { groupControl, type AllocationRecord, type GroupControlState, type Member } from '@kiel/consumer';
 import { backendOption, createBackend, etcdOption, reach, zkOption } from '../common';
+import { freezeCommands } from './allocation-freeze';
 import { table } from '../format';
 
 interface AllocationFlags {
@@ -23,6 +24,12 @@ export interface AllocationReport {
   /** Live members not (yet) in the published allocation. */
   pending: string[];
   partitions: number;
+  /** Named members whose session ended: ms left before the leader moves their partitions (idle meanwhile). */
+  waiting: Record<string, number>;
+  /** Moves the leader still holds back (maxMovesPerRebalance); 0 when converged. */
+  throttled: number;
+  /** Whether the group is frozen (`kiel allocation freeze`), since when and why. */
+  control: GroupControlState;
 }
 
 /** Flattens `{ member: { topic: [p] } }` into `topic:partition` ids. */
@@ -32,7 +39,13 @@ function partitionsOf(assignment: AllocationRecord['assignment'], member: string
 }
 
 /** Builds the report from the record and the live member list. */
-export function allocationReport(group: string, record: AllocationRecord, live: readonly Member[]): AllocationReport {
+export function allocationReport(
+  group: string,
+  record: AllocationRecord,
+  live: readonly Member[],
+  control: GroupControlState = { frozen: false },
+  now = Date.now(),
+): AllocationReport {
   const byId = new Map(live.map((m) => [m.info.id, m.info]));
   const members: AllocationReport['members'] = {};
   for (const id of record.members) {
@@ -52,32 +65,46 @@ export function allocationReport(group: string, record: AllocationRecord, live: 
     members,
     pending: live.map((m) => m.info.id).filter((id) => !record.members.includes(id)),
     partitions: record.partitions.length,
+    waiting: Object.fromEntries(
+      Object.entries(record.waiting ?? {}).map(([id, until]) => [id, Math.max(0, until - now)]),
+    ),
+    throttled: record.throttled ?? 0,
+    control,
   };
 }
 
 /** `kiel allocation`: the group's published allocation. */
 export function allocationCommand(): Command {
-  return new Command('allocation')
+  const command = new Command('allocation');
+  for (const sub of freezeCommands()) command.addCommand(sub);
+  return command
     .description("print a group's current published allocation: generation, leader, strategy, each member's partitions")
-    .requiredOption('--group <id>', 'group id')
+    // Not a required option: commander would demand it of `allocation freeze --group G` too, before the subcommand.
+    .option('--group <id>', 'group id')
     .addOption(backendOption())
     .option('--json', 'one JSON object on stdout instead of a table')
     .addOption(zkOption())
     .addOption(etcdOption())
-    .addHelpText('after', '\nExits 1 when the group has no published allocation.')
+    .addHelpText(
+      'after',
+      '\nExits 1 when the group has no published allocation. `kiel allocation freeze|unfreeze --group G` freezes and ' +
+        'unfreezes it.',
+    )
     .action(async (flags: AllocationFlags) => {
+      if (flags.group === undefined) command.error("error: required option '--group <id>' not specified");
       const { backend, server, address } = createBackend(flags.backend, { ...flags, brokers: [] });
       try {
         await reach(server, address, () => backend.connect());
-        const [stored, live] = await Promise.all([
+        const [stored, live, control] = await Promise.all([
           backend.readRecord(flags.group, 'allocation'),
           backend.members(flags.group),
+          groupControl(backend, flags.group),
         ]);
         if (!stored) {
           throw new Error(`group ${flags.group} has no published allocation in ${server} at ${address}`);
         }
         const record = JSON.parse(stored.value) as AllocationRecord;
-        const report = allocationReport(flags.group, record, live);
+        const report = allocationReport(flags.group, record, live, control);
         if (flags.json) {
           process.stdout.write(`${JSON.stringify(report)}\n`);
           return;
@@ -88,12 +115,24 @@ export function allocationCommand(): Command {
           ['member', 'live', 'count', 'partitions'],
           Object.entries(report.members).map(([id, m]) => [
             id + (id === report.leader ? ' (leader)' : ''),
-            m.live ? 'yes' : 'no',
+            m.live
+              ? 'yes'
+              : report.waiting[id] !== undefined
+                ? `no, waiting ${(report.waiting[id] / 1000).toFixed(1)} s`
+                : 'no',
             String(m.partitions.length),
             m.partitions.join(' '),
           ]),
         );
         if (report.pending.length > 0) out += `\njoined, not yet allocated: ${report.pending.join(' ')}\n`;
+        for (const [id, ms] of Object.entries(report.waiting)) {
+          out += `\nwaiting for ${id} to come back: its partitions are idle, and move in ${(ms / 1000).toFixed(1)} s\n`;
+        }
+        if (report.throttled > 0) out += `\nconverging: ${report.throttled} moves held back (maxMovesPerRebalance)\n`;
+        if (report.control.frozen) {
+          const reason = report.control.reason !== undefined ? ` (${report.control.reason})` : '';
+          out += `\nFROZEN since ${new Date(report.control.since ?? 0).toISOString()}${reason}: no new allocation until \`kiel allocation unfreeze\`\n`;
+        }
         process.stdout.write(out);
       } finally {
         await backend.close().catch(() => undefined);

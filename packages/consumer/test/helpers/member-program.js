@@ -171,7 +171,7 @@ function runMember(makeBackend) {
   const closeAll = (options) => {
     if (closing) return;
     closing = true;
-    Promise.all(members.map((m) => m.close(options))).then(() => process.exit(0), fail);
+    Promise.all(members.map((close) => close(options))).then(() => process.exit(0), fail);
   };
   process.once('SIGTERM', () => closeAll({}));
   process.once('SIGUSR2', () => closeAll({ restarting: true }));

@@ -233,16 +233,29 @@ async function rollingRestart(
   fleet: Fleet,
   current: Map<string, ChildMember>,
   signal: NodeJS.Signals,
-): Promise<number[]> {
+): Promise<{ pauses: number[]; steps: string[] }> {
   const pauses: number[] = [];
+  const steps: string[] = [];
   for (const [id, old] of [...current]) {
     const partitions = old.assignment.map(partitionOf);
     const signalledAt = now();
     old.child.kill(signal);
     const code = await old.exited;
+    const exitedAt = now();
     if (code !== 0 || !old.left) throw new Error(`${old.name} did not close cleanly (${code}): ${old.stderr}`);
     const next = fleet.start(`${id}#${old.name.split('#').length + 1}`, { instanceId: id });
     current.set(id, next);
+    void waitFor('ready', () => next.memberId !== undefined, 60_000)
+      .then(() => {
+        const readyAt = now();
+        return waitFor('assigned', () => next.assignment.length > 0, 60_000).then(() => {
+          steps.push(
+            `${id}: closed in ${Math.round(exitedAt - signalledAt)} ms, started in ${Math.round(readyAt - exitedAt)} ms, ` +
+              `assigned ${Math.round(now() - readyAt)} ms later`,
+          );
+        });
+      })
+      .catch(() => undefined);
     await waitFor(
       `${next.name} handling its partitions`,
       () => partitions.every((p) => fleet.firstHandled(next.name, p, signalledAt) !== undefined),
@@ -252,7 +265,7 @@ async function rollingRestart(
     });
     for (const p of partitions) pauses.push(fleet.firstHandled(next.name, p, signalledAt)! - fleet.lastHandled(old.name, p)!);
   }
-  return pauses;
+  return { pauses, steps };
 }
 
 /**
@@ -271,7 +284,7 @@ export async function runRollingRestart(server: OperationsBackend, topic: string
     const settledAt = now();
     await producer.start();
     await sleep(1_000);
-    const pauses = await rollingRestart(fleet, current, 'SIGUSR2');
+    const { pauses, steps } = await rollingRestart(fleet, current, 'SIGUSR2');
     await fleet.settled('settled after the rolling restart', [...current.values()]);
     await producer.stop();
     await waitFor('every message handled', () => fleet.log.complete(producer.produced), 30_000);
@@ -283,6 +296,7 @@ export async function runRollingRestart(server: OperationsBackend, topic: string
       moved,
       changes,
       pauses,
+      steps,
       generations: (await fleet.allocation())!.generation - generation,
       lost: fleet.log.lost(producer.produced).length,
       duplicates: fleet.log.duplicates().length,
@@ -311,7 +325,7 @@ export async function runFrozenDeploy(server: OperationsBackend, topic: string) 
     await sleep(1_000);
     const frozen = await freezeGroup(fleet.backend, fleet.group, { reason: 'deploy' });
     const generation = (await fleet.allocation())!.generation;
-    const pauses = await rollingRestart(fleet, current, 'SIGTERM');
+    const { pauses } = await rollingRestart(fleet, current, 'SIGTERM');
     const generationWhileFrozen = (await fleet.allocation())!.generation;
     const unfrozen = await unfreezeGroup(fleet.backend, fleet.group);
     await sleep(1_000);
@@ -519,7 +533,7 @@ export function describeOperations(server: OperationsBackend): void {
         `${server.name} rolling restart (4 members, 8 partitions): ${r.moved.length} members' partitions moved, ` +
           `${r.generations} generations published; pause per partition median ${Math.round(median(r.pauses))} ms, ` +
           `max ${Math.round(Math.max(...r.pauses))} ms, total ${Math.round(r.pauses.reduce((a, b) => a + b, 0))} ms; ` +
-          `${r.messages} messages\n`,
+          `${r.messages} messages; ${r.steps.join('; ')}\n`,
       );
       expect({ moved: r.moved, changes: r.changes, lost: r.lost, duplicates: r.duplicates, overlaps: r.overlaps }).toEqual(
         { moved: [], changes: [], lost: 0, duplicates: 0, overlaps: [] },
