@@ -215,8 +215,16 @@ function startMember(config, makeBackend, say) {
       if (error instanceof InjectedFailure) return undefined;
       throw error;
     });
-  consumer
-    .connect()
+  // Many members in one process start together on a loaded machine: a retriable failure to connect is tried again,
+  // as an application would.
+  const connect = (attempt) =>
+    consumer.connect().catch(async (error) => {
+      if ((config.count ?? 1) === 1 || attempt >= 5 || !error.retriable) throw error;
+      process.stderr.write(`connect failed (${error.code}), retrying: ${error.message}\n`);
+      await sleep(1_000);
+      return connect(attempt + 1);
+    });
+  connect(1)
     .then(() => {
       say(`READY ${consumer.memberId}`);
       return runAgain();
