@@ -72,7 +72,7 @@ class Fleet {
   }
 
   /** The live `members` are on one generation that gives each partition to exactly one of them. */
-  async settled(what: string, members: readonly ChildMember[], timeoutMs = 40_000): Promise<void> {
+  async settled(what: string, members: readonly ChildMember[], timeoutMs = 90_000): Promise<void> {
     await waitFor(
       what,
       async () => {
@@ -146,13 +146,13 @@ class Fleet {
 const partitionOf = (id: string) => Number(id.slice(id.lastIndexOf(':') + 1));
 
 /**
- * 1. Three named members (a, b, c), six partitions, messages flowing, rebalanceDelay 12 s. b is killed (SIGKILL) and
+ * 1. Three named members (a, b, c), six partitions, messages flowing, rebalanceDelay 20 s. b is killed (SIGKILL) and
  * started again at once under its name: it waits for its old session to end, then gets its partitions back. No
  * partition moves, a and c never give up or gain one, duplicates only in b's uncommitted window. Then b is killed
  * again and not restarted: its partitions move, but only once rebalanceDelay has run out.
  */
 export async function runNamedRestart(server: OperationsBackend, topic: string) {
-  const rebalanceDelay = 12_000;
+  const rebalanceDelay = 20_000;
   const fleet = new Fleet(server, topic, 6, { rebalanceDelay });
   const producer = new ContinuousProducer(topic, 6, 6, 100);
   try {
@@ -161,7 +161,7 @@ export async function runNamedRestart(server: OperationsBackend, topic: string) 
     const c = fleet.start('c', { instanceId: 'c' });
     await fleet.settled('a, b and c settled', [a, b, c]);
     await producer.start();
-    await waitFor('b handling', () => b.handledCount > 0, 20_000);
+    await waitFor('b handling', () => b.handledCount > 0, 60_000);
     const before = { a: a.assignment, b: b.assignment, c: c.assignment };
     const generation = a.generation;
     const settledAt = now();
@@ -179,7 +179,7 @@ export async function runNamedRestart(server: OperationsBackend, topic: string) 
     await waitFor(
       'b back on each of its partitions',
       () => before.b.every((id) => fleet.firstHandled('b2', partitionOf(id)) !== undefined),
-      30_000,
+      90_000,
     );
     const resumedAt = Math.min(...before.b.map((id) => fleet.firstHandled('b2', partitionOf(id))!));
     await fleet.settled('a, b and c settled again', [a, b2, c]);
@@ -194,7 +194,7 @@ export async function runNamedRestart(server: OperationsBackend, topic: string) 
     await fleet.settled('a and c own every partition', [a, c], SESSION_TIMEOUT * 3 + rebalanceDelay + 20_000);
     const movedAfter = now() - killedAgainAt;
     await producer.stop();
-    await waitFor('every message handled', () => fleet.log.complete(producer.produced), 30_000);
+    await waitFor('every message handled', () => fleet.log.complete(producer.produced), 60_000);
     const killed2Commits = new Map(
       before.b.map((id) => [partitionOf(id), b2.committedBefore(partitionOf(id), killedAgainAt)]),
     );
@@ -259,7 +259,7 @@ async function rollingRestart(
     await waitFor(
       `${next.name} handling its partitions`,
       () => partitions.every((p) => fleet.firstHandled(next.name, p, signalledAt) !== undefined),
-      40_000,
+      90_000,
     ).catch((error: Error) => {
       throw new Error(`${error.message}: ${fleet.describe()}`);
     });
@@ -269,12 +269,12 @@ async function rollingRestart(
 }
 
 /**
- * 2. Four named members, eight partitions, messages flowing, rebalanceDelay 20 s. Each in turn closes with
+ * 2. Four named members, eight partitions, messages flowing, rebalanceDelay 60 s. Each in turn closes with
  * `{ restarting: true }` and comes back under its name. No partition moves; nothing is lost or handled twice
  * (every handoff commits before it releases).
  */
 export async function runRollingRestart(server: OperationsBackend, topic: string) {
-  const fleet = new Fleet(server, topic, 8, { rebalanceDelay: 20_000 });
+  const fleet = new Fleet(server, topic, 8, { rebalanceDelay: 60_000 });
   const producer = new ContinuousProducer(topic, 8, 8, 100);
   try {
     const current = new Map(['r0', 'r1', 'r2', 'r3'].map((id) => [id, fleet.start(id, { instanceId: id })]));
@@ -287,7 +287,7 @@ export async function runRollingRestart(server: OperationsBackend, topic: string
     const { pauses, steps } = await rollingRestart(fleet, current, 'SIGUSR2');
     await fleet.settled('settled after the rolling restart', [...current.values()]);
     await producer.stop();
-    await waitFor('every message handled', () => fleet.log.complete(producer.produced), 30_000);
+    await waitFor('every message handled', () => fleet.log.complete(producer.produced), 60_000);
     const moved = [...current].filter(([id, m]) => !sameSet(m.assignment, before.get(id)!)).map(([id]) => id);
     const changes = [...fleet.all.values()].flatMap((m) =>
       fleet.changes(m, settledAt, before.get(m.config.instanceId!)!),
@@ -331,7 +331,7 @@ export async function runFrozenDeploy(server: OperationsBackend, topic: string) 
     await sleep(1_000);
     await fleet.settled('settled after the unfreeze', [...current.values()]);
     await producer.stop();
-    await waitFor('every message handled', () => fleet.log.complete(producer.produced), 30_000);
+    await waitFor('every message handled', () => fleet.log.complete(producer.produced), 60_000);
     return {
       frozen: frozen.frozen,
       unfrozen: !unfrozen.frozen,
@@ -456,7 +456,7 @@ export async function runManyMembers(server: OperationsBackend, topic: string) {
           fleet.log.complete(produced)
         );
       },
-      150_000,
+      240_000,
     );
     const convergedMs = performance.now() - started;
     // Moves between live members per observed step (a watch may skip a step: then up to maxMoves per generation).
@@ -525,7 +525,7 @@ export function describeOperations(server: OperationsBackend): void {
         unexplained: [],
         overlaps: [],
       });
-    }, 180_000);
+    }, 300_000);
 
     it('a rolling restart of 4 named members with close({ restarting: true }): 0 partitions moved, nothing lost or handled twice', async () => {
       const r = await runRollingRestart(server, await t.create('ops-rolling', 8));
@@ -539,7 +539,7 @@ export function describeOperations(server: OperationsBackend): void {
         { moved: [], changes: [], lost: 0, duplicates: 0, overlaps: [] },
       );
       expect(r.pauses).toHaveLength(8);
-    }, 180_000);
+    }, 300_000);
 
     it('a freeze across a rolling deploy (plain close()): no generation published while frozen, each member back to its own partitions', async () => {
       const r = await runFrozenDeploy(server, await t.create('ops-freeze', 6));
@@ -556,7 +556,7 @@ export function describeOperations(server: OperationsBackend): void {
         duplicates: 0,
         overlaps: [],
       });
-    }, 180_000);
+    }, 300_000);
 
     it('64 members in 4 processes starting together with maxMovesPerRebalance 8: converge to one partition each, at most 8 moves per step, no overlap', async () => {
       const r = await runManyMembers(server, await t.create('ops-many', 64));
@@ -570,6 +570,6 @@ export function describeOperations(server: OperationsBackend): void {
         lost: 0,
         duplicates: 0,
       });
-    }, 240_000);
+    }, 360_000);
   });
 }
