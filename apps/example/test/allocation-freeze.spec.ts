@@ -37,7 +37,17 @@ describe.each([
     };
     expect(await backend.writeRecord(group, 'allocation', JSON.stringify(record), null)).not.toBeNull();
 
-    const frozen = await runCli(['allocation', 'freeze', '--group', group, '--backend', kind, '--reason', 'deploy 7', ...backends]);
+    const frozen = await runCli([
+      'allocation',
+      'freeze',
+      '--group',
+      group,
+      '--backend',
+      kind,
+      '--reason',
+      'deploy 7',
+      ...backends,
+    ]);
     expect(frozen.code).toBe(0);
     expect(frozen.stdout).toMatch(/^group \S+ is frozen since \S+ \(deploy 7\)/);
 

@@ -932,7 +932,9 @@ function parseMember(name: string, path: string, data: Buffer | undefined): Memb
       (typeof candidate.weight === 'number' && Number.isFinite(candidate.weight) && candidate.weight > 0)) &&
     (candidate.named === undefined || typeof candidate.named === 'boolean');
   if (!valid) {
-    throw malformed('expected JSON {id: string, host: string, pid: integer, weight?: positive number, named?: boolean}');
+    throw malformed(
+      'expected JSON {id: string, host: string, pid: integer, weight?: positive number, named?: boolean}',
+    );
   }
   const member: MemberInfo = {
     id: candidate.id as string,

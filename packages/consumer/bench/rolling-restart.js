@@ -151,7 +151,13 @@ async function benchKiel(named) {
     }
     // Let anything still moving settle before the round is counted.
     await sleep(1_000);
-    results.push(summary(named ? `kiel ${BACKEND} named, close({ restarting: true })` : `kiel ${BACKEND} plain close()`, tracker, restartMs));
+    results.push(
+      summary(
+        named ? `kiel ${BACKEND} named, close({ restarting: true })` : `kiel ${BACKEND} plain close()`,
+        tracker,
+        restartMs,
+      ),
+    );
   }
   await stopProducer();
   await Promise.all(members.map((m) => m.close()));
@@ -176,7 +182,11 @@ async function benchKafkajs() {
   const stopProducer = await startProducer(topic);
   const stable = () => {
     const owned = members.flatMap((m) => m.assignment.partitions);
-    return owned.length === PARTITIONS && new Set(owned).size === PARTITIONS && members.every((m) => m.assignment.partitions.length > 0);
+    return (
+      owned.length === PARTITIONS &&
+      new Set(owned).size === PARTITIONS &&
+      members.every((m) => m.assignment.partitions.length > 0)
+    );
   };
   await waitFor(stable, 120_000, 'kafkajs: initial assignment');
   await waitFor(() => tracker.last.size === PARTITIONS, 60_000, 'kafkajs: every partition delivering');

@@ -34,7 +34,10 @@ function controlCommand(name: 'freeze' | 'unfreeze'): Command {
         : 'lift a freeze: the leader publishes an allocation for the members and partitions of now',
     )
     // --group, --backend, --zk, --etcd and --json are the `allocation` command's: commander parses them there.
-    .addHelpText('after', '\nTakes the options of `kiel allocation`: --group (required), --backend, --zk, --etcd, --json.');
+    .addHelpText(
+      'after',
+      '\nTakes the options of `kiel allocation`: --group (required), --backend, --zk, --etcd, --json.',
+    );
   if (name === 'freeze') command.option('--reason <text>', 'why, shown by `kiel allocation`');
   return command.action(async () => {
     const flags = command.optsWithGlobals<FreezeFlags>();

@@ -77,65 +77,69 @@ export function allocationReport(
 export function allocationCommand(): Command {
   const command = new Command('allocation');
   for (const sub of freezeCommands()) command.addCommand(sub);
-  return command
-    .description("print a group's current published allocation: generation, leader, strategy, each member's partitions")
-    // Not a required option: commander would demand it of `allocation freeze --group G` too, before the subcommand.
-    .option('--group <id>', 'group id')
-    .addOption(backendOption())
-    .option('--json', 'one JSON object on stdout instead of a table')
-    .addOption(zkOption())
-    .addOption(etcdOption())
-    .addHelpText(
-      'after',
-      '\nExits 1 when the group has no published allocation. `kiel allocation freeze|unfreeze --group G` freezes and ' +
-        'unfreezes it.',
-    )
-    .action(async (flags: AllocationFlags) => {
-      if (flags.group === undefined) command.error("error: required option '--group <id>' not specified");
-      const { backend, server, address } = createBackend(flags.backend, { ...flags, brokers: [] });
-      try {
-        await reach(server, address, () => backend.connect());
-        const [stored, live, control] = await Promise.all([
-          backend.readRecord(flags.group, 'allocation'),
-          backend.members(flags.group),
-          groupControl(backend, flags.group),
-        ]);
-        if (!stored) {
-          throw new Error(`group ${flags.group} has no published allocation in ${server} at ${address}`);
+  return (
+    command
+      .description(
+        "print a group's current published allocation: generation, leader, strategy, each member's partitions",
+      )
+      // Not a required option: commander would demand it of `allocation freeze --group G` too, before the subcommand.
+      .option('--group <id>', 'group id')
+      .addOption(backendOption())
+      .option('--json', 'one JSON object on stdout instead of a table')
+      .addOption(zkOption())
+      .addOption(etcdOption())
+      .addHelpText(
+        'after',
+        '\nExits 1 when the group has no published allocation. `kiel allocation freeze|unfreeze --group G` freezes and ' +
+          'unfreezes it.',
+      )
+      .action(async (flags: AllocationFlags) => {
+        if (flags.group === undefined) command.error("error: required option '--group <id>' not specified");
+        const { backend, server, address } = createBackend(flags.backend, { ...flags, brokers: [] });
+        try {
+          await reach(server, address, () => backend.connect());
+          const [stored, live, control] = await Promise.all([
+            backend.readRecord(flags.group, 'allocation'),
+            backend.members(flags.group),
+            groupControl(backend, flags.group),
+          ]);
+          if (!stored) {
+            throw new Error(`group ${flags.group} has no published allocation in ${server} at ${address}`);
+          }
+          const record = JSON.parse(stored.value) as AllocationRecord;
+          const report = allocationReport(flags.group, record, live, control);
+          if (flags.json) {
+            process.stdout.write(`${JSON.stringify(report)}\n`);
+            return;
+          }
+          let out = `group ${report.group}  generation ${report.generation}  strategy ${report.strategy}  ${report.partitions} partitions\n`;
+          out += `leader ${report.leader}\n\n`;
+          out += table(
+            ['member', 'live', 'count', 'partitions'],
+            Object.entries(report.members).map(([id, m]) => [
+              id + (id === report.leader ? ' (leader)' : ''),
+              m.live
+                ? 'yes'
+                : report.waiting[id] !== undefined
+                  ? `no, waiting ${(report.waiting[id] / 1000).toFixed(1)} s`
+                  : 'no',
+              String(m.partitions.length),
+              m.partitions.join(' '),
+            ]),
+          );
+          if (report.pending.length > 0) out += `\njoined, not yet allocated: ${report.pending.join(' ')}\n`;
+          for (const [id, ms] of Object.entries(report.waiting)) {
+            out += `\nwaiting for ${id} to come back: its partitions are idle, and move in ${(ms / 1000).toFixed(1)} s\n`;
+          }
+          if (report.throttled > 0) out += `\nconverging: ${report.throttled} moves held back (maxMovesPerRebalance)\n`;
+          if (report.control.frozen) {
+            const reason = report.control.reason !== undefined ? ` (${report.control.reason})` : '';
+            out += `\nFROZEN since ${new Date(report.control.since ?? 0).toISOString()}${reason}: no new allocation until \`kiel allocation unfreeze\`\n`;
+          }
+          process.stdout.write(out);
+        } finally {
+          await backend.close().catch(() => undefined);
         }
-        const record = JSON.parse(stored.value) as AllocationRecord;
-        const report = allocationReport(flags.group, record, live, control);
-        if (flags.json) {
-          process.stdout.write(`${JSON.stringify(report)}\n`);
-          return;
-        }
-        let out = `group ${report.group}  generation ${report.generation}  strategy ${report.strategy}  ${report.partitions} partitions\n`;
-        out += `leader ${report.leader}\n\n`;
-        out += table(
-          ['member', 'live', 'count', 'partitions'],
-          Object.entries(report.members).map(([id, m]) => [
-            id + (id === report.leader ? ' (leader)' : ''),
-            m.live
-              ? 'yes'
-              : report.waiting[id] !== undefined
-                ? `no, waiting ${(report.waiting[id] / 1000).toFixed(1)} s`
-                : 'no',
-            String(m.partitions.length),
-            m.partitions.join(' '),
-          ]),
-        );
-        if (report.pending.length > 0) out += `\njoined, not yet allocated: ${report.pending.join(' ')}\n`;
-        for (const [id, ms] of Object.entries(report.waiting)) {
-          out += `\nwaiting for ${id} to come back: its partitions are idle, and move in ${(ms / 1000).toFixed(1)} s\n`;
-        }
-        if (report.throttled > 0) out += `\nconverging: ${report.throttled} moves held back (maxMovesPerRebalance)\n`;
-        if (report.control.frozen) {
-          const reason = report.control.reason !== undefined ? ` (${report.control.reason})` : '';
-          out += `\nFROZEN since ${new Date(report.control.since ?? 0).toISOString()}${reason}: no new allocation until \`kiel allocation unfreeze\`\n`;
-        }
-        process.stdout.write(out);
-      } finally {
-        await backend.close().catch(() => undefined);
-      }
-    });
+      })
+  );
 }

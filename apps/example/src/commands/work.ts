@@ -84,7 +84,10 @@ export function workCommand(): Command {
       nonNegativeInt,
     )
     .option('--max-moves <n>', 'as leader: move at most N partitions between live members per generation', positiveInt)
-    .option('--restarting', 'on SIGINT/SIGTERM, close as restarting: the partitions wait --rebalance-delay for this name')
+    .option(
+      '--restarting',
+      'on SIGINT/SIGTERM, close as restarting: the partitions wait --rebalance-delay for this name',
+    )
     .addOption(
       new Option('--log-format <format>', 'stderr log lines as text or JSON').choices(['text', 'json']).default('text'),
     )

@@ -201,7 +201,10 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     ) {
       throw invalidConfig('topics', 'expected an array of non-empty topic names');
     }
-    if (options.instanceId !== undefined && !(typeof options.instanceId === 'string' && INSTANCE_ID.test(options.instanceId))) {
+    if (
+      options.instanceId !== undefined &&
+      !(typeof options.instanceId === 'string' && INSTANCE_ID.test(options.instanceId))
+    ) {
       throw invalidConfig(
         'instanceId',
         `expected 1 to 249 characters of a-z, A-Z, 0-9, ".", "_" and "-", got ${JSON.stringify(options.instanceId)}`,

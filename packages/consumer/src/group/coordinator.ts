@@ -594,10 +594,14 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       return { ...control, leaving: others };
     }).catch((err: unknown) =>
       this.report(
-        new KielError('ERR_BACKEND', `clearing the leave notice of ${entry.info.id} failed: ${(err as Error)?.message}`, {
-          retriable: true,
-          cause: err,
-        }),
+        new KielError(
+          'ERR_BACKEND',
+          `clearing the leave notice of ${entry.info.id} failed: ${(err as Error)?.message}`,
+          {
+            retriable: true,
+            cause: err,
+          },
+        ),
       ),
     );
   }

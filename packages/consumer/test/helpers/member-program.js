@@ -141,7 +141,10 @@ function runMember(makeBackend) {
   const config = JSON.parse(process.argv[2]);
   if (config.command === 'freeze' || config.command === 'unfreeze') {
     const backend = makeBackend(config);
-    const act = config.command === 'freeze' ? freezeGroup(backend, config.group, { reason: 'test' }) : unfreezeGroup(backend, config.group);
+    const act =
+      config.command === 'freeze'
+        ? freezeGroup(backend, config.group, { reason: 'test' })
+        : unfreezeGroup(backend, config.group);
     act
       .then((state) => {
         print(`FROZEN ${state.frozen}`);

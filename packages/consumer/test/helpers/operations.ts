@@ -117,7 +117,10 @@ class Fleet {
     return member.history
       .filter((h) => h.at >= since && !sameSet(h.assignment, expected))
       .filter((h) => !(member.left && h.assignment.length === 0))
-      .map((h) => `${member.name} generation ${h.generation}: [${h.assignment.join(' ')}] instead of [${expected.join(' ')}]`);
+      .map(
+        (h) =>
+          `${member.name} generation ${h.generation}: [${h.assignment.join(' ')}] instead of [${expected.join(' ')}]`,
+      );
   }
 
   describe(): string {
@@ -183,9 +186,14 @@ export async function runNamedRestart(server: OperationsBackend, topic: string) 
     );
     const resumedAt = Math.min(...before.b.map((id) => fleet.firstHandled('b2', partitionOf(id))!));
     await fleet.settled('a, b and c settled again', [a, b2, c]);
-    const afterRestart = { b: b2.assignment, generationsPublished: (await fleet.allocation())!.generation - generation };
+    const afterRestart = {
+      b: b2.assignment,
+      generationsPublished: (await fleet.allocation())!.generation - generation,
+    };
     const untouched = [...fleet.changes(a, settledAt, before.a), ...fleet.changes(c, settledAt, before.c)];
-    const killedCommits = new Map(before.b.map((id) => [partitionOf(id), b.committedBefore(partitionOf(id), killedAt)]));
+    const killedCommits = new Map(
+      before.b.map((id) => [partitionOf(id), b.committedBefore(partitionOf(id), killedAt)]),
+    );
 
     // Killed for good: its partitions wait rebalanceDelay, then move.
     const killedAgainAt = now();
@@ -263,7 +271,8 @@ async function rollingRestart(
     ).catch((error: Error) => {
       throw new Error(`${error.message}: ${fleet.describe()}`);
     });
-    for (const p of partitions) pauses.push(fleet.firstHandled(next.name, p, signalledAt)! - fleet.lastHandled(old.name, p)!);
+    for (const p of partitions)
+      pauses.push(fleet.firstHandled(next.name, p, signalledAt)! - fleet.lastHandled(old.name, p)!);
   }
   return { pauses, steps };
 }
@@ -535,9 +544,13 @@ export function describeOperations(server: OperationsBackend): void {
           `max ${Math.round(Math.max(...r.pauses))} ms, total ${Math.round(r.pauses.reduce((a, b) => a + b, 0))} ms; ` +
           `${r.messages} messages; ${r.steps.join('; ')}\n`,
       );
-      expect({ moved: r.moved, changes: r.changes, lost: r.lost, duplicates: r.duplicates, overlaps: r.overlaps }).toEqual(
-        { moved: [], changes: [], lost: 0, duplicates: 0, overlaps: [] },
-      );
+      expect({
+        moved: r.moved,
+        changes: r.changes,
+        lost: r.lost,
+        duplicates: r.duplicates,
+        overlaps: r.overlaps,
+      }).toEqual({ moved: [], changes: [], lost: 0, duplicates: 0, overlaps: [] });
       expect(r.pauses).toHaveLength(8);
     }, 300_000);
 

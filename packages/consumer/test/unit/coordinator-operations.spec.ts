@@ -253,11 +253,7 @@ describe('restarts and deploys in the coordination core (memory backend)', () =>
       if (new Set(fetched).size !== fetched.length) overlap = true;
     }, 5);
     try {
-      await waitFor(
-        'converged',
-        () => group.settled(all),
-        30_000,
-      );
+      await waitFor('converged', () => group.settled(all), 30_000);
     } finally {
       clearInterval(sample);
       unwatch();
@@ -324,6 +320,8 @@ describe('GroupedConsumer options of issue 19', () => {
     expect((thrown as KielError).option).toBe(option);
   });
   it('accepts a Kafka-style instance id', () => {
-    expect(() => new GroupedConsumer({ ...base, instanceId: 'orders-worker-3.eu_1', rebalanceDelay: 30_000 })).not.toThrow();
+    expect(
+      () => new GroupedConsumer({ ...base, instanceId: 'orders-worker-3.eu_1', rebalanceDelay: 30_000 }),
+    ).not.toThrow();
   });
 });
