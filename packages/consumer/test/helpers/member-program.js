@@ -222,9 +222,9 @@ function startMember(config, makeBackend, say) {
   // as an application would.
   const connect = (attempt) =>
     consumer.connect().catch(async (error) => {
-      if ((config.count ?? 1) === 1 || attempt >= 5 || !error.retriable) throw error;
+      if ((config.count ?? 1) === 1 || attempt >= 10 || !error.retriable) throw error;
       process.stderr.write(`connect failed (${error.code}), retrying: ${error.message}\n`);
-      await sleep(1_000);
+      await sleep(2_000);
       return connect(attempt + 1);
     });
   connect(1)
