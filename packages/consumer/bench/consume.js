@@ -20,6 +20,7 @@
 //   KIEL_IMPLS=kiel,kiel-message,kiel-grouped   kiel's handler paths run as workers (see consume-worker.js)
 //   BASELINE_DIST=<dir of another build's packages/consumer/dist> adds each kiel worker again as `<name>@base`
 //   RUNS=3           measured runs after the warm-up
+//   WARMUP=1         warm-up rounds (0 skips it: the topic kcat just wrote is in the page cache anyway)
 'use strict';
 
 const { spawn, spawnSync } = require('node:child_process');
@@ -31,6 +32,7 @@ const ROOT = path.resolve(__dirname, '../../..');
 const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 const kcat = require('../../../scripts/stack').fetchKcat();
 const RUNS = Number(process.env.RUNS ?? 3);
+const WARMUP = Number(process.env.WARMUP ?? 1);
 const only = process.env.WORKLOAD?.split(',');
 const onlyImpls = process.env.IMPLS?.split(',');
 const CLI = path.join(ROOT, 'apps/example/dist/cli.js');
@@ -233,12 +235,12 @@ async function main() {
     try {
       const list = consumers(topic, w, nodes);
       const results = Object.fromEntries(list.map((c) => [c.name, []]));
-      for (let run = 0; run <= RUNS; run++) {
+      for (let run = 1 - WARMUP; run <= RUNS; run++) {
         for (const c of list) {
           const r = await c.run();
-          if (run > 0) results[c.name].push(r); // run 0 is the warm-up
+          if (run > 0) results[c.name].push(r); // runs up to 0 are warm-ups
           process.stderr.write(
-            `  ${run === 0 ? 'warm-up' : `run ${run}`} ${c.name}: whole ${fmt(r.whole.wallMs / 1000, 2)} s, ` +
+            `  ${run <= 0 ? 'warm-up' : `run ${run}`} ${c.name}: whole ${fmt(r.whole.wallMs / 1000, 2)} s, ` +
               `${fmt(r.whole.cpuSeconds, 2)} CPU s` +
               (r.fromFirst ? `, from first ${fmt((r.fromFirst.messages / r.fromFirst.ms) * 1000)} msgs/s` : '') +
               '\n',
@@ -246,7 +248,7 @@ async function main() {
         }
       }
       const summary = Object.fromEntries(Object.entries(results).map(([name, rs]) => [name, summarize(rs)]));
-      console.log(`\n${w.name} (median of ${RUNS} runs after a warm-up, consumers interleaved)`);
+      console.log(`\n${w.name} (median of ${RUNS} runs after ${WARMUP} warm-up round(s), consumers interleaved)`);
       console.log(
         '                          ------ from the first message ------   ---------- whole process ----------',
       );
