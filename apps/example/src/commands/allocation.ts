@@ -1,5 +1,11 @@
 import { Command } from 'commander';
-import { groupControl, type AllocationRecord, type GroupControlState, type Member } from '@kiel/consumer';
+import {
+  groupControl,
+  parseAllocation,
+  type AllocationRecord,
+  type GroupControlState,
+  type Member,
+} from '@kiel/consumer';
 import { backendOption, createBackend, etcdOption, reach, zkOption } from '../common';
 import { freezeCommands } from './allocation-freeze';
 import { table } from '../format';
@@ -106,7 +112,7 @@ export function allocationCommand(): Command {
           if (!stored) {
             throw new Error(`group ${flags.group} has no published allocation in ${server} at ${address}`);
           }
-          const record = JSON.parse(stored.value) as AllocationRecord;
+          const record = parseAllocation(stored.value, stored.location);
           const report = allocationReport(flags.group, record, live, control);
           if (flags.json) {
             process.stdout.write(`${JSON.stringify(report)}\n`);
