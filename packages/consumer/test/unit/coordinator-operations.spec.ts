@@ -5,6 +5,8 @@ import { naive, type Assignment } from '@kiel/allocators';
 import {
   GroupCoordinator,
   GroupedConsumer,
+  formatAllocation,
+  parseAllocation,
   MemoryBackend,
   MemoryStore,
   freezeGroup,
@@ -277,6 +279,39 @@ describe('restarts and deploys in the coordination core (memory backend)', () =>
     expect(final.generation - g0).toBeGreaterThanOrEqual(Math.ceil(11 / N));
     for (const m of all) expect(m.fetching.size).toBeLessThanOrEqual(1);
   }, 40_000);
+});
+
+describe('the allocation record of issue 19', () => {
+  it.each([
+    ['plain (format 1)', 12],
+    ['compact (format 2)', 20_000],
+  ])('carries waiting, named and throttled in the %s layout', (_layout, count) => {
+    const partitions = Array.from({ length: count }, (_, p) => `orders.events-by-customer:${p}`).sort();
+    const members = ['a', 'b', 'c'];
+    const assignment = naive(members, partitions);
+    const record: AllocationRecord = {
+      generation: 7,
+      leader: 'a',
+      strategy: 'naive',
+      members,
+      partitions,
+      assignment,
+      waiting: { b: 1_796_300_000_000 },
+      named: ['a', 'b'],
+      throttled: 3,
+    };
+    const text = formatAllocation(record);
+    expect((JSON.parse(text) as { format?: number }).format ?? 1).toBe(count > 1000 ? 2 : 1);
+    const parsed = parseAllocation(text, 'test');
+    expect({ waiting: parsed.waiting, named: parsed.named, throttled: parsed.throttled }).toEqual({
+      waiting: { b: 1_796_300_000_000 },
+      named: ['a', 'b'],
+      throttled: 3,
+    });
+    // Compared as one string per member, ids sorted: the compact layout lists them in numeric order.
+    const owned = (a: Assignment) => members.map((m) => partitionsIn(a, m).sort().join(',')).join('\n');
+    expect(owned(parsed.assignment) === owned(assignment)).toBe(true);
+  });
 });
 
 describe('throttleMoves', () => {
