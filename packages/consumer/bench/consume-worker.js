@@ -114,13 +114,26 @@ async function kiel() {
 }
 
 async function kafkajs() {
-  const { Kafka, logLevel } = require('kafkajs');
+  const { Kafka, logLevel, CompressionCodecs, CompressionTypes } = require('kafkajs');
+  // kafkajs ships only gzip; users plug in codecs per type. It gets the same native decompressors we use.
+  const { lz4Codec, zstdCodec, snappyCodec } = require('@kiel/protocol');
+  for (const [type, codec] of [
+    [CompressionTypes.LZ4, lz4Codec],
+    [CompressionTypes.ZSTD, zstdCodec],
+    [CompressionTypes.Snappy, snappyCodec],
+  ]) {
+    CompressionCodecs[type] = () => ({
+      compress: async (encoder) => codec.compress(encoder.buffer),
+      decompress: async (buffer) => codec.decompress(buffer, { maxOutputBytes: 1 << 28 }),
+    });
+  }
   const client = new Kafka({ clientId: 'bench', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
   const consumer = client.consumer({ groupId: `bench-${process.pid}-${Date.now()}` });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await new Promise((resolve, reject) => {
     let done = false;
+    consumer.on(consumer.events.CRASH, (e) => reject(e.payload.error));
     consumer
       .run({
         eachBatchAutoResolve: true,

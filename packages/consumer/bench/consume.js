@@ -148,6 +148,9 @@ function runTimed(label, argv, expected, { env = {}, pipeStdout = false } = {}) 
       const [user, system, rssKiB] = timed.split(' ').map(Number);
       const whole = { wallMs, cpuSeconds: user + system, maxRssMiB: rssKiB / 1024 };
       let fromFirst;
+      if (!report && !pipeStdout && !label.startsWith('kiel-cli')) {
+        return reject(new Error(`${label} exited without reporting (it read nothing?)`));
+      }
       if (report) fromFirst = JSON.parse(report.trim().split('\n').pop());
       else if (pipeStdout) {
         if (lines < expected) return reject(new Error(`${label} printed ${lines} of ${expected} messages`));
