@@ -630,7 +630,14 @@ function batchNextOffset(buf: Buffer, pos: number, magic: number): number {
  */
 export function decodeRecords(buffer: Buffer | null, options: DecodeRecordsOptions = {}): DecodeRecordsResult {
   if (buffer === null) {
-    return { batches: [], bytesConsumed: 0, truncated: false, nextOffset: undefined, sizeNeeded: undefined };
+    return {
+      batches: [],
+      bytesConsumed: 0,
+      truncated: false,
+      nextOffset: undefined,
+      sizeNeeded: undefined,
+      lastEpoch: -1,
+    };
   }
   const ctx: Context = {
     verifyCrc: options.verifyCrc ?? true,
@@ -654,6 +661,7 @@ export function decodeRecords(buffer: Buffer | null, options: DecodeRecordsOptio
   let pos = 0;
   let nextOffset: number | undefined;
   let sizeNeeded: number | undefined;
+  let lastEpoch = -1;
   while (pos < length) {
     if (length - pos < LOG_OVERHEAD) break; // not even the length field: truncated
     const size = buffer.readInt32BE(pos + 8);
@@ -671,7 +679,8 @@ export function decodeRecords(buffer: Buffer | null, options: DecodeRecordsOptio
     else throw new KafkaProtocolError('ERR_UNKNOWN_MAGIC', `unknown magic byte ${magic}`, { offset: pos + 16 });
     if (batch) batches.push(batch);
     nextOffset = batchNextOffset(buffer, pos, magic);
+    lastEpoch = magic === 2 ? buffer.readInt32BE(pos + 12) : -1;
     pos = end;
   }
-  return { batches, bytesConsumed: pos, truncated: pos < length, nextOffset, sizeNeeded };
+  return { batches, bytesConsumed: pos, truncated: pos < length, nextOffset, sizeNeeded, lastEpoch };
 }
