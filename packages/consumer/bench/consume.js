@@ -41,8 +41,22 @@ const WORKLOADS = [
   { name: '2,000,000 x 100 B, 6 partitions', messages: 2_000_000, size: 100, partitions: 6 },
   { name: '400,000 x 1 KiB, 6 partitions', messages: 400_000, size: 1024, partitions: 6 },
   { name: '2,000,000 x 100 B, 24 partitions', messages: 2_000_000, size: 100, partitions: 24 },
-  { name: '400,000 x 1 KiB, 6 partitions, lz4', messages: 400_000, size: 1024, partitions: 6, codec: 'lz4', text: true },
-  { name: '400,000 x 1 KiB, 6 partitions, zstd', messages: 400_000, size: 1024, partitions: 6, codec: 'zstd', text: true },
+  {
+    name: '400,000 x 1 KiB, 6 partitions, lz4',
+    messages: 400_000,
+    size: 1024,
+    partitions: 6,
+    codec: 'lz4',
+    text: true,
+  },
+  {
+    name: '400,000 x 1 KiB, 6 partitions, zstd',
+    messages: 400_000,
+    size: 1024,
+    partitions: 6,
+    codec: 'zstd',
+    text: true,
+  },
 ].filter((w, i) => only === undefined || only.includes(String(i)));
 
 function nodeBinary(major) {
@@ -98,7 +112,16 @@ async function fill(w) {
   if (w.codec) args.push('-z', w.codec);
   for (let sent = 0; sent < w.messages; sent += chunk) {
     const n = Math.min(chunk, w.messages - sent);
-    sh(kcat, args, w.text ? text.repeat(Math.ceil(n / 1000)).split('\n', n).join('\n') + '\n' : plain.repeat(n));
+    sh(
+      kcat,
+      args,
+      w.text
+        ? text
+            .repeat(Math.ceil(n / 1000))
+            .split('\n', n)
+            .join('\n') + '\n'
+        : plain.repeat(n),
+    );
   }
   return topic;
 }
@@ -189,8 +212,21 @@ function consumers(topic, w, nodes) {
         });
       }
     }
-    add('kiel-cli', [bin, CLI, 'consume', '--brokers', brokers, '--topic', topic, '--from', 'beginning',
-      '--count', String(w.messages), '--format', 'value']);
+    add('kiel-cli', [
+      bin,
+      CLI,
+      'consume',
+      '--brokers',
+      brokers,
+      '--topic',
+      topic,
+      '--from',
+      'beginning',
+      '--count',
+      String(w.messages),
+      '--format',
+      'value',
+    ]);
     add('kafkajs', [bin, worker, 'kafkajs', brokers, topic, String(w.messages)]);
     if (n >= 22) add('platformatic', [bin, worker, 'platformatic', brokers, topic, String(w.messages)]);
     if (n >= 24) add('crab', [bin, worker, 'crab', brokers, topic, String(w.messages)]);
@@ -199,8 +235,12 @@ function consumers(topic, w, nodes) {
     list.push({
       name: 'kcat',
       run: () =>
-        runTimed('kcat', [kcat, '-C', '-o', 'beginning', '-c', String(w.messages), '-e', '-q', '-b', brokers, '-t', topic],
-          w.messages, { pipeStdout: true }),
+        runTimed(
+          'kcat',
+          [kcat, '-C', '-o', 'beginning', '-c', String(w.messages), '-e', '-q', '-b', brokers, '-t', topic],
+          w.messages,
+          { pipeStdout: true },
+        ),
     });
   }
   return list;
@@ -246,7 +286,9 @@ async function main() {
             r = await c.run();
           } catch (err) {
             // One consumer failing (kafka-crab-js's librdkafka has no zstd) must not cost the others' figures.
-            failures[c.name] = String(err.message ?? err).split('\n')[0].slice(0, 160);
+            failures[c.name] = String(err.message ?? err)
+              .split('\n')[0]
+              .slice(0, 160);
             process.stderr.write(`  ${c.name} failed: ${failures[c.name]}\n`);
             continue;
           }
@@ -297,13 +339,20 @@ async function main() {
       }
       for (const name of Object.keys(summary).filter((n) => n.includes('@base'))) {
         const now = summary[name.replace('@base', '')];
-        console.log(`${name.replace('@base', '')} / baseline: ${fmt(now.msgsPerSec / summary[name].msgsPerSec, 3)}x msgs/s`);
+        console.log(
+          `${name.replace('@base', '')} / baseline: ${fmt(now.msgsPerSec / summary[name].msgsPerSec, 3)}x msgs/s`,
+        );
       }
     } finally {
       await dropTopic(topic);
     }
   }
-  console.log(`\nload average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `\nload average at the end: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 main().catch((err) => {
