@@ -25,6 +25,12 @@ export type KielErrorCode =
   | 'ERR_UNKNOWN_TOPIC'
   /** The fetch offset is out of range and the reset policy is `error`. */
   | 'ERR_OFFSET_OUT_OF_RANGE'
+  /**
+   * The partition's log was truncated below the fetch position (an unclean leader change) and the reset policy is
+   * `error`: the partition is paused until the application seeks. `location` names the partition; the consumer's
+   * `truncation` event carries the position and the divergence point.
+   */
+  | 'ERR_LOG_TRUNCATED'
   /** A message value could not be deserialized; the message was skipped and reported. */
   | 'ERR_DESERIALIZE'
   /** A native Kafka consumer group uses the same group id, so simple-consumer offset commits are refused. */
