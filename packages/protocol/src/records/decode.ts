@@ -138,9 +138,15 @@ function decodeRecordsV2(
     const recordStart = p;
     let b = buf[p];
     let length: number;
+    let b2: number;
     if (b < 0x80) {
       length = (b >>> 1) ^ -(b & 1);
       p++;
+    } else if (p + 1 < end && (b2 = buf[p + 1]) < 0x80) {
+      // Two bytes: records of 64 B to 8 KiB, the common case.
+      const raw = (b & 0x7f) | (b2 << 7);
+      length = (raw >>> 1) ^ -(raw & 1);
+      p += 2;
     } else {
       length = varintSlow(buf, p, end, 5);
       p = varintEnd;
@@ -198,6 +204,10 @@ function decodeRecordsV2(
     if (b < 0x80) {
       valueLength = (b >>> 1) ^ -(b & 1);
       p++;
+    } else if (p + 1 < recordEnd && (b2 = buf[p + 1]) < 0x80) {
+      const raw = (b & 0x7f) | (b2 << 7);
+      valueLength = (raw >>> 1) ^ -(raw & 1);
+      p += 2;
     } else {
       valueLength = varintSlow(buf, p, recordEnd, 5);
       p = varintEnd;
