@@ -45,7 +45,27 @@ export type {
 export { GroupedConsumer } from './consumer/grouped';
 export type { GroupedConsumerEvents, GroupedConsumerOptions } from './consumer/grouped';
 export { GroupCoordinator } from './group/coordinator';
-export type { CoordinatorEvents, GroupCoordinatorOptions, HandoffHooks, TopicPartition } from './group/coordinator';
+export type {
+  CoordinatorEvents,
+  CoordinatorObserver,
+  GroupCoordinatorOptions,
+  HandoffHooks,
+  TopicPartition,
+} from './group/coordinator';
 export { OffsetStore } from './group/offsets';
 export type { PartitionOffset } from './group/offsets';
 export type { AllocationRecord, ClaimRecord } from './group/records';
+export { channels } from './diagnostics';
+export type {
+  CommitTraceContext,
+  FenceTraceContext,
+  FetchTraceContext,
+  FetchTraceResult,
+  HandlerTraceContext,
+  HandoffTraceContext,
+  HandoffTraceResult,
+  MessageTraceContext,
+  RebalanceTraceContext,
+  TraceOrigin,
+} from './diagnostics';
+export type { ConsumerMetrics, GroupedConsumerMetrics, MetricsWindow, PartitionMetrics } from './metrics';
