@@ -4,6 +4,7 @@
 //   kiel-message   SingleConsumer, eachMessage (the per-message ownership checks and event-loop yields)
 //   kiel-grouped   GroupedConsumer on the in-memory backend, eachMessage (claim + fencing clock read per message)
 // KIEL_DIST=<dir> runs another build of @kiel/consumer (a baseline commit's dist) instead of this one's.
+// KIEL_TRACE=1 subscribes a no-op handler to every kiel:consumer:* tracing channel (per-message spans included).
 // Prints one JSON line: messages, bytes, ms from first to last message, CPU seconds over that span, peak RSS.
 'use strict';
 
@@ -39,8 +40,17 @@ function report() {
   );
 }
 
+/** KIEL_TRACE=1: a no-op subscriber on every kiel:consumer:* tracing channel, to measure what subscribing costs. */
+function subscribeAll(kiel) {
+  const dc = require('node:diagnostics_channel');
+  const noop = () => {};
+  const handlers = { start: noop, end: noop, asyncStart: noop, asyncEnd: noop, error: noop };
+  for (const name of Object.values(kiel.channels ?? {})) dc.tracingChannel(name).subscribe(handlers);
+}
+
 async function kiel() {
   const kiel = require(process.env.KIEL_DIST ?? '../dist');
+  if (process.env.KIEL_TRACE === '1') subscribeAll(kiel);
   const common = {
     brokers: brokers.split(','),
     topics: [topic],

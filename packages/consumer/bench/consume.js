@@ -5,7 +5,8 @@
 // scripts/stack into its cache (or $KCAT).
 // KIEL_IMPLS=kiel,kiel-message,kiel-grouped adds kiel's other handler paths (see consume-worker.js);
 // BASELINE_DIST=<dir of another build's packages/consumer/dist> adds each kiel path again as `<name>@base`,
-// to compare two commits in one run.
+// to compare two commits in one run. KIEL_TRACED=1 adds each kiel path again as `<name>+traced`, with a no-op
+// subscriber on every kiel:consumer:* tracing channel (what subscribing costs).
 'use strict';
 
 const { spawn, spawnSync } = require('node:child_process');
@@ -114,6 +115,9 @@ async function main() {
     const impls = {};
     for (const name of (process.env.KIEL_IMPLS ?? 'kiel').split(',')) {
       impls[name] = () => runWorker(name, topic, w.messages);
+      if (process.env.KIEL_TRACED === '1') {
+        impls[`${name}+traced`] = () => runWorker(name, topic, w.messages, { KIEL_TRACE: '1' });
+      }
       if (process.env.BASELINE_DIST) {
         impls[`${name}@base`] = () => runWorker(name, topic, w.messages, { KIEL_DIST: process.env.BASELINE_DIST });
       }
@@ -156,7 +160,17 @@ async function main() {
     );
     for (const name of Object.keys(summary).filter((n) => n.endsWith('@base'))) {
       const now = summary[name.slice(0, -'@base'.length)];
-      console.log(`${name.slice(0, -5)} / baseline: ${fmt(now.msgsPerSec / summary[name].msgsPerSec, 3)}x msgs/s`);
+      console.log(
+        `${name.slice(0, -5)} / baseline: ${fmt(now.msgsPerSec / summary[name].msgsPerSec, 3)}x msgs/s, ` +
+          `${fmt(now.cpuPerMillion / summary[name].cpuPerMillion, 3)}x CPU per message`,
+      );
+    }
+    for (const name of Object.keys(summary).filter((n) => n.endsWith('+traced'))) {
+      const plain = summary[name.slice(0, -'+traced'.length)];
+      console.log(
+        `${name} / ${name.slice(0, -7)}: ${fmt(summary[name].msgsPerSec / plain.msgsPerSec, 3)}x msgs/s, ` +
+          `${fmt(summary[name].cpuPerMillion / plain.cpuPerMillion, 3)}x CPU per message`,
+      );
     }
   }
 }
