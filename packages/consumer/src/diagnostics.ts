@@ -43,7 +43,11 @@ export interface FetchTraceContext extends TraceOrigin {
   /** Node id of the broker asked. */
   readonly broker: number;
   /** The partitions asked for, with the offset each is fetched from. */
-  readonly partitions: ReadonlyArray<{ readonly topic: string; readonly partition: number; readonly fetchOffset: number }>;
+  readonly partitions: ReadonlyArray<{
+    readonly topic: string;
+    readonly partition: number;
+    readonly fetchOffset: number;
+  }>;
   /** Set when it succeeded: what the answer held (undefined when the broker reset the fetch session). */
   result?: FetchTraceResult | undefined;
   error?: unknown;
@@ -134,7 +138,9 @@ export interface FenceTraceContext extends TraceOrigin {
 }
 
 // The channel objects are looked up once; `hasSubscribers` is a property read.
-export const fetchChannel: TracingChannel<unknown, FetchTraceContext> = diagnosticsChannel.tracingChannel(channels.fetch);
+export const fetchChannel: TracingChannel<unknown, FetchTraceContext> = diagnosticsChannel.tracingChannel(
+  channels.fetch,
+);
 export const handlerChannel: TracingChannel<unknown, HandlerTraceContext> = diagnosticsChannel.tracingChannel(
   channels.handler,
 );

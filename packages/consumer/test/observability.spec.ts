@@ -128,10 +128,16 @@ test('SingleConsumer.metrics(): records-lag from the fetched high watermark, con
 
     // New records: the next fetch answer carries the new high watermark although nothing is handled yet.
     consumer.pause([{ topic, partition: 1 }]);
-    await produce(topic, [{ partition: 2, value: 'late-1' }, { partition: 2, value: 'late-2' }]);
+    await produce(topic, [
+      { partition: 2, value: 'late-1' },
+      { partition: 2, value: 'late-2' },
+    ]);
     const m2 = await (async () => {
       // Nothing consumes: run() has stopped, but the fetch engine keeps fetching up to its buffer bound.
-      await waitFor('the new high watermark', () => byPartition(consumer.metrics().partitions, 2)['high-watermark'] === 32);
+      await waitFor(
+        'the new high watermark',
+        () => byPartition(consumer.metrics().partitions, 2)['high-watermark'] === 32,
+      );
       return consumer.metrics();
     })();
     expect(byPartition(m2.partitions, 2)['records-lag']).toBe(2);

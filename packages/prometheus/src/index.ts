@@ -188,11 +188,7 @@ export class KielCollector {
       group: 'group' in m ? (m as GroupedConsumerMetrics).group : '',
       ...e.labels,
     });
-    const add = <T>(
-      field: Field<T>,
-      labelNames: string[],
-      rows: () => Iterable<[Record<string, string>, T]>,
-    ): void => {
+    const add = <T>(field: Field<T>, labelNames: string[], rows: () => Iterable<[Record<string, string>, T]>): void => {
       const name = metricName(this.prefix, field);
       const scale = field.ms ? 1 / 1000 : 1;
       const read = (row: T) => (row as Record<string, unknown>)[field.key];

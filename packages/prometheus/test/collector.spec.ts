@@ -109,7 +109,11 @@ test('a real scrape shows lag per partition, consumed totals, commits and latenc
     await consumer.commitOffsets();
     await single.connect();
     // Four more on partition 0 that nobody handles: the fetch engine still brings their high watermark.
-    await producer.send({ topic, acks: -1, messages: Array.from({ length: 4 }, () => ({ partition: 0, value: 'late' })) });
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: Array.from({ length: 4 }, () => ({ partition: 0, value: 'late' })),
+    });
     await waitFor('the new high watermark', () =>
       consumer.metrics().partitions.some((p) => p.partition === 0 && p['high-watermark'] === 19),
     );

@@ -319,7 +319,14 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
         const started = performance.now();
         const { topic, partition } = splitId(id);
         const span = handoffChannel.hasSubscribers
-          ? openSpan(handoffChannel, { ...this.origin, memberId: this.memberId, generation, topic, partition, direction })
+          ? openSpan(handoffChannel, {
+              ...this.origin,
+              memberId: this.memberId,
+              generation,
+              topic,
+              partition,
+              direction,
+            })
           : undefined;
         return (outcome, claimWaitMs, error) => {
           const now = performance.now();

@@ -331,9 +331,10 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     for (const state of marked) state.inFlight = true;
     const fetch = () => this.fetchOnce(brokerId, wanted, useSession);
     const origin = this.options.origin;
-    void (fetchChannel.hasSubscribers && origin
-      ? fetchChannel.tracePromise(fetch, { ...origin, broker: brokerId, partitions: wanted })
-      : fetch()
+    void (
+      fetchChannel.hasSubscribers && origin
+        ? fetchChannel.tracePromise(fetch, { ...origin, broker: brokerId, partitions: wanted })
+        : fetch()
     )
       .then(
         () => {
