@@ -19,6 +19,8 @@
 //   IMPLS=kiel,...   only these consumers (names as in the list above, kafka-crab-js as `crab`, `kiel-cli`)
 //   KIEL_IMPLS=kiel,kiel-message,kiel-grouped   kiel's handler paths run as workers (see consume-worker.js)
 //   BASELINE_DIST=<dir of another build's packages/consumer/dist> adds each kiel worker again as `<name>@base`
+//   KIEL_TRACED=1    adds each kiel worker again as `<name>+traced`, a no-op subscriber on every kiel:consumer:*
+//                    tracing channel (what subscribing costs)
 //   RUNS=3           measured runs after the warm-up
 //   WARMUP=1         warm-up rounds (0 skips it: the topic kcat just wrote is in the page cache anyway)
 'use strict';
@@ -211,6 +213,9 @@ function consumers(topic, w, nodes) {
           env: { KIEL_DIST: process.env.BASELINE_DIST },
         });
       }
+      if (process.env.KIEL_TRACED === '1') {
+        add(`${impl}+traced`, [bin, worker, impl, brokers, topic, String(w.messages)], { env: { KIEL_TRACE: '1' } });
+      }
     }
     add('kiel-cli', [
       bin,
@@ -341,6 +346,13 @@ async function main() {
         const now = summary[name.replace('@base', '')];
         console.log(
           `${name.replace('@base', '')} / baseline: ${fmt(now.msgsPerSec / summary[name].msgsPerSec, 3)}x msgs/s`,
+        );
+      }
+      for (const name of Object.keys(summary).filter((n) => n.includes('+traced'))) {
+        const plain = summary[name.replace('+traced', '')];
+        console.log(
+          `${name} / untraced: ${fmt(summary[name].msgsPerSec / plain.msgsPerSec, 3)}x msgs/s, ` +
+            `${fmt(summary[name].cpuPerMillion / plain.cpuPerMillion, 3)}x CPU per message`,
         );
       }
     } finally {
