@@ -394,9 +394,15 @@ class Soak {
         const ms = Math.round(this.between(0.4, 2.2) * S);
         const how = this.random() < 0.5 ? 'cut' : 'freeze';
         const proxies = this.proxies.get(member)!;
-        for (const p of proxies) how === 'cut' ? p.cut() : p.freeze();
+        for (const p of proxies) {
+          if (how === 'cut') p.cut();
+          else p.freeze();
+        }
         await sleep(ms);
-        for (const p of proxies) how === 'cut' ? p.restore() : p.thaw();
+        for (const p of proxies) {
+          if (how === 'cut') p.restore();
+          else p.thaw();
+        }
         target = member;
         detail = `${this.current.get(member)!.name} cut off from the store (${how === 'cut' ? 'connections reset and refused' : 'traffic frozen'}) for ${ms} ms`;
         break;
