@@ -200,10 +200,16 @@ export function checkRecord(
   }
 
   // Convergence after each fault.
-  const outcomes: FaultOutcome[] = faults.map((fault) => {
-    const converged = timeline.convergedFrom(fault.end, fault.end + limit + 60_000);
+  const runEnd = final?.at ?? Math.max(...faults.map((f) => f.end + limit + 60_000), settings.startedAt);
+  const outcomes: FaultOutcome[] = faults.map((fault, i) => {
+    // Until the next fault begins (the soak draws it only after the group converged, or after the limit passed).
+    const horizon = Math.min(faults[i + 1]?.start ?? runEnd, runEnd);
+    const converged = timeline.convergedFrom(fault.end, horizon);
     const after = converged === undefined ? undefined : converged - fault.end;
-    const why = after === undefined || after > limit ? timeline.notConvergedAt(fault.end + limit) : undefined;
+    const why =
+      after === undefined || after > limit
+        ? timeline.notConvergedAt(Math.min(fault.end + limit, horizon - 1))
+        : undefined;
     return { fault, convergedAfterMs: after, why };
   });
   for (const o of outcomes) {

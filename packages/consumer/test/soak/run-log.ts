@@ -289,11 +289,21 @@ export class GroupTimeline {
     return [...times].sort((a, b) => a - b);
   }
 
-  /** The first time from `from` (inclusive) up to `to` at which the group is converged, or undefined. */
+  /**
+   * When the group converged for good after `from`: the start of the converged stretch that lasts until `to` (the
+   * next fault, or the end of the run), or undefined when it is not converged just before `to`. A group that looks
+   * converged for a moment after a fault and then falls apart (a session found lost late) counts from when it came
+   * together again.
+   */
   convergedFrom(from: number, to: number): number | undefined {
-    if (this.notConvergedAt(from) === undefined) return from;
-    for (const t of this.changesBetween(from, to)) if (this.notConvergedAt(t) === undefined) return t;
-    return undefined;
+    let since: number | undefined = this.notConvergedAt(from) === undefined ? from : undefined;
+    for (const t of this.changesBetween(from, to)) {
+      if (t >= to) break;
+      const converged = this.notConvergedAt(t) === undefined;
+      if (converged && since === undefined) since = t;
+      else if (!converged) since = undefined;
+    }
+    return since;
   }
 }
 

@@ -17,7 +17,7 @@ import { TcpProxy } from '../helpers/tcp-proxy';
 import { checkRun, formatTable } from './check';
 import { timelineSvg } from './picture';
 import { FAULT_KINDS, GroupTimeline, RunWriter, type FaultEvent, type FaultKind, type RunEvent } from './run-log';
-import { SingleStack, type SoakStack } from './stack';
+import { ClusterStack, SingleStack, type SoakStack } from './stack';
 
 const ROOT = path.resolve(__dirname, '../../../..');
 
@@ -31,7 +31,11 @@ export interface SoakOptions {
   readonly rate: number;
   /** Session timeout / lease TTL, ms. */
   readonly sessionTimeout: number;
+  /** `cluster` (default) or `single` (see stack.ts). */
+  readonly stack: 'cluster' | 'single';
   readonly portBase: number;
+  /** A private cluster on `portBase` (set when --port-base is given), rather than the one `npm test` uses. */
+  readonly privateCluster: boolean;
   readonly out: string;
   /** Fault kinds to draw from (all that the stack allows, by default). */
   readonly faults: readonly FaultKind[] | undefined;
@@ -48,7 +52,11 @@ const HANDLERS: ReadonlyArray<Partial<ChildMemberConfig> & { label: string }> = 
 ];
 
 const USAGE = `usage: npm run soak -- --backend zk|etcd [--minutes N] [--seed S] [--members 4-6] [--partitions N]
-  [--rate msgs/s] [--session ms] [--port-base N] [--out DIR] [--faults kind,kind,...]
+  [--rate msgs/s] [--session ms] [--stack cluster|single] [--port-base N] [--out DIR] [--faults kind,kind,...]
+  --stack cluster (default): 3 brokers and the backend's 3 store nodes of scripts/stack --cluster; without
+    --port-base the cluster of npm test (KIEL_CLUSTER_PORT_BASE, default 19100), reused if it runs; with it, a
+    private cluster (state in .stack/soak-<base>/), which two soaks at once need (bases 100 apart)
+  --stack single: one broker and one store node on private ports from --port-base (default 31000/32000)
   node scripts/soak.js check DIR     judge a run directory again (table and picture)
 fault kinds: ${FAULT_KINDS.join(', ')}`;
 
@@ -73,12 +81,11 @@ export function parseOptions(argv: readonly string[]): SoakOptions {
   const faults = get('faults')?.split(',') as FaultKind[] | undefined;
   for (const f of faults ?? []) if (!FAULT_KINDS.includes(f)) throw new Error(`unknown fault kind ${f}\n${USAGE}`);
   const minutes = num('minutes', 3, 0.2, 24 * 60);
-  const portBase = num(
-    'port-base',
-    Number(process.env.KIEL_SOAK_PORT_BASE ?? (backend === 'zk' ? 31000 : 32000)),
-    1024,
-    65000,
-  );
+  const stack = get('stack') ?? 'cluster';
+  if (stack !== 'cluster' && stack !== 'single') throw new Error(`--stack must be cluster or single\n${USAGE}`);
+  const clusterBase = Number(process.env.KIEL_CLUSTER_PORT_BASE ?? 19100);
+  const singleBase = backend === 'zk' ? 31000 : 32000;
+  const portBase = num('port-base', stack === 'cluster' ? clusterBase : singleBase, 1024, 65000);
   return {
     backend,
     minutes,
@@ -87,7 +94,9 @@ export function parseOptions(argv: readonly string[]): SoakOptions {
     partitions: num('partitions', 24, 24, 200),
     rate: num('rate', 100, 1, 5000),
     sessionTimeout: num('session', 6000, 2000, 10_000),
+    stack,
     portBase,
+    privateCluster: get('port-base') !== undefined,
     out: path.resolve(get('out') ?? path.join(ROOT, '.stack', 'soak-runs', `${backend}-seed${seed}-${Date.now()}`)),
     faults,
   };
@@ -328,15 +337,21 @@ class Soak {
     await this.producer.disconnect();
   }
 
-  /** Waits up to `ms` for the group to converge; returns why not when it did not. */
-  async waitConverged(ms: number): Promise<string | undefined> {
+  /**
+   * Waits up to `ms` for the group to converge and stay so for `stableMs` (a session found lost just after a fault
+   * ends breaks a group that looked converged); returns why not when it did not.
+   */
+  async waitConverged(ms: number, stableMs = 2_000): Promise<string | undefined> {
     const deadline = Date.now() + ms;
-    let why = this.timeline.notConvergedAt(now());
-    while (why !== undefined && Date.now() < deadline) {
+    let since: number | undefined;
+    for (;;) {
+      const why = this.timeline.notConvergedAt(now());
+      if (why === undefined) since ??= Date.now();
+      else since = undefined;
+      if (since !== undefined && Date.now() - since >= stableMs) return undefined;
+      if (Date.now() > deadline) return why ?? 'converged only just';
       await sleep(100);
-      why = this.timeline.notConvergedAt(now());
     }
-    return why;
   }
 
   /** Injects one fault of `kind`, heals it, and records it. */
@@ -449,13 +464,14 @@ class Soak {
         break;
       }
       case 'leadership-move': {
-        // A controlled shutdown moves every leadership off the broker; the restarted broker takes its preferred
-        // leaderships back (auto leader rebalance).
+        // A controlled shutdown moves every leadership off the broker; once it is back, a preferred leader election
+        // moves them back to it.
         const broker = this.pick(this.stack.brokerNodes);
         await this.stack.stop(broker);
         await this.stack.start(broker);
+        await this.stack.electPreferred(this.topic, this.partitionCount);
         target = broker;
-        detail = `controlled shutdown of ${broker} (its leaderships move), then restart`;
+        detail = `controlled shutdown of ${broker} (its leaderships move), restart, preferred leader election`;
         break;
       }
       case 'partitions-added': {
@@ -534,7 +550,8 @@ class Soak {
   }
 
   async runFaults(): Promise<void> {
-    const deadline = this.startedAt + this.options.minutes * 60_000;
+    // The minutes count from when the group first converged and the producer started.
+    const deadline = now() + this.options.minutes * 60_000;
     const limit = this.options.sessionTimeout + 5_000;
     while (now() < deadline - 15_000 && !this.stopRequested) {
       await sleep(this.between(2_000, 6_000));
@@ -579,7 +596,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const options = parseOptions(argv);
-  const stack: SoakStack = new SingleStack(options.backend, options.portBase);
+  const stack: SoakStack =
+    options.stack === 'cluster'
+      ? new ClusterStack(options.backend, options.portBase, options.privateCluster)
+      : new SingleStack(options.backend, options.portBase);
   process.stderr.write(
     `soak: ${options.backend}, seed ${options.seed}, ${options.minutes} min; run directory ${options.out}\n`,
   );

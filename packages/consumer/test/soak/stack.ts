@@ -1,6 +1,11 @@
-// The servers a soak runs against and the faults it can put on them. The soak always brings up a stack of its own
-// (state under .stack/soak-*, ports from a base of its own), never the shared one, because it kills and stops
-// servers. `single`: one Kafka broker and one store node (scripts/stack with private ports).
+// The servers a soak runs against and the faults it can put on them, through scripts/stack (a child process per
+// command, so that each stack object can have its own ports and state directory).
+//   cluster: the cluster stack (scripts/stack --cluster): 3 Kafka brokers and the backend's 3 store nodes. Without a
+//            port base of its own it is the cluster of `npm test`'s cluster phase (KIEL_CLUSTER_PORT_BASE, default
+//            19100, state in .stack/cluster), reused when it runs and left running then; with one, a private
+//            cluster with its state in .stack/soak-<base>/cluster, brought up and down by the soak.
+//   single:  one Kafka broker and one store node on private ports (state in .stack/soak-<backend>-<base>).
+// The soak kills, stops and freezes these servers: never point it at servers other work depends on.
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -23,6 +28,8 @@ export interface SoakStack {
   down(): Promise<void>;
   /** The store node that leads now. */
   storeLeader(): Promise<string>;
+  /** Moves each partition's leadership back to its preferred replica (cluster only). */
+  electPreferred(topic: string, partitions: number): Promise<void>;
   /** SIGKILL; returns once the process is gone. */
   kill(node: string): Promise<void>;
   /** Graceful stop (SIGTERM: a broker moves its leaderships away first). */
@@ -89,6 +96,10 @@ export class SingleStack implements SoakStack {
     return this.backend;
   }
 
+  async electPreferred(): Promise<void> {
+    // One broker: every partition's only replica leads it already.
+  }
+
   async kill(node: string): Promise<void> {
     const pid = Number(fs.readFileSync(path.join(this.dir, `${node}.pid`), 'utf8').trim());
     try {
@@ -116,5 +127,101 @@ export class SingleStack implements SoakStack {
 
   resume(node: string): Promise<void> {
     return this.stack('resume', node);
+  }
+}
+
+/** The cluster stack's nodes for one backend: kafka-1..3 and zk-1..3 or etcd-1..3. */
+export class ClusterStack implements SoakStack {
+  readonly kind = 'cluster' as const;
+  readonly brokerNodes = ['kafka-1', 'kafka-2', 'kafka-3'];
+  readonly storeNodes: string[];
+  /** Whether `up()` started nodes (then `down()` stops them). */
+  private started = false;
+  private readonly stateDir: string | undefined;
+
+  constructor(
+    private readonly backend: 'zk' | 'etcd',
+    private readonly portBase: number,
+    /** A private cluster (own state directory) rather than the one of `npm test`. */
+    privateCluster: boolean,
+  ) {
+    this.storeNodes = [1, 2, 3].map((i) => `${backend}-${i}`);
+    this.stateDir = privateCluster ? path.join(ROOT, '.stack', `soak-${portBase}`) : undefined;
+  }
+
+  get brokers(): string[] {
+    return [1, 2, 3].map((i) => `127.0.0.1:${this.portBase + i}`);
+  }
+
+  storePort(node: string): number {
+    const id = Number(node.split('-')[1]);
+    return this.portBase + (node.startsWith('zk') ? 20 : 50) + id;
+  }
+
+  private get env(): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      KIEL_CLUSTER_PORT_BASE: String(this.portBase),
+      ...(this.stateDir ? { KIEL_STACK_DIR: this.stateDir } : {}),
+    };
+  }
+
+  private async stack(...args: string[]): Promise<string> {
+    const { stdout } = await run(process.execPath, [STACK, ...args], { env: this.env, timeout: 180_000 });
+    return stdout.trim();
+  }
+
+  async up(): Promise<void> {
+    const nodes = [...this.brokerNodes, ...this.storeNodes];
+    // Nodes this checkout's scripts/stack runs (with this state directory) show as running.
+    const status = await this.stack('status', '--cluster');
+    const running = nodes.map((n) => status.split('\n').some((l) => new RegExp(`^${n}\\s+running`).test(l)));
+    this.started = !running.every(Boolean);
+    // All at once: a store node is ready only with a quorum, and the brokers' controllers need each other.
+    await Promise.all(nodes.map((n) => this.stack('start', n)));
+  }
+
+  async down(): Promise<void> {
+    // Whatever a fault left stopped comes back first, so that a reused cluster is whole again.
+    await Promise.all(
+      [...this.brokerNodes, ...this.storeNodes].map((n) => this.stack('start', n).catch(() => undefined)),
+    );
+    if (this.started) await this.stack('down', '--cluster');
+  }
+
+  async storeLeader(): Promise<string> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const leader = await this.stack('leader', this.backend).catch(() => '');
+      if (this.storeNodes.includes(leader)) return leader;
+      if (Date.now() > deadline) throw new Error(`no ${this.backend} leader within 30 s (last answer: ${leader})`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  async electPreferred(topic: string, partitions: number): Promise<void> {
+    const list = JSON.stringify([{ topic, partitions: Array.from({ length: partitions }, (_, i) => i) }]);
+    const script = `require(${JSON.stringify(path.join(ROOT, 'scripts/cluster.js'))}).electLeaders('preferred', ${list}).then(() => process.exit(0), (e) => { console.error(e); process.exit(1); })`;
+    await run(process.execPath, ['-e', script], { env: this.env, timeout: 60_000 });
+  }
+
+  async kill(node: string): Promise<void> {
+    await this.stack('kill', node);
+  }
+
+  async stop(node: string): Promise<void> {
+    await this.stack('stop', node);
+  }
+
+  async start(node: string): Promise<void> {
+    await this.stack('start', node);
+  }
+
+  async pause(node: string): Promise<void> {
+    await this.stack('pause', node);
+  }
+
+  async resume(node: string): Promise<void> {
+    await this.stack('resume', node);
   }
 }
