@@ -14,7 +14,7 @@ import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
 import { ChildMember, type ChildMemberConfig } from '../helpers/child-member';
 import { ProcessingLog, sleep, timeOfDay } from '../helpers/group-harness';
 import { TcpProxy } from '../helpers/tcp-proxy';
-import { checkRun, formatTable } from './check';
+import { checkRun, formatTable, type CheckResult } from './check';
 import { timelineSvg } from './picture';
 import { FAULT_KINDS, GroupTimeline, RunWriter, type FaultEvent, type FaultKind, type RunEvent } from './run-log';
 import { ClusterStack, SingleStack, type SoakStack } from './stack';
@@ -208,6 +208,11 @@ class Soak {
           topic: this.topic,
           numPartitions: s.partitions,
           replicationFactor: Math.min(3, this.stack.brokerNodes.length),
+          // acks=all is only as good as the replicas that must have a message: with the default of 1, a leader
+          // alone in its ISR acknowledges, and a SIGKILL then loses what it acknowledged.
+          ...(this.stack.brokerNodes.length >= 3
+            ? { configEntries: [{ name: 'min.insync.replicas', value: '2' }] }
+            : {}),
         },
       ],
       waitForLeaders: true,
@@ -218,7 +223,9 @@ class Soak {
       this.proxies.set(name, list);
     }
     for (const name of this.names) this.spawn(name);
-    await this.waitConverged(60_000);
+    // No fault before every member is in: one still connecting when the store goes down would just fail to start.
+    const why = await this.waitConverged(300_000);
+    if (why !== undefined) throw new Error(`the group did not converge within 300 s of its start: ${why}`);
     this.producer = this.kafka.producer({
       metadataMaxAge: 1_000,
       retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
@@ -576,14 +583,61 @@ function gitCommit(): string {
   }
 }
 
-/** Judges a run directory: prints the table, writes table.md and timeline.svg next to it; true when it passed. */
-export function report(dir: string): boolean {
+/** Judges a run directory: writes table.md and timeline.svg next to it. */
+export function judge(dir: string): { result: CheckResult; table: string } {
   const result = checkRun(dir);
   const table = formatTable(result, gitCommit());
   fs.writeFileSync(path.join(dir, 'table.md'), table + '\n');
   fs.writeFileSync(path.join(dir, 'timeline.svg'), timelineSvg(result));
+  return { result, table };
+}
+
+/** Judges a run directory and prints the table; true when it passed. */
+export function report(dir: string): boolean {
+  const { result, table } = judge(dir);
   process.stdout.write(`${table}\n\nrun directory: ${dir}\npicture: ${path.join(dir, 'timeline.svg')}\n`);
   return result.failures.length === 0;
+}
+
+/** Runs a soak with the command line's options and judges it (what `npm run soak` does, minus the printing). */
+export async function soak(argv: readonly string[]): Promise<{ dir: string; result: CheckResult; table: string }> {
+  const options = parseOptions(argv);
+  await runSoak(options);
+  return { dir: options.out, ...judge(options.out) };
+}
+
+async function runSoak(options: SoakOptions): Promise<void> {
+  const stack: SoakStack =
+    options.stack === 'cluster'
+      ? new ClusterStack(options.backend, options.portBase, options.privateCluster)
+      : new SingleStack(options.backend, options.portBase);
+  process.stderr.write(
+    `soak: ${options.backend}, seed ${options.seed}, ${options.minutes} min; run directory ${options.out}\n`,
+  );
+  const stackStarted = Date.now();
+  await stack.up();
+  process.stderr.write(`soak: ${stack.kind} stack up in ${((Date.now() - stackStarted) / 1000).toFixed(1)} s\n`);
+  const soak = new Soak(options, stack);
+  const onSignal = (signal: string) => {
+    soak.stopRequested = true;
+    process.stderr.write(`soak: ${signal}; finishing after the fault in progress\n`);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await soak.start();
+    await soak.runFaults();
+    await soak.finish();
+  } catch (error) {
+    process.stderr.write(`soak: failed: ${error instanceof Error ? error.stack : error}\n`);
+    await soak.close().catch(() => undefined);
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await stack.down().catch((e) => process.stderr.write(`soak: stack down: ${e}\n`));
+  }
+  process.stderr.write(`soak: done at ${timeOfDay(now())}\n`);
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -596,32 +650,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const options = parseOptions(argv);
-  const stack: SoakStack =
-    options.stack === 'cluster'
-      ? new ClusterStack(options.backend, options.portBase, options.privateCluster)
-      : new SingleStack(options.backend, options.portBase);
-  process.stderr.write(
-    `soak: ${options.backend}, seed ${options.seed}, ${options.minutes} min; run directory ${options.out}\n`,
-  );
-  const stackStarted = Date.now();
-  await stack.up();
-  process.stderr.write(`soak: ${stack.kind} stack up in ${((Date.now() - stackStarted) / 1000).toFixed(1)} s\n`);
-  const soak = new Soak(options, stack);
-  process.once('SIGINT', () => {
-    soak.stopRequested = true;
-    process.stderr.write('soak: interrupted; finishing after the fault in progress\n');
-  });
-  try {
-    await soak.start();
-    await soak.runFaults();
-    await soak.finish();
-  } catch (error) {
-    process.stderr.write(`soak: failed: ${error instanceof Error ? error.stack : error}\n`);
-    await soak.close().catch(() => undefined);
-    throw error;
-  } finally {
-    await stack.down().catch((e) => process.stderr.write(`soak: stack down: ${e}\n`));
-  }
-  process.stderr.write(`soak: done at ${timeOfDay(now())}\n`);
+  await runSoak(options);
   return report(options.out) ? 0 : 1;
 }

@@ -7,6 +7,7 @@
 //   single:  one Kafka broker and one store node on private ports (state in .stack/soak-<backend>-<base>).
 // The soak kills, stops and freezes these servers: never point it at servers other work depends on.
 import { execFile } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -177,6 +178,17 @@ export class ClusterStack implements SoakStack {
     const status = await this.stack('status', '--cluster');
     const running = nodes.map((n) => status.split('\n').some((l) => new RegExp(`^${n}\\s+running`).test(l)));
     this.started = !running.every(Boolean);
+    // The brokers' cluster id, written once before they start: each `scripts/stack start` is a process of its own,
+    // and brokers started at once would each make up a different one.
+    const state = path.join(this.stateDir ?? path.join(ROOT, '.stack'), 'cluster');
+    const idFile = path.join(state, 'kafka-cluster-id');
+    if (!fs.existsSync(idFile)) {
+      let id: string;
+      do id = crypto.randomBytes(16).toString('base64url');
+      while (id.startsWith('-'));
+      fs.mkdirSync(state, { recursive: true });
+      fs.writeFileSync(idFile, `${id}\n`);
+    }
     // All at once: a store node is ready only with a quorum, and the brokers' controllers need each other.
     await Promise.all(nodes.map((n) => this.stack('start', n)));
   }
@@ -187,6 +199,7 @@ export class ClusterStack implements SoakStack {
       [...this.brokerNodes, ...this.storeNodes].map((n) => this.stack('start', n).catch(() => undefined)),
     );
     if (this.started) await this.stack('down', '--cluster');
+    if (this.started && this.stateDir) fs.rmSync(this.stateDir, { recursive: true, force: true });
   }
 
   async storeLeader(): Promise<string> {
