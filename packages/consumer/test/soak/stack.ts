@@ -80,7 +80,7 @@ export class SingleStack implements SoakStack {
   }
 
   private async stack(...args: string[]): Promise<void> {
-    await run(process.execPath, [STACK, ...args], { env: this.env, timeout: 180_000 });
+    await run(process.execPath, [STACK, ...args], { env: this.env, timeout: 600_000 });
   }
 
   async up(): Promise<void> {
@@ -168,7 +168,7 @@ export class ClusterStack implements SoakStack {
   }
 
   private async stack(...args: string[]): Promise<string> {
-    const { stdout } = await run(process.execPath, [STACK, ...args], { env: this.env, timeout: 180_000 });
+    const { stdout } = await run(process.execPath, [STACK, ...args], { env: this.env, timeout: 600_000 });
     return stdout.trim();
   }
 
@@ -199,7 +199,6 @@ export class ClusterStack implements SoakStack {
       [...this.brokerNodes, ...this.storeNodes].map((n) => this.stack('start', n).catch(() => undefined)),
     );
     if (this.started) await this.stack('down', '--cluster');
-    if (this.started && this.stateDir) fs.rmSync(this.stateDir, { recursive: true, force: true });
   }
 
   async storeLeader(): Promise<string> {
