@@ -57,7 +57,7 @@ export class ContinuousProducer {
         });
         // A send that fails (a topic that not every broker knows yet, a leader that moved) is sent again, for up
         // to 30 s; only what was acknowledged counts as produced.
-        for (let failingSince: number | undefined; ; ) {
+        for (let failingSince: number | undefined; ;) {
           try {
             await this.producer.send({ topic: this.topic, acks: -1, messages });
             break;

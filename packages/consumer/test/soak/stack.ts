@@ -225,8 +225,17 @@ export class ClusterStack implements SoakStack {
     await this.stack('stop', node);
   }
 
+  /** Starts a node again; on a loaded machine a broker can miss scripts/stack's readiness wait, so up to 3 tries. */
   async start(node: string): Promise<void> {
-    await this.stack('start', node);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.stack('start', node);
+        return;
+      } catch (error) {
+        if (attempt >= 3) throw error;
+        process.stderr.write(`soak: starting ${node} failed (try ${attempt} of 3), trying again\n`);
+      }
+    }
   }
 
   async pause(node: string): Promise<void> {
