@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import type { AllocationRecord, Member } from '@kiel/consumer';
+import { parseAllocation, type AllocationRecord, type Member } from '@kiel/consumer';
 import { backendOption, createBackend, etcdOption, reach, zkOption } from '../common';
 import { table } from '../format';
 
@@ -76,7 +76,7 @@ export function allocationCommand(): Command {
         if (!stored) {
           throw new Error(`group ${flags.group} has no published allocation in ${server} at ${address}`);
         }
-        const record = JSON.parse(stored.value) as AllocationRecord;
+        const record = parseAllocation(stored.value, stored.location);
         const report = allocationReport(flags.group, record, live);
         if (flags.json) {
           process.stdout.write(`${JSON.stringify(report)}\n`);
