@@ -52,6 +52,8 @@ export interface MemberView {
   lastCommitMsAgo: number | null;
   /** Messages per second committed on its partitions since the previous snapshot (null on the first). */
   rate: number | null;
+  /** Messages this inspector saw it commit since it started watching (the sum of committed-offset advances). */
+  committedTotal: number;
 }
 
 /** What the inspector reads in one go. */
@@ -115,6 +117,7 @@ export class GroupInspector {
   private readonly offsets: OffsetStore;
   private previous: { at: number; committed: Map<string, number> } | undefined;
   private readonly lastCommitAt = new Map<string, number>();
+  private readonly committedTotal = new Map<string, number>();
 
   constructor(
     readonly backend: AllocatorBackend,
@@ -192,6 +195,7 @@ export class GroupInspector {
       const by = p.claim?.member ?? p.owner;
       if (by === null) continue;
       moved.set(by, (moved.get(by) ?? 0) + (p.committed - before));
+      this.committedTotal.set(by, (this.committedTotal.get(by) ?? 0) + (p.committed - before));
       this.lastCommitAt.set(by, at);
     }
     const seconds = prev ? (at - prev.at) / 1000 : 0;
@@ -218,6 +222,7 @@ export class GroupInspector {
         lag: mine.reduce((sum, p) => sum + (byId.get(p)?.lag ?? 0), 0),
         lastCommitMsAgo: lastCommit === undefined ? null : at - lastCommit,
         rate: prev && seconds > 0 ? (moved.get(id) ?? 0) / seconds : null,
+        committedTotal: this.committedTotal.get(id) ?? 0,
       };
     });
     return {
