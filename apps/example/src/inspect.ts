@@ -114,7 +114,7 @@ export function parseAllocationText(text: string, location: string): AllocationR
  */
 export class GroupInspector {
   private readonly cluster: Cluster;
-  private readonly offsets: OffsetStore;
+  private offsets: OffsetStore;
   private previous: { at: number; committed: Map<string, number> } | undefined;
   private readonly lastCommitAt = new Map<string, number>();
   private readonly committedTotal = new Map<string, number>();
@@ -136,6 +136,11 @@ export class GroupInspector {
   /** Closes the Kafka connections (not the backend). */
   close(): void {
     this.cluster.close();
+  }
+
+  /** `Date.now()` of the snapshot that first saw a commit of `member` advance an offset, if any. */
+  lastCommitOf(member: string): number | undefined {
+    return this.lastCommitAt.get(member);
   }
 
   /** Reads the allocation record; null when the group has none. */
@@ -171,7 +176,7 @@ export class GroupInspector {
 
     const partitions: PartitionView[] = ids.map((id, i) => {
       const { topic, partition } = parts[i]!;
-      const offset = committed.get(id) ?? -1;
+      const offset = committed.get(id)?.offset ?? -1;
       const highWatermark = watermarks.get(id) ?? 0;
       const claim = claims.get(id);
       return {
@@ -186,13 +191,21 @@ export class GroupInspector {
       };
     });
 
-    // Who moved which offsets since the last snapshot: the claim holder did (the owner when nobody holds one).
+    // Who moved which offsets since the last snapshot: the member the commit names, else the claim holder (else the
+    // owner).
+    const known = new Set([...(record?.members ?? []), ...live.map((m) => m.info.id), ...this.lastCommitAt.keys()]);
+    for (const c of claims.values()) {
+      const holder = parseClaimValue(c)?.member;
+      if (holder) known.add(holder);
+    }
     const moved = new Map<string, number>();
     const prev = this.previous;
     for (const p of partitions) {
       const before = prev?.committed.get(p.id);
       if (p.committed === null || before === undefined || p.committed <= before) continue;
-      const by = p.claim?.member ?? p.owner;
+      // The commit's metadata names its member (`committed by <id>`); older clients wrote something else.
+      const named = committed.get(p.id)?.by;
+      const by = named !== null && named !== undefined && known.has(named) ? named : (p.claim?.member ?? p.owner);
       if (by === null) continue;
       moved.set(by, (moved.get(by) ?? 0) + (p.committed - before));
       this.committedTotal.set(by, (this.committedTotal.get(by) ?? 0) + (p.committed - before));
@@ -237,9 +250,43 @@ export class GroupInspector {
     };
   }
 
-  /** Committed offsets (OffsetFetch through our OffsetStore); -1 where none. */
-  private committed(parts: ReadonlyArray<{ topic: string; partition: number }>): Promise<Map<string, number>> {
-    return this.offsets.fetch(parts);
+  /**
+   * Committed offsets with who committed them: OffsetFetch to the group coordinator. The consumer writes
+   * `committed by <member>` as each commit's metadata, which tells whose work an advance was, even for the final
+   * commit of a member that is leaving.
+   */
+  private committed(
+    parts: ReadonlyArray<{ topic: string; partition: number }>,
+  ): Promise<Map<string, { offset: number; by: string | null }>> {
+    const result = new Map<string, { offset: number; by: string | null }>();
+    if (parts.length === 0) return Promise.resolve(result);
+    const byTopic = new Map<string, number[]>();
+    for (const { topic, partition } of parts) byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
+    return this.cluster.retry(`OffsetFetch for group ${this.group}`, async () => {
+      const coordinator = await this.offsets.findCoordinator();
+      const response = await coordinator.send('OffsetFetch', {
+        groupId: this.group,
+        topics: [...byTopic].map(([name, partitionIndexes]) => ({ name, partitionIndexes })),
+        requireStable: false,
+      });
+      const codes = [response.errorCode, ...response.topics.flatMap((t) => t.partitions.map((p) => p.errorCode))];
+      const failed = codes.find((code) => code !== KAFKA_ERROR_CODES.NONE);
+      if (failed !== undefined) {
+        // A moved coordinator is found again on the next attempt.
+        this.offsets = new OffsetStore(this.cluster, this.group, 'kiel-inspect');
+        throw new KielError('ERR_KAFKA', `OffsetFetch for group ${this.group} failed with error code ${failed}`, {
+          retriable: true,
+          errorCode: failed,
+        });
+      }
+      for (const t of response.topics) {
+        for (const p of t.partitions) {
+          const by = /^committed by (.+)$/.exec(p.metadata ?? '')?.[1] ?? null;
+          result.set(`${t.name}:${p.partitionIndex}`, { offset: p.committedOffset, by });
+        }
+      }
+      return result;
+    });
   }
 
   /** High watermarks (ListOffsets, latest), one request per partition leader. */

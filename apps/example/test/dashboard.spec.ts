@@ -94,7 +94,12 @@ async function waitForGrid(page: Page, expected: Record<string, number>): Promis
 /** Waits for a timeline row whose cause contains `cause`, and returns its generation and handoff cell. */
 async function waitForTimeline(page: Page, cause: string): Promise<{ generation: number; handoff: string }> {
   const row = page.locator(`#timeline tr[data-cause*="${cause}"]`).first();
-  await row.waitFor({ timeout: 45_000 });
+  await row.waitFor({ timeout: 45_000 }).catch(async (err: Error) => {
+    const rows = await page
+      .locator('#timeline tr[data-generation]')
+      .evaluateAll((trs) => trs.map((tr) => `${tr.getAttribute('data-generation')}: ${tr.getAttribute('data-cause')}`));
+    throw new Error(`${err.message}\ntimeline on the page:\n  ${rows.join('\n  ')}`);
+  });
   // Its handoff completes once the new owners hold their claims.
   await page.waitForFunction(
     (c) => {

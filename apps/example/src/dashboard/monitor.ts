@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { AllocationRecord, AllocatorBackend, Claim, Member, Unsubscribe } from '@kiel/consumer';
 import { firstLine } from '../common';
 import { GroupInspector, parseAllocationText, parseClaimValue, type GroupSnapshot } from '../inspect';
-import { RebalanceTimeline, type TimelineEntry } from './timeline';
+import { judgeDeparture, RebalanceTimeline, type TimelineEntry } from './timeline';
 
 /**
  * A member's health as the dashboard shows it:
@@ -54,6 +54,8 @@ export class GroupMonitor extends EventEmitter<{ state: [DashboardState] }> {
   private record: AllocationRecord | null = null;
   private readonly claims = new Map<string, Claim>();
   private readonly claimWatches = new Map<string, Unsubscribe>();
+  /** Members judged expired, and when their entry went: a commit of theirs seen later corrects it to `left`. */
+  private readonly recentlyExpired = new Map<string, number>();
   private unsubscribes: Unsubscribe[] = [];
   private timer: NodeJS.Timeout | undefined;
   private debounce: NodeJS.Timeout | undefined;
@@ -121,12 +123,20 @@ export class GroupMonitor extends EventEmitter<{ state: [DashboardState] }> {
     const now = new Set(members.map((m) => m.info.id));
     const gone = [...before].filter((id) => !now.has(id));
     if (gone.length > 0) {
+      const goneAt = Date.now();
       // A fresh read after the entry went: claims that outlive the entry mean a graceful leave in progress.
       try {
         const claims = await this.backend.claims(this.group);
         for (const id of gone) {
-          const held = [...claims.values()].filter((c) => parseClaimValue(c)?.member === id).length;
-          this.timeline.memberGone(id, held);
+          const lastCommit = this.inspector.lastCommitOf(id);
+          const evidence = {
+            claimsStillHeld: [...claims.values()].filter((c) => parseClaimValue(c)?.member === id).length,
+            lastCommitBeforeGoneMs: lastCommit === undefined ? null : goneAt - lastCommit,
+            committedAfterGone: false,
+            aliveWithinMs: this.intervalMs + 1_000,
+          };
+          this.timeline.memberGone(id, judgeDeparture(evidence));
+          if (this.timeline.departure(id) === 'expired') this.recentlyExpired.set(id, goneAt);
         }
       } catch (err) {
         this.fail(err);
@@ -191,6 +201,12 @@ export class GroupMonitor extends EventEmitter<{ state: [DashboardState] }> {
     this.refreshing = (async () => {
       try {
         const snapshot = await this.inspector.build(this.record, this.members, this.claims);
+        for (const [id, goneAt] of this.recentlyExpired) {
+          if ((this.inspector.lastCommitOf(id) ?? 0) > goneAt) this.timeline.memberGone(id, 'left');
+          if ((this.inspector.lastCommitOf(id) ?? 0) > goneAt || snapshot.at - goneAt > 10_000) {
+            this.recentlyExpired.delete(id);
+          }
+        }
         this.sample(snapshot);
         this.publish(this.state(snapshot, null));
       } catch (err) {

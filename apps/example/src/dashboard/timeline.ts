@@ -4,6 +4,30 @@ import { partitionsOf } from '../inspect';
 /** Why a member left the member set, as far as an observer can tell. */
 export type Departure = 'left' | 'expired';
 
+/** What an observer knows about a member whose entry it just saw vanish. */
+export interface DepartureEvidence {
+  /** Claims it still held in a read taken after its entry was seen gone. */
+  claimsStillHeld: number;
+  /** Milliseconds between its last commit seen and its entry vanishing; null if none was seen. */
+  lastCommitBeforeGoneMs: number | null;
+  /** Whether a commit of its was seen after its entry vanished (a leaving member's final commit). */
+  committedAfterGone: boolean;
+  /** How recent a commit must be to count as a sign of life; about the polling interval plus some slack. */
+  aliveWithinMs: number;
+}
+
+/**
+ * Left or expired. A graceful leave removes the member entry first, then commits and releases each claim: claims
+ * that outlive the entry, a commit after it, or a commit just before it, are signs of a member alive to the end. A
+ * session or lease that ends takes the entry and every claim at once, after the member was silent for the whole
+ * session timeout. An idle member that leaves faster than the observer reads looks expired: no sign tells it apart.
+ */
+export function judgeDeparture(e: DepartureEvidence): Departure {
+  if (e.claimsStillHeld > 0 || e.committedAfterGone) return 'left';
+  if (e.lastCommitBeforeGoneMs !== null && e.lastCommitBeforeGoneMs <= e.aliveWithinMs) return 'left';
+  return 'expired';
+}
+
 /** One published generation on the dashboard's rebalance timeline. */
 export interface TimelineEntry {
   generation: number;
@@ -35,9 +59,8 @@ export interface TimelineEntry {
  * and the claims. Pure bookkeeping: the caller feeds observations with their time.
  *
  * The cause of a generation is inferred from the member sets of consecutive allocations: a member that appears
- * joined. A member that disappears left gracefully when its claims outlived its member entry (a graceful leave
- * removes the entry first, then commits and releases each claim), and expired when they vanished with it (a session
- * or lease that ends takes every ephemeral entry of the member at once).
+ * joined; one that disappears left or expired, as the caller judged when it saw the entry go
+ * ({@link judgeDeparture}).
  */
 export class RebalanceTimeline {
   readonly entries: TimelineEntry[] = [];
@@ -52,13 +75,13 @@ export class RebalanceTimeline {
   }
 
   /**
-   * A member's entry disappeared. `claimsStillHeld` is how many claims it held in a fresh read taken after the
-   * entry was seen gone.
+   * A member's entry disappeared, and how it went as the caller judged it (see {@link judgeDeparture}). A later call
+   * for the same member corrects an earlier judgement, in the entries already written too.
    */
-  memberGone(member: string, claimsStillHeld: number): void {
-    if (this.departures.has(member)) return;
-    this.departures.set(member, claimsStillHeld > 0 ? 'left' : 'expired');
-    // The leader may have published the generation without it before this read came back: say so there.
+  memberGone(member: string, how: Departure): void {
+    if (this.departures.get(member) === how) return;
+    this.departures.set(member, how);
+    // The leader may have published the generation without it before the judgement came: correct it there.
     for (const entry of this.entries.slice(-5)) {
       if (entry.left.includes(member) || entry.expired.includes(member)) this.describe(entry);
     }
