@@ -12,7 +12,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import type { DashboardState } from '../src/dashboard/monitor';
-import { BROKERS, CliProcess, runCli, unique, waitFor, ZK } from './helpers';
+import * as net from 'node:net';
+import { BROKERS, CliProcess, ETCD, runCli, runtimeWarnings, unique, waitFor, ZK } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 /** Where the screenshot goes (git-ignored); the README's picture is a copy of one. */
@@ -218,4 +219,24 @@ it('follows a group as members join, leave and are killed; the screenshot is not
 
   dashboard.kill('SIGTERM');
   expect(await dashboard.exited).toEqual({ code: 0, signal: null });
+  expect(runtimeWarnings(dashboard.stderrLines.join('\n'))).toEqual([]);
 }, 240_000);
+
+it('refuses a port in use with a usage error naming it (etcd)', async () => {
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const port = (taken.address() as net.AddressInfo).port;
+  try {
+    const r = await runCli([
+      'dashboard',
+      ...['--group', unique('kiel-dash-port'), '--backend', 'etcd', '--etcd', ETCD, '--brokers', BROKERS],
+      ...['--port', String(port)],
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`error: option --port: cannot listen on 127.0.0.1:${port} (EADDRINUSE)`);
+    // The group has no allocation yet: the dashboard says it waits for one rather than failing.
+    expect(r.stderr).toContain('has no published allocation in etcd');
+  } finally {
+    taken.close();
+  }
+});
