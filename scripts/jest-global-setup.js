@@ -34,7 +34,20 @@ function exportStackEnv() {
   }
 }
 
+/**
+ * The cluster phase (KIEL_CLUSTER_TESTS=only): brings the cluster stack up unless every node answers, and exports
+ * KIEL_CLUSTER_KAFKA_BROKERS, KIEL_CLUSTER_ZK_HOSTS, KIEL_CLUSTER_ETCD_HOSTS. Fails when it cannot: never skips.
+ */
+async function clusterSetup() {
+  for (const line of stack.cluster.envLines()) {
+    const m = /^export ([A-Z_]+)=(.*)$/.exec(line);
+    if (m) process.env[m[1]] = m[2];
+  }
+  await require('./cluster').ensureUp();
+}
+
 module.exports = async function globalSetup() {
+  if (process.env.KIEL_CLUSTER_TESTS === 'only') return clusterSetup();
   exportStackEnv();
   try {
     stack.fetchKcat();

@@ -13,7 +13,9 @@ class SummaryReporter {
   onRunComplete(_contexts, results) {
     const dir = path.join(__dirname, '..', '.stack', 'test-results');
     fs.mkdirSync(dir, { recursive: true });
-    const name = path.relative(path.join(__dirname, '..'), this.rootDir).replace(/[\\/]/g, '_') || 'root';
+    const base = path.relative(path.join(__dirname, '..'), this.rootDir).replace(/[\\/]/g, '_') || 'root';
+    // The cluster phase (KIEL_CLUSTER_TESTS=only) of the same package keeps its own file.
+    const name = process.env.KIEL_CLUSTER_TESTS === 'only' ? `${base}.cluster` : base;
     fs.writeFileSync(
       path.join(dir, `${name}.json`),
       JSON.stringify({
