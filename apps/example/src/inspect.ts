@@ -3,6 +3,7 @@ import {
   Cluster,
   KielError,
   OffsetStore,
+  parseAllocation,
   type AllocationRecord,
   type AllocatorBackend,
   type Claim,
@@ -94,17 +95,12 @@ export function parseClaimValue(claim: Claim): { member: string; generation: num
   return null;
 }
 
-/** Parses the allocation record text; a malformed one is an error naming where it lives. */
+/**
+ * Parses the allocation record text with the consumer's own parser (either record layout, the compact one too); a
+ * malformed record is an ERR_MALFORMED_RECORD naming where it lives.
+ */
 export function parseAllocationText(text: string, location: string): AllocationRecord {
-  try {
-    const record = JSON.parse(text) as AllocationRecord;
-    if (typeof record.generation !== 'number' || typeof record.assignment !== 'object') throw new Error('bad shape');
-    return record;
-  } catch (err) {
-    throw new KielError('ERR_MALFORMED_RECORD', `the allocation record at ${location} does not parse`, {
-      cause: err,
-    });
-  }
+  return parseAllocation(text, location);
 }
 
 /**

@@ -447,17 +447,34 @@ export class ZooKeeperBackend implements AllocatorBackend {
   /** @inheritdoc */
   watchMembers(group: string, listener: MembersListener): Unsubscribe {
     const dir = this.path(group, 'members');
+    // A member entry never changes once created and its sequential name is never reused under the same directory,
+    // so each delivery reads only the entries it has not seen: a change costs one read per member, not one per
+    // member and entry (64 members joining one by one would read 64 × 64 entries each time). The cache is only
+    // valid for one incarnation of the directory: its creation zxid tells a directory deleted and created again.
+    const known = new Map<string, Member>();
+    let incarnation = '';
     return this.subscribe<readonly Member[]>(dir, listener, async (connection, watcher) => {
-      let children: string[];
+      let listed: { children: string[]; stat: zookeeper.Stat };
       try {
-        children = await connection.getChildren(dir, watcher);
+        listed = await connection.getChildrenAndStat(dir, watcher);
       } catch (error) {
         if (exceptionCode(error) !== zookeeper.Exception.NO_NODE) throw error;
         // No group yet: watch for its creation instead; if it appeared in between, read again.
         if (await connection.exists(dir, watcher)) return RETRY;
         return [];
       }
-      return (await this.memberEntries(connection, dir, children)).map((entry) => entry.member);
+      const created = listed.stat.czxid.toString('hex');
+      if (created !== incarnation) {
+        known.clear();
+        incarnation = created;
+      }
+      const present = new Set(listed.children);
+      for (const name of known.keys()) if (!present.has(name)) known.delete(name);
+      const unseen = listed.children.filter((name) => !known.has(name));
+      for (const { member } of await this.memberEntries(connection, dir, unseen)) {
+        known.set(member.location.slice(dir.length + 1), member);
+      }
+      return [...known.values()].sort((a, b) => a.order - b.order);
     });
   }
 

@@ -113,6 +113,16 @@ export class ZkConnection {
     });
   }
 
+  /** The children of `path` and the stat of `path` itself (its `czxid` tells a re-created node from the old one). */
+  getChildrenAndStat(path: string, watcher?: ZkWatcher): Promise<{ children: string[]; stat: zookeeper.Stat }> {
+    return this.call<{ children: string[]; stat: zookeeper.Stat }>('getChildren', path, (cb) => {
+      const done = (error: Error | zookeeper.Exception | null, children: string[], stat: zookeeper.Stat): void =>
+        cb(error, { children, stat });
+      if (watcher) this.raw.getChildren(path, watcher, done);
+      else this.raw.getChildren(path, done);
+    });
+  }
+
   getChildren(path: string, watcher?: ZkWatcher): Promise<string[]> {
     return this.call<string[]>('getChildren', path, (cb) => {
       const done = (error: Error | zookeeper.Exception | null, children: string[]): void => cb(error, children);

@@ -1,4 +1,4 @@
-// The backends bench:rebalance compares, made the same way in the bench process and in its crash-member child.
+// The backends bench:rebalance and bench:scale compare, made the same way in the bench process and in its crash-member child.
 'use strict';
 
 const zkHosts = process.env.ZK_HOSTS ?? '127.0.0.1:2181';
@@ -24,4 +24,40 @@ function makeBackend(kind, store) {
   throw new Error(`unknown backend ${kind}`);
 }
 
-module.exports = { makeBackend, SESSION_TIMEOUT_MS };
+/** The backend calls that write: what a rebalance costs the coordination service. */
+const WRITE_METHODS = ['join', 'leave', 'writeRecord', 'claim', 'release'];
+
+/**
+ * Counts what `backend` costs its server, into `counters` (the bench's view; the backend is untouched):
+ * `writes` (calls of WRITE_METHODS), `bytes` (the values written: records, claims, member entries) and `events`
+ * (watch deliveries to this member's listeners).
+ */
+function instrument(backend, counters) {
+  counters.writes ??= 0;
+  counters.bytes ??= 0;
+  counters.events ??= 0;
+  for (const method of WRITE_METHODS) {
+    const original = backend[method].bind(backend);
+    backend[method] = (...args) => {
+      counters.writes++;
+      if (method === 'writeRecord') counters.bytes += Buffer.byteLength(args[2]);
+      else if (method === 'claim') counters.bytes += Buffer.byteLength(args[2]);
+      else if (method === 'join') counters.bytes += Buffer.byteLength(JSON.stringify(args[1]));
+      return original(...args);
+    };
+  }
+  for (const method of ['watchMembers', 'watchRecord', 'watchClaim']) {
+    const original = backend[method].bind(backend);
+    backend[method] = (...args) => {
+      const listener = args.at(-1);
+      args[args.length - 1] = (...values) => {
+        counters.events++;
+        return listener(...values);
+      };
+      return original(...args);
+    };
+  }
+  return backend;
+}
+
+module.exports = { makeBackend, instrument, SESSION_TIMEOUT_MS, WRITE_METHODS };

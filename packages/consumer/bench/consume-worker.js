@@ -1,11 +1,20 @@
 // One benchmark run in its own process, so CPU time and peak RSS belong to one consumer alone.
-// usage: node consume-worker.js <kiel|kiel-message|kiel-grouped|kafkajs> <brokers> <topic> <expected messages>
+// usage: node consume-worker.js <impl> <brokers> <topic> <expected messages>
 //   kiel           SingleConsumer, eachBatch
 //   kiel-message   SingleConsumer, eachMessage (the per-message ownership checks and event-loop yields)
 //   kiel-grouped   GroupedConsumer on the in-memory backend, eachMessage (claim + fencing clock read per message)
+//   kafkajs        kafkajs 2.2.4, a fresh group from the beginning, eachBatch (its documented throughput path)
+//   platformatic   @platformatic/kafka 2.12.1, consume({ mode: 'earliest' }) and 'data' events, string deserializers
+//   crab           kafka-crab-js 5.0.0 (librdkafka), createConsumer() + recvBatch(4096, 2), earliest
 // KIEL_DIST=<dir> runs another build of @kiel/consumer (a baseline commit's dist) instead of this one's.
-// Prints one JSON line: messages, bytes, ms from first to last message, CPU seconds over that span, peak RSS.
+//
+// Every consumer does the same work: each value becomes a string (UTF-8), followed by a newline, written to
+// stdout (the benchmark points stdout at /dev/null), and the process exits after <expected> messages, once its
+// consumer is closed. The result goes to fd 3 as one JSON line: messages, value bytes, ms from the first message
+// to the last, CPU seconds over that span, peak RSS.
 'use strict';
+
+const fs = require('node:fs');
 
 const [impl, brokers, topic, expectedRaw] = process.argv.slice(2);
 const expected = Number(expectedRaw);
@@ -14,29 +23,51 @@ let first = 0;
 let cpuAtFirst;
 let messages = 0;
 let bytes = 0;
+let last = 0;
 
-function onMessages(count, size) {
+/** Counts `count` messages of `size` value bytes and writes their text; true once `expected` are in. */
+function deliver(count, size, text) {
   if (messages === 0) {
     first = performance.now();
     cpuAtFirst = process.cpuUsage();
   }
   messages += count;
   bytes += size;
-  return messages >= expected;
+  if (text) fs.writeSync(1, text);
+  if (messages >= expected) {
+    last = performance.now();
+    return true;
+  }
+  return false;
 }
 
 function report() {
-  const ms = performance.now() - first;
   const cpu = process.cpuUsage(cpuAtFirst);
-  process.stdout.write(
+  fs.writeSync(
+    3,
     JSON.stringify({
       messages,
       bytes,
-      ms,
+      ms: last - first,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
       maxRssMiB: process.resourceUsage().maxRSS / 1024,
     }) + '\n',
   );
+}
+
+/** One batch of Buffer values to text, the way `kiel consume --format value` renders them. */
+function batchText(list, valueOf, limit) {
+  let out = '';
+  let size = 0;
+  const n = Math.min(list.length, limit);
+  for (let i = 0; i < n; i++) {
+    const v = valueOf(list[i]);
+    if (v) {
+      out += v.toString() + '\n';
+      size += v.length;
+    } else out += 'null\n';
+  }
+  return { out, size, n };
 }
 
 async function kiel() {
@@ -45,7 +76,6 @@ async function kiel() {
     brokers: brokers.split(','),
     topics: [topic],
     deserializer: 'raw',
-    maxWaitTime: 500,
     ...(process.env.KIEL_MAX_BYTES ? { maxBytes: Number(process.env.KIEL_MAX_BYTES) } : {}),
   };
   const consumer =
@@ -57,19 +87,22 @@ async function kiel() {
           autocommit: false,
         })
       : new kiel.SingleConsumer({ ...common, from: 'beginning' });
+  let done = false;
   if (impl === 'kiel') {
     await consumer.run({
-      eachBatch: async (batch) => {
-        let size = 0;
-        for (const m of batch.messages) size += m.value ? m.value.length : 0;
-        if (onMessages(batch.messages.length, size)) void consumer.stop();
+      eachBatch: (batch) => {
+        if (done) return;
+        const { out, size, n } = batchText(batch.messages, (m) => m.value, expected - messages);
+        if (deliver(n, size, out)) {
+          done = true;
+          void consumer.stop();
+        }
       },
     });
   } else {
-    let done = false;
     await consumer.run({
-      eachMessage: async (m) => {
-        if (!done && onMessages(1, m.value ? m.value.length : 0)) {
+      eachMessage: (m) => {
+        if (!done && deliver(1, m.value ? m.value.length : 0, m.value ? m.value.toString() + '\n' : 'null\n')) {
           done = true;
           void consumer.stop();
         }
@@ -87,12 +120,17 @@ async function kafkajs() {
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await new Promise((resolve, reject) => {
+    let done = false;
     consumer
       .run({
+        eachBatchAutoResolve: true,
         eachBatch: async ({ batch }) => {
-          let size = 0;
-          for (const m of batch.messages) size += m.value ? m.value.length : 0;
-          if (onMessages(batch.messages.length, size)) resolve();
+          if (done) return;
+          const { out, size, n } = batchText(batch.messages, (m) => m.value, expected - messages);
+          if (deliver(n, size, out)) {
+            done = true;
+            resolve(); // disconnect() inside eachBatch waits for this batch: it would hang
+          }
         },
       })
       .catch(reject);
@@ -101,7 +139,64 @@ async function kafkajs() {
   await consumer.disconnect();
 }
 
-(impl.startsWith('kiel') ? kiel : kafkajs)().then(
+async function platformatic() {
+  const { Consumer, stringDeserializers } = require('@platformatic/kafka');
+  const consumer = new Consumer({
+    groupId: `bench-${process.pid}-${Date.now()}`,
+    clientId: 'bench',
+    bootstrapBrokers: brokers.split(','),
+    deserializers: stringDeserializers,
+  });
+  const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
+  await new Promise((resolve, reject) => {
+    let out = '';
+    let pending = 0;
+    let size = 0;
+    let done = false;
+    stream.on('error', reject);
+    stream.on('data', (message) => {
+      if (done) return;
+      const v = message.value;
+      out += (v ?? 'null') + '\n';
+      size += v ? Buffer.byteLength(v) : 0;
+      // Output in chunks, as the others write once per batch.
+      if (++pending === 4096 || messages + pending >= expected) {
+        const finished = deliver(pending, size, out);
+        out = '';
+        pending = 0;
+        size = 0;
+        if (finished) {
+          done = true;
+          resolve();
+        }
+      }
+    });
+  });
+  report();
+  await consumer.close(true);
+}
+
+async function crab() {
+  const { KafkaClient } = require('kafka-crab-js');
+  const client = new KafkaClient({ brokers, clientId: 'bench', logLevel: 'error' });
+  const consumer = client.createConsumer({
+    groupId: `bench-${process.pid}-${Date.now()}`,
+    enableAutoCommit: false,
+    configuration: { 'auto.offset.reset': 'earliest' },
+  });
+  await consumer.subscribe(topic);
+  for (;;) {
+    const batch = await consumer.recvBatch(4096, 2);
+    if (batch.length === 0) continue;
+    const { out, size, n } = batchText(batch, (m) => m.payload, expected - messages);
+    if (deliver(n, size, out)) break;
+  }
+  report();
+  await consumer.disconnect();
+}
+
+const impls = { kafkajs, platformatic, crab };
+(impl.startsWith('kiel') ? kiel : impls[impl])().then(
   () => process.exit(0),
   (err) => {
     console.error(err);

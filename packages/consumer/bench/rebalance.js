@@ -18,12 +18,10 @@ const { spawn } = require('node:child_process');
 const path = require('node:path');
 const { Kafka, logLevel } = require('kafkajs');
 const { GroupedConsumer, MemoryStore } = require('../dist');
-const { makeBackend, SESSION_TIMEOUT_MS } = require('./backends');
+const { instrument, makeBackend, SESSION_TIMEOUT_MS } = require('./backends');
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const PARTITIONS = 12;
-/** The backend calls that write: what a rebalance costs the coordination service. */
-const WRITE_METHODS = ['join', 'leave', 'writeRecord', 'claim', 'release'];
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -98,20 +96,10 @@ class Tracker {
   }
 }
 
-/** Backends of `kind` whose write calls add to `writes.count`: the bench's view, the backend is untouched. */
+/** Backends of `kind` whose write calls add to `writes.writes`: the bench's view, the backend is untouched. */
 function makeBackendFactory(kind, writes) {
   const store = kind === 'memory' ? new MemoryStore() : undefined;
-  return () => {
-    const backend = makeBackend(kind, store);
-    for (const method of WRITE_METHODS) {
-      const original = backend[method].bind(backend);
-      backend[method] = (...args) => {
-        writes.count++;
-        return original(...args);
-      };
-    }
-    return backend;
-  };
+  return () => instrument(makeBackend(kind, store), writes);
 }
 
 /** partition → owner name, over `members` (each `{ name, consumer }`). */
@@ -164,7 +152,7 @@ function startCrashMember(kind, group, topic) {
 async function benchKiel(kind) {
   const topic = await createTopic();
   const stopProducer = await startProducer(topic);
-  const writes = { count: 0 };
+  const writes = { writes: 0 };
   const backend = makeBackendFactory(kind, writes);
   const group = `bench-${kind}-${Date.now()}`;
   const tracker = new Tracker();
@@ -212,7 +200,7 @@ async function benchKiel(kind) {
     const leaving = members.shift();
     const owned = leaving.consumer.assignment.map((id) => Number(id.split(':').pop()));
     let before = owners([leaving, ...members]);
-    let written = writes.count;
+    let written = writes.writes;
     const t0 = performance.now();
     await leaving.consumer.close();
     await leaving.running;
@@ -227,18 +215,18 @@ async function benchKiel(kind) {
     );
     leave.push(performance.now() - t0);
     await waitFor(stable, 30_000, 'stable after leave');
-    leaveWrites.push(writes.count - written);
+    leaveWrites.push(writes.writes - written);
     leaveMoved.push(moved(before, owners(members)));
     // Join: a new member starts; the time until its first message.
     before = owners(members);
-    written = writes.count;
+    written = writes.writes;
     const t1 = performance.now();
     const joined = await start();
     members.push(joined);
     await waitFor(() => tracker.firstByMember.has(joined.name), 30_000, 'join first message');
     join.push(tracker.firstByMember.get(joined.name) - t1);
     await waitFor(stable, 30_000, 'stable after join');
-    joinWrites.push(writes.count - written);
+    joinWrites.push(writes.writes - written);
     joinMoved.push(moved(before, owners(members)));
     process.stderr.write(
       `  ${kind} trial ${trial + 1}: leave ${leave.at(-1).toFixed(1)} ms (${leaveWrites.at(-1)} writes, ${leaveMoved.at(-1)} moved), ` +

@@ -61,6 +61,9 @@ export function parseHostPort(value: string, option: string): { host: string; po
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** How long a metadata request may go unanswered before the next broker is asked as well, ms. */
+const METADATA_HEDGE_MS = 1_000;
+
 /**
  * The client's view of a Kafka cluster: bootstrap, metadata (topics, partitions, leaders), one lazily opened
  * connection per broker, coordinators, and retry with healing for retriable errors.
@@ -70,6 +73,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private readonly bootstrap: ReadonlyArray<{ host: string; port: number }>;
   private readonly brokers = new Map<number, Broker>();
   private readonly topics = new Map<string, PartitionMetadata[]>();
+  /** Topic ids from metadata (v10+), to tell a re-created topic from a lagging broker's answer. */
+  private readonly topicIds = new Map<string, string>();
   /** Tracked topics the last metadata answer called unknown. */
   private readonly unknown = new Set<string>();
   private readonly tracked = new Set<string>();
@@ -128,6 +133,26 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** Node id of the leader of a partition, or -1 when unknown. */
   leaderOf(topic: string, partition: number): number {
     return this.topics.get(topic)?.[partition]?.leader ?? -1;
+  }
+
+  /** The leader epoch of a partition as metadata last told it (KIP-320), or -1 when unknown. */
+  leaderEpochOf(topic: string, partition: number): number {
+    return this.topics.get(topic)?.[partition]?.leaderEpoch ?? -1;
+  }
+
+  /**
+   * Takes a leader that a broker named in an answer (Fetch's `currentLeader` after NOT_LEADER_OR_FOLLOWER or
+   * FENCED_LEADER_EPOCH) without waiting for a metadata round trip: applied only when `leaderEpoch` is newer than
+   * the one known and the broker is in the metadata. Returns whether it was applied.
+   */
+  updateLeader(topic: string, partition: number, leaderId: number, leaderEpoch: number): boolean {
+    const partitions = this.topics.get(topic);
+    const known = partitions?.[partition];
+    if (!partitions || !known || leaderId < 0 || leaderEpoch <= known.leaderEpoch || !this.brokers.has(leaderId)) {
+      return false;
+    }
+    partitions[partition] = { partition, leader: leaderId, leaderEpoch };
+    return true;
   }
 
   /** True when metadata is older than `metadataMaxAge`. */
@@ -240,31 +265,70 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return [...all.filter((b) => b.connected), ...all.filter((b) => !b.connected)];
   }
 
-  private async loadMetadata(): Promise<void> {
-    const failures: string[] = [];
+  /**
+   * Asks candidates for metadata, hedged: the next candidate is asked when the previous one failed or has not
+   * answered within {@link METADATA_HEDGE_MS} (a frozen broker keeps its connection open and never answers), and the
+   * first answer wins. Connected brokers first, then the others, then the bootstrap list.
+   */
+  private loadMetadata(): Promise<void> {
     const candidates: Broker[] = this.orderedBrokers();
     for (const { host, port } of this.bootstrap) {
       if (!candidates.some((b) => b.host === host && b.port === port))
         candidates.push(new Broker(-1, host, port, this.options));
     }
-    for (const broker of candidates) {
-      if (this.closed) throw new KielError('ERR_CLOSED', 'the client was closed');
-      try {
-        const response = await broker.send('Metadata', {
-          topics: [...this.tracked].map((name) => ({ name })),
-          allowAutoTopicCreation: false,
-        });
-        if (broker.nodeId === -1) broker.close();
-        this.apply(response);
-        return;
-      } catch (err) {
-        if (broker.nodeId === -1) broker.close();
-        if (isKielError(err) && !err.retriable && err.code !== 'ERR_CONNECTION') throw err;
-        failures.push(`${broker.address}: ${(err as Error).message}`);
-      }
-    }
-    throw new KielError('ERR_NO_BROKERS', `no broker answered a metadata request (${failures.join('; ')})`, {
-      retriable: true,
+    const request = { topics: [...this.tracked].map((name) => ({ name })), allowAutoTopicCreation: false };
+    return new Promise<void>((resolve, reject) => {
+      const failures: string[] = [];
+      let next = 0;
+      let pending = 0;
+      let done = false;
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (err?: unknown) => {
+        done = true;
+        clearTimeout(timer);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const launch = () => {
+        clearTimeout(timer);
+        if (done) return;
+        if (this.closed) return finish(new KielError('ERR_CLOSED', 'the client was closed'));
+        if (next >= candidates.length) {
+          if (pending === 0) {
+            finish(
+              new KielError('ERR_NO_BROKERS', `no broker answered a metadata request (${failures.join('; ')})`, {
+                retriable: true,
+              }),
+            );
+          }
+          return;
+        }
+        const broker = candidates[next++]!;
+        pending++;
+        timer = setTimeout(launch, METADATA_HEDGE_MS);
+        broker.send('Metadata', request).then(
+          (response) => {
+            pending--;
+            if (broker.nodeId === -1) broker.close();
+            if (done) return;
+            try {
+              this.apply(response);
+              finish();
+            } catch (err) {
+              finish(err);
+            }
+          },
+          (err: unknown) => {
+            pending--;
+            if (broker.nodeId === -1) broker.close();
+            if (done) return;
+            if (isKielError(err) && !err.retriable && err.code !== 'ERR_CONNECTION') return finish(err);
+            failures.push(`${broker.address}: ${(err as Error).message}`);
+            launch();
+          },
+        );
+      };
+      launch();
     });
   }
 
@@ -290,8 +354,20 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         continue;
       }
       this.unknown.delete(topic.name);
+      // A topic deleted and created again under the same name starts its epochs over: compare only within one
+      // topic id (all zeros before Metadata v10, where a re-creation is not told apart).
+      const sameTopic = this.topicIds.get(topic.name) === topic.topicId;
+      this.topicIds.set(topic.name, topic.topicId);
+      const known = sameTopic ? this.topics.get(topic.name) : undefined;
       const partitions: PartitionMetadata[] = [];
       for (const p of topic.partitions) {
+        const before = known?.[p.partitionIndex];
+        // A broker whose metadata lags can answer with an older leader epoch than one already seen (KIP-320): keep
+        // the newer view of that partition rather than go back to a former leader.
+        if (before && p.leaderEpoch >= 0 && p.leaderEpoch < before.leaderEpoch) {
+          partitions[p.partitionIndex] = before;
+          continue;
+        }
         partitions[p.partitionIndex] = {
           partition: p.partitionIndex,
           leader: p.errorCode === KAFKA_ERROR_CODES.LEADER_NOT_AVAILABLE ? -1 : p.leaderId,

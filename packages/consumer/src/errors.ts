@@ -25,6 +25,12 @@ export type KielErrorCode =
   | 'ERR_UNKNOWN_TOPIC'
   /** The fetch offset is out of range and the reset policy is `error`. */
   | 'ERR_OFFSET_OUT_OF_RANGE'
+  /**
+   * The partition's log was truncated below the fetch position (an unclean leader change) and the reset policy is
+   * `error`: the partition is paused until the application seeks. `location` names the partition; the consumer's
+   * `truncation` event carries the position and the divergence point.
+   */
+  | 'ERR_LOG_TRUNCATED'
   /** A message value could not be deserialized; the message was skipped and reported. */
   | 'ERR_DESERIALIZE'
   /** A native Kafka consumer group uses the same group id, so simple-consumer offset commits are refused. */
@@ -55,6 +61,16 @@ export type KielErrorCode =
   | 'ERR_BACKEND'
   /** A record in the coordination backend is malformed; `location` names it. */
   | 'ERR_MALFORMED_RECORD'
+  /**
+   * A record in the coordination backend is in a layout this version cannot read: a newer kiel wrote it. `location`
+   * names it. The member keeps what it owns and follows no new allocation until it is upgraded.
+   */
+  | 'ERR_RECORD_FORMAT'
+  /**
+   * The allocation is too large to publish even in the compact format (over 1,000,000 bytes, below what ZooKeeper and
+   * etcd accept by default). The previous allocation stays in force; split the group.
+   */
+  | 'ERR_RECORD_TOO_LARGE'
   /** An operation was attempted after close(). */
   | 'ERR_CLOSED'
   /** A broker sent bytes we could not decode. */

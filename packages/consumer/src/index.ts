@@ -48,4 +48,5 @@ export { GroupCoordinator } from './group/coordinator';
 export type { CoordinatorEvents, GroupCoordinatorOptions, HandoffHooks, TopicPartition } from './group/coordinator';
 export { OffsetStore } from './group/offsets';
 export type { PartitionOffset } from './group/offsets';
+export { formatAllocation, parseAllocation, MAX_RECORD_BYTES } from './group/records';
 export type { AllocationRecord, ClaimRecord } from './group/records';

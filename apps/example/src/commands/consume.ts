@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { SingleConsumer, type StartPosition } from '@kiel/consumer';
 import { brokersOption, formatOption, log, onStopSignal, positiveInt, reach, UsageError } from '../common';
-import { render } from '../format';
+import { renderBatch } from '../format';
 
 interface ConsumeFlags {
   topic: string;
@@ -52,13 +52,10 @@ export function consumeCommand(): Command {
         await reach('Kafka', flags.brokers.join(','), () => consumer.connect());
         const running = consumer.run({
           eachBatch: (batch) => {
-            let out = '';
-            for (const message of batch.messages) {
-              if (flags.count !== undefined && printed >= flags.count) break;
-              out += render(message, flags.format);
-              printed++;
-            }
-            if (out) process.stdout.write(out);
+            const n = Math.min(batch.messages.length, flags.count === undefined ? Infinity : flags.count - printed);
+            if (n <= 0) return;
+            process.stdout.write(renderBatch(batch.messages, n, flags.format));
+            printed += n;
             if (flags.count !== undefined && printed >= flags.count) finish();
           },
         });

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { Command, InvalidArgumentError } from 'commander';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
-import type { AllocationRecord } from '@kiel/consumer';
+import { parseAllocation } from '@kiel/consumer';
 import {
   backendOption,
   brokersOption,
@@ -192,7 +192,7 @@ async function runDemo(flags: DemoFlags): Promise<number> {
   let owners: Map<string, string> | undefined;
   const stopWatching = observer.backend.watchRecord(group, 'allocation', (record) => {
     if (!record) return;
-    const allocation = JSON.parse(record.value) as AllocationRecord;
+    const allocation = parseAllocation(record.value, record.location);
     if (publications.some((p) => p.generation === allocation.generation)) return;
     const next = new Map<string, string>();
     for (const [member, topics] of Object.entries(allocation.assignment)) {

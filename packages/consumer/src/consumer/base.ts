@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { KafkaRecord } from '@kiel/protocol';
 import { Cluster } from '../cluster';
 import { KielError, isKielError } from '../errors';
-import { Fetcher, type FetchedBatch } from '../fetch/fetcher';
+import { Fetcher, type FetchedBatch, type LogTruncation } from '../fetch/fetcher';
 import {
   deserializers,
   resolveOptions,
@@ -40,6 +40,13 @@ export interface ConsumerEvents {
    * fatal errors also reject `run()` / `consume()`.
    */
   error: [error: KielError];
+  /**
+   * A partition's log was truncated below the position after an unclean leader change (KIP-320): records from
+   * `divergenceOffset` to `position` - 1 were fetched (and maybe handled) but are gone from the log. With offsetReset
+   * earliest or latest the consumer fetches on from `divergenceOffset` (and its position moves back there); with
+   * 'error' the partition is paused until `seek`. An ERR_LOG_TRUNCATED error is emitted as well.
+   */
+  truncation: [info: LogTruncation];
 }
 
 /** Handlers of {@link BaseConsumer.run}. Give exactly one of them. */
@@ -141,6 +148,14 @@ export abstract class BaseConsumer<
       verifyCrc: o.verifyCrc,
       offsetReset: o.offsetReset,
       ...(o.codecs ? { codecs: o.codecs } : {}),
+    });
+    this.fetcher.on('truncation', (info) => {
+      // Fetching goes on from the divergence point: a commit must not store a position the log no longer reaches.
+      const known = this.positions.get(tpKey(info.topic, info.partition));
+      if (info.action === 'resumed' && known && known.offset > info.divergenceOffset) {
+        known.offset = info.divergenceOffset;
+      }
+      this.events.emit('truncation', info);
     });
     this.fetcher.on('error', (err) => this.reportError(err));
   }

@@ -50,10 +50,37 @@ export interface FetchedBatch {
   readonly token: number;
 }
 
+/**
+ * The log of a partition diverged from what this consumer fetched: after an unclean leader election the new leader
+ * lacks records that the old one had served (KIP-320 truncation, found through Fetch v12's `divergingEpoch`).
+ * Records from `divergenceOffset` to `position` - 1 were fetched (and maybe handled) but are no longer in the log;
+ * what the log holds there now (if anything) was written since.
+ */
+export interface LogTruncation {
+  readonly topic: string;
+  readonly partition: number;
+  /** The fetch position when the divergence was found: one past the last record fetched. */
+  readonly position: number;
+  /** The leader epoch of the last batch fetched. */
+  readonly lastFetchedEpoch: number;
+  /** The largest epoch the leader's log has at or below `lastFetchedEpoch`. */
+  readonly divergingEpoch: number;
+  /** The first offset at which the leader's log no longer holds what was fetched (the end offset of that epoch). */
+  readonly divergenceOffset: number;
+  /**
+   * What the consumer did: `resumed` (offsetReset earliest or latest) fetches on from `divergenceOffset`, so records
+   * the new leader holds from there are delivered; `paused` (offsetReset 'error') pauses the partition until the
+   * application seeks.
+   */
+  readonly action: 'resumed' | 'paused';
+}
+
 /** Events of the fetch engine. */
 export interface FetcherEvents {
   /** A problem the engine cannot heal; the partition named in it is paused, its data kept. */
   error: [error: KielError];
+  /** The partition's log was truncated below the fetch position (see {@link LogTruncation}). */
+  truncation: [info: LogTruncation];
   /** A fetch round trip completed. */
   fetch: [stats: { broker: number; partitions: number; records: number; bytes: number; durationMs: number }];
   /** The position of a partition was reset by the `offsetReset` policy. */
@@ -73,6 +100,10 @@ interface PartitionState {
   resetting: boolean;
   /** A fetch covering it is in flight. */
   inFlight: boolean;
+  /** Counts the fetches that covered it; an answer to an older one (an abandoned fetch) is stale. */
+  fetchSeq: number;
+  /** The leader epoch of the last batch fetched (Fetch v12 `lastFetchedEpoch`), -1 when unknown (after a seek). */
+  lastFetchedEpoch: number;
 }
 
 /** Per-broker bookkeeping of the fetches in flight. */
@@ -87,6 +118,17 @@ interface BrokerFetches {
 
 /** Extra sessionless fetches per broker while its session fetch is parked in a long poll. */
 const MAX_EAGER_FETCHES = 1;
+
+/**
+ * A fetch still unanswered this long after `maxWaitTime` is suspect (a frozen broker keeps its sockets open, so
+ * nothing fails): metadata is checked, and partitions whose leader moved meanwhile are fetched from the new leader
+ * without waiting for the old request to time out. Checked again every {@link STUCK_RECHECK_MS}.
+ */
+const STUCK_GRACE_MS = 1_000;
+const STUCK_RECHECK_MS = 500;
+
+/** Metadata polling interval while a partition has no leader or its leader cannot be reached. */
+const HEAL_INTERVAL_MS = 200;
 
 const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -172,9 +214,13 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
       token: 0,
       resetting: false,
       inFlight: false,
+      fetchSeq: 0,
+      lastFetchedEpoch: -1,
     };
     if (existing) this.dropQueued(existing);
     state.fetchOffset = offset;
+    // The epoch of the records before a position we were told to start at is not known.
+    state.lastFetchedEpoch = -1;
     state.token = this.nextToken++;
     this.partitions.set(k, state);
     if (offset < 0) void this.resetOffset(state, offset === ListOffsetsTimestamp.LATEST ? 'latest' : 'earliest');
@@ -289,15 +335,19 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
   private pumpAll(): void {
     if (!this.running) return;
     const leaders = new Set<number>();
-    let leaderless = false;
+    let heal = false;
     for (const s of this.partitions.values()) {
       const leader = this.cluster.leaderOf(s.topic, s.partition);
       if (leader >= 0) leaders.add(leader);
-      else leaderless = true;
+      else heal = true;
     }
-    for (const leader of leaders) this.pump(leader);
-    // Some partition has no known leader: refresh metadata (in the background) so it gets one.
-    if (leaderless) void this.healMetadata();
+    for (const leader of leaders) {
+      this.pump(leader);
+      // Its leader is backing off after a failure (down, restarting): watch metadata for the partitions to move.
+      if (this.brokers.get(leader)?.retryTimer) heal = true;
+    }
+    // Some partition has no known (reachable) leader: refresh metadata (in the background) so it gets one.
+    if (heal) void this.healMetadata();
   }
 
   /** Sends what broker `brokerId` should be fetching now: the session fetch, or an eager one beside it. */
@@ -316,8 +366,11 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     if (useSession) b.session = true;
     else b.eager++;
     const marked = wanted.map((w) => this.partitions.get(tpKey(w.topic, w.partition))!);
-    for (const state of marked) state.inFlight = true;
-    void this.fetchOnce(brokerId, wanted, useSession)
+    const seqs = marked.map((state) => {
+      state.inFlight = true;
+      return ++state.fetchSeq;
+    });
+    void this.fetchOnce(brokerId, wanted, useSession, marked, seqs)
       .then(
         () => {
           b.failures = 0;
@@ -327,8 +380,11 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
       .finally(() => {
         if (useSession) b.session = false;
         else b.eager--;
-        // Only the states this fetch marked: a partition revoked and assigned again meanwhile has a new one.
-        for (const state of marked) state.inFlight = false;
+        // Only the states this fetch marked: a partition revoked and assigned again meanwhile has a new one, and
+        // one abandoned to a new leader may already be in that leader's fetch.
+        marked.forEach((state, i) => {
+          if (state.fetchSeq === seqs[i]) state.inFlight = false;
+        });
         this.wake();
       });
   }
@@ -352,7 +408,7 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
   private healMetadata(): Promise<void> {
     if (!this.healing) {
       this.healing = (async () => {
-        await sleep(100);
+        await sleep(HEAL_INTERVAL_MS);
         await this.cluster.refreshMetadata().catch(() => undefined);
       })().finally(() => {
         this.healing = undefined;
@@ -384,13 +440,22 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
         partition: s.partition,
         fetchOffset: s.fetchOffset,
         maxBytes: s.maxBytes,
-        leaderEpoch: -1,
+        // KIP-320: the leader refuses a fetch naming an older epoch (FENCED_LEADER_EPOCH) or one it does not know
+        // yet (UNKNOWN_LEADER_EPOCH), so a consumer never reads from a deposed leader.
+        leaderEpoch: this.cluster.leaderEpochOf(s.topic, s.partition),
+        lastFetchedEpoch: s.lastFetchedEpoch,
       });
     }
     return wanted;
   }
 
-  private async fetchOnce(brokerId: number, wanted: WantedPartition[], useSession: boolean): Promise<void> {
+  private async fetchOnce(
+    brokerId: number,
+    wanted: WantedPartition[],
+    useSession: boolean,
+    marked: PartitionState[],
+    seqs: number[],
+  ): Promise<void> {
     const broker = this.cluster.broker(brokerId);
     await broker.connect();
     const version = broker.versions.Fetch ?? 0;
@@ -401,6 +466,7 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
       tokens.set(tpKey(w.topic, w.partition), this.partitions.get(tpKey(w.topic, w.partition))!.token);
     const started = performance.now();
     const body = session.build(wanted);
+    const watchdog = this.watchStuck(brokerId, marked, seqs);
     let response: ResponseOf<'Fetch'>;
     try {
       response = await broker.send(
@@ -420,6 +486,8 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     } catch (err) {
       session.reset();
       throw err;
+    } finally {
+      watchdog.stop();
     }
     if (response.errorCode !== KAFKA_ERROR_CODES.NONE) {
       session.reset();
@@ -428,18 +496,32 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     }
     session.accept(response.sessionId ?? FetchSession.NO_SESSION_ID);
 
+    const seqOf = new Map<PartitionState, number>();
+    marked.forEach((state, i) => seqOf.set(state, seqs[i]!));
     let records = 0;
     let bytes = 0;
     let needMetadata = false;
+    let leaderMoved = false;
     for (const topic of response.responses) {
       for (const p of topic.partitions) {
         const k = tpKey(topic.topic, p.partitionIndex);
         const state = this.partitions.get(k);
-        // Revoked, re-seeked or re-assigned while the request was in flight: the answer is stale.
-        if (!state || state.token !== tokens.get(k)) continue;
+        // Revoked, re-seeked or re-assigned while the request was in flight, or abandoned to a new leader: the
+        // answer is stale.
+        if (!state || state.token !== tokens.get(k) || state.fetchSeq !== seqOf.get(state)) continue;
         if (p.errorCode !== KAFKA_ERROR_CODES.NONE) {
-          if (LEADER_ERRORS.has(p.errorCode)) needMetadata = true;
-          else this.partitionError(state, p.errorCode, broker.address);
+          if (LEADER_ERRORS.has(p.errorCode)) {
+            // The broker may name the new leader (KIP-951): take it at once, and still refresh to confirm.
+            const hint = p.currentLeader;
+            if (hint && this.cluster.updateLeader(state.topic, state.partition, hint.leaderId, hint.leaderEpoch)) {
+              leaderMoved = true;
+            }
+            needMetadata = true;
+          } else this.partitionError(state, p.errorCode, broker.address);
+          continue;
+        }
+        if (p.divergingEpoch && p.divergingEpoch.endOffset >= 0) {
+          this.diverged(state, p.divergingEpoch);
           continue;
         }
         if (!p.records || p.records.length === 0) continue;
@@ -458,8 +540,86 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     if (records > 0) this.wakeTaker?.();
     if (needMetadata) {
       session.reset();
-      await this.cluster.refreshMetadata().catch(() => undefined);
+      // A leader named in the answer is fetched from at once (finally wakes the pump); metadata follows.
+      if (leaderMoved) void this.cluster.refreshMetadata().catch(() => undefined);
+      else await this.cluster.refreshMetadata().catch(() => undefined);
     }
+  }
+
+  /**
+   * Watches a fetch in flight: once it is overdue (`maxWaitTime` + {@link STUCK_GRACE_MS}), refreshes metadata
+   * every {@link STUCK_RECHECK_MS}, and hands each partition whose leader is no longer `brokerId` back to the pump
+   * (its answer from this fetch, if one ever comes, is then ignored).
+   */
+  private watchStuck(brokerId: number, marked: PartitionState[], seqs: number[]): { stop(): void } {
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const check = async () => {
+      await this.cluster.refreshMetadata().catch(() => undefined);
+      if (stopped || !this.running) return;
+      let moved = 0;
+      let open = 0;
+      marked.forEach((state, i) => {
+        if (state.fetchSeq !== seqs[i]) return;
+        if (this.cluster.leaderOf(state.topic, state.partition) !== brokerId) {
+          state.fetchSeq++;
+          state.inFlight = false;
+          moved++;
+        } else open++;
+      });
+      if (moved > 0) {
+        this.sessions.get(brokerId)?.reset();
+        this.wake();
+      }
+      if (open > 0) timer = setTimeout(() => void check(), STUCK_RECHECK_MS);
+    };
+    timer = setTimeout(() => void check(), this.options.maxWaitTime + STUCK_GRACE_MS);
+    return {
+      stop() {
+        stopped = true;
+        clearTimeout(timer);
+      },
+    };
+  }
+
+  /**
+   * The leader says the log diverged from what was fetched (Fetch v12 `divergingEpoch`, KIP-320). When its end
+   * offset for our epoch is below the position, records were truncated: reported as a `truncation` event, then
+   * either fetched on from the divergence point (offsetReset earliest / latest, as the Java consumer does with a
+   * reset policy) or paused with an ERR_LOG_TRUNCATED error (offsetReset 'error', the Java consumer's
+   * LogTruncationException). Nothing is silently re-read from the start or skipped.
+   */
+  private diverged(state: PartitionState, diverging: { epoch: number; endOffset: number }): void {
+    const position = state.fetchOffset;
+    const lastFetchedEpoch = state.lastFetchedEpoch;
+    state.lastFetchedEpoch = diverging.epoch;
+    if (diverging.endOffset >= position) return; // an older epoch covers our position: nothing was lost
+    const paused = this.options.offsetReset === 'error';
+    const info: LogTruncation = {
+      topic: state.topic,
+      partition: state.partition,
+      position,
+      lastFetchedEpoch,
+      divergingEpoch: diverging.epoch,
+      divergenceOffset: diverging.endOffset,
+      action: paused ? 'paused' : 'resumed',
+    };
+    if (paused) state.paused = true;
+    else state.fetchOffset = diverging.endOffset;
+    this.emit('truncation', info);
+    // Also an error, so that an application that listens only to `error` still learns that records it may have
+    // handled are gone from the log.
+    this.emit(
+      'error',
+      new KielError(
+        'ERR_LOG_TRUNCATED',
+        `the log of ${state.topic}-${state.partition} was truncated at offset ${diverging.endOffset} (leader epoch ${diverging.epoch}) below the fetch position ${position} (epoch ${lastFetchedEpoch}) after an unclean leader change: ` +
+          (paused
+            ? "offsetReset is 'error', so the partition is paused (seek to resume)"
+            : `records ${diverging.endOffset}..${position - 1} that were fetched are no longer in the log; fetching on from ${diverging.endOffset}`),
+        { location: `${state.topic}-${state.partition}`, retriable: !paused },
+      ),
+    );
   }
 
   private queueRecords(
@@ -508,6 +668,7 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     }
     const nextOffset = Math.max(result.nextOffset, state.fetchOffset);
     state.fetchOffset = nextOffset;
+    if (result.lastEpoch >= 0) state.lastFetchedEpoch = result.lastEpoch;
     // Control batches and aborted records advance the position without giving the application anything.
     if (records.length === 0) return 0;
     const batch: FetchedBatch = {

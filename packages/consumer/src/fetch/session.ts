@@ -6,7 +6,10 @@ export interface WantedPartition {
   readonly partition: number;
   readonly fetchOffset: number;
   readonly maxBytes: number;
+  /** The leader epoch metadata gave (Fetch v9+ `currentLeaderEpoch`, for fencing), or -1. */
   readonly leaderEpoch: number;
+  /** The leader epoch of the last batch fetched (Fetch v12+ `lastFetchedEpoch`, for divergence), or -1. */
+  readonly lastFetchedEpoch: number;
 }
 
 type FetchRequest = RequestOf<'Fetch'>;
@@ -53,7 +56,8 @@ export class FetchSessionState {
           !had ||
           had.fetchOffset !== w.fetchOffset ||
           had.maxBytes !== w.maxBytes ||
-          had.leaderEpoch !== w.leaderEpoch
+          had.leaderEpoch !== w.leaderEpoch ||
+          had.lastFetchedEpoch !== w.lastFetchedEpoch
         ) {
           send.push(w);
         }
@@ -112,6 +116,7 @@ function groupByTopic(partitions: readonly WantedPartition[]): FetchRequest['top
       fetchOffset: w.fetchOffset,
       partitionMaxBytes: w.maxBytes,
       currentLeaderEpoch: w.leaderEpoch,
+      lastFetchedEpoch: w.lastFetchedEpoch,
     });
   }
   return [...byTopic.values()];

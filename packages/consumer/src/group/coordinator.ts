@@ -8,6 +8,7 @@ import { emitToEach } from '../backend/events';
 import { KielError, isKielError } from '../errors';
 import {
   compareStrings,
+  formatAllocation,
   formatPartitionSet,
   parseAllocation,
   parsePartitionSet,
@@ -513,9 +514,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         try {
           await this.rebalance();
         } catch (err) {
-          // An invalid allocation waits for the next change (the strategy would say the same again); anything else
+          // An invalid or too large allocation waits for the next change (the same input gives the same); anything else
           // (the backend failed) is tried again shortly, since no change may come to trigger it.
-          failed = !isKielError(err, 'ERR_INVALID_ALLOCATION');
+          failed = !isKielError(err, 'ERR_INVALID_ALLOCATION') && !isKielError(err, 'ERR_RECORD_TOO_LARGE');
           this.report(
             isKielError(err)
               ? err
@@ -583,7 +584,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       const written = await this.backend.writeRecord(
         this.group,
         'allocation',
-        JSON.stringify(record),
+        formatAllocation(record),
         this.allocation?.version ?? null,
       );
       if (written !== null) {

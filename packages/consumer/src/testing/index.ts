@@ -20,6 +20,16 @@ import type {
   Unsubscribe,
   VersionedRecord,
 } from '../backend/types';
+import { rendezvous, sticky, type Assignment } from '@kiel/allocators';
+import {
+  compareStrings,
+  formatAllocation,
+  formatPartitionSet,
+  MAX_RECORD_BYTES,
+  parseAllocation,
+  parsePartitionSet,
+  partitionsOf,
+} from '../group/records';
 
 /** Time limits of the conformance suite, in milliseconds. Raise them for slow servers, never to hide a bug. */
 export interface AllocatorBackendSuiteTimeouts {
@@ -319,6 +329,73 @@ export function runAllocatorBackendSuite(options: AllocatorBackendSuiteOptions):
     });
 
     describe('records', () => {
+      it(
+        "holds the records of 1,000 members × 100,000 partitions, below the servers' default size limits",
+        async () => {
+          // ZooKeeper refuses a znode over 1 MB (jute.maxbuffer) and etcd a request over 1.5 MiB. The consumer's
+          // format 1 (plain JSON) of this group takes megabytes; the compact format must fit, for a typical
+          // allocation (sticky, after members came and went) and the least compressible one (rendezvous: owners
+          // scattered at random).
+          // Everything is computed before any session opens: a long computation must not stall its renewals.
+          const topic = 'orders.events-by-customer';
+          const partitions = Array.from({ length: 100_000 }, (_, p) => `${topic}:${p}`).sort(compareStrings);
+          const host = (i: number) => `worker-${String(i).padStart(4, '0')}.eu-west-1.compute.internal`;
+          const members = Array.from({ length: 1_000 }, (_, i) => `${host(i)}:${1000 + i}:${randomUUID()}`).sort(
+            compareStrings,
+          );
+          const churned = [...members.slice(10), ...members.slice(0, 10).map((m) => `${m}-again`)].sort(compareStrings);
+          // One line per member: what it owns. Compared as one string: Jest's deep equality is slow on 100,000 items.
+          const owners = (live: readonly string[], assignment: Assignment) =>
+            live.map((m) => `${m} ${[...partitionsOf(assignment, m)].sort(compareStrings).join(',')}`).join('\n');
+          const records = (
+            [
+              ['sticky', churned, sticky(churned, partitions, { previous: sticky(members, partitions) })],
+              ['rendezvous', members, rendezvous(members, partitions)],
+            ] as const
+          ).map(([strategy, live, assignment]) => {
+            const record = { generation: 1, leader: live[0]!, strategy, members: live, partitions, assignment };
+            return { record, text: formatAllocation(record), plainBytes: Buffer.byteLength(JSON.stringify(record)) };
+          });
+          const setText = formatPartitionSet(partitions);
+          const plainSetBytes = Buffer.byteLength(JSON.stringify(partitions));
+
+          // The I/O first, the heavy checks after it: a long computation between calls would stall the sessions.
+          const group = t.group();
+          const [writer, reader] = await t.openMany(2);
+          expect(
+            await t.bounded(writer.writeRecord(group, 'partitions', setText, null), 'writing the set'),
+          ).not.toBeNull();
+          const storedSet = (await t.bounded(reader.readRecord(group, 'partitions'), 'reading the set'))!;
+          const watched = t.watchRecord(reader, group, 'allocation');
+          const stored: VersionedRecord[] = [];
+          let version: string | null = null;
+          for (const { record, text } of records) {
+            version = await t.bounded(
+              writer.writeRecord(group, 'allocation', text, version),
+              `writing ${record.strategy}`,
+            );
+            expect(version).not.toBeNull();
+            await watched.until(`the ${record.strategy} record`, (r) => r?.value === text);
+            stored.push((await t.bounded(reader.readRecord(group, 'allocation'), 'reading the allocation'))!);
+          }
+
+          expect(plainSetBytes).toBeGreaterThan(MAX_RECORD_BYTES);
+          expect(Buffer.byteLength(setText)).toBeLessThanOrEqual(MAX_RECORD_BYTES);
+          expect(storedSet.value === setText).toBe(true);
+          expect(parsePartitionSet(storedSet.value, storedSet.location).join(',') === partitions.join(',')).toBe(true);
+          records.forEach(({ record, text, plainBytes }, i) => {
+            expect(plainBytes).toBeGreaterThan(MAX_RECORD_BYTES);
+            expect(Buffer.byteLength(text)).toBeLessThanOrEqual(MAX_RECORD_BYTES);
+            expect(stored[i]!.value === text).toBe(true);
+            const parsed = parseAllocation(stored[i]!.value, stored[i]!.location);
+            expect(parsed.members).toEqual(record.members);
+            expect(parsed.partitions.join(',') === partitions.join(',')).toBe(true);
+            expect(owners(parsed.members, parsed.assignment) === owners(record.members, record.assignment)).toBe(true);
+          });
+        },
+        caseTimeout * 2,
+      );
+
       it(
         'a missing record reads null; create-if-absent succeeds once and never overwrites',
         async () => {

@@ -6,6 +6,7 @@ const p = (partition: number, fetchOffset: number): WantedPartition => ({
   fetchOffset,
   maxBytes: 100,
   leaderEpoch: -1,
+  lastFetchedEpoch: -1,
 });
 const sent = (r: ReturnType<FetchSessionState['build']>) =>
   r.topics.flatMap((t) => t.partitions.map((x) => `${x.partition}@${x.fetchOffset}`));

@@ -138,9 +138,15 @@ function decodeRecordsV2(
     const recordStart = p;
     let b = buf[p];
     let length: number;
+    let b2: number;
     if (b < 0x80) {
       length = (b >>> 1) ^ -(b & 1);
       p++;
+    } else if (p + 1 < end && (b2 = buf[p + 1]) < 0x80) {
+      // Two bytes: records of 64 B to 8 KiB, the common case.
+      const raw = (b & 0x7f) | (b2 << 7);
+      length = (raw >>> 1) ^ -(raw & 1);
+      p += 2;
     } else {
       length = varintSlow(buf, p, end, 5);
       p = varintEnd;
@@ -198,6 +204,10 @@ function decodeRecordsV2(
     if (b < 0x80) {
       valueLength = (b >>> 1) ^ -(b & 1);
       p++;
+    } else if (p + 1 < recordEnd && (b2 = buf[p + 1]) < 0x80) {
+      const raw = (b & 0x7f) | (b2 << 7);
+      valueLength = (raw >>> 1) ^ -(raw & 1);
+      p += 2;
     } else {
       valueLength = varintSlow(buf, p, recordEnd, 5);
       p = varintEnd;
@@ -620,7 +630,14 @@ function batchNextOffset(buf: Buffer, pos: number, magic: number): number {
  */
 export function decodeRecords(buffer: Buffer | null, options: DecodeRecordsOptions = {}): DecodeRecordsResult {
   if (buffer === null) {
-    return { batches: [], bytesConsumed: 0, truncated: false, nextOffset: undefined, sizeNeeded: undefined };
+    return {
+      batches: [],
+      bytesConsumed: 0,
+      truncated: false,
+      nextOffset: undefined,
+      sizeNeeded: undefined,
+      lastEpoch: -1,
+    };
   }
   const ctx: Context = {
     verifyCrc: options.verifyCrc ?? true,
@@ -644,6 +661,7 @@ export function decodeRecords(buffer: Buffer | null, options: DecodeRecordsOptio
   let pos = 0;
   let nextOffset: number | undefined;
   let sizeNeeded: number | undefined;
+  let lastEpoch = -1;
   while (pos < length) {
     if (length - pos < LOG_OVERHEAD) break; // not even the length field: truncated
     const size = buffer.readInt32BE(pos + 8);
@@ -661,7 +679,8 @@ export function decodeRecords(buffer: Buffer | null, options: DecodeRecordsOptio
     else throw new KafkaProtocolError('ERR_UNKNOWN_MAGIC', `unknown magic byte ${magic}`, { offset: pos + 16 });
     if (batch) batches.push(batch);
     nextOffset = batchNextOffset(buffer, pos, magic);
+    lastEpoch = magic === 2 ? buffer.readInt32BE(pos + 12) : -1;
     pos = end;
   }
-  return { batches, bytesConsumed: pos, truncated: pos < length, nextOffset, sizeNeeded };
+  return { batches, bytesConsumed: pos, truncated: pos < length, nextOffset, sizeNeeded, lastEpoch };
 }

@@ -104,4 +104,10 @@ export interface DecodeRecordsResult {
    * size. Undefined otherwise, or when too few bytes arrived to read its length.
    */
   sizeNeeded: number | undefined;
+  /**
+   * The partition leader epoch of the last whole batch read (skipped, aborted and control batches included), or -1
+   * when none was read or it was a legacy message. A consumer sends it as Fetch v12's `lastFetchedEpoch`, so the
+   * leader can tell it when its log diverged (truncation after an unclean leader change).
+   */
+  lastEpoch: number;
 }

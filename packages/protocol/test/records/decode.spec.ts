@@ -60,7 +60,26 @@ describe('truncation at the end of a fetch', () => {
       truncated: false,
       nextOffset: undefined,
       sizeNeeded: undefined,
+      lastEpoch: -1,
     });
+  });
+});
+
+describe('lastEpoch (for Fetch v12 lastFetchedEpoch)', () => {
+  const batch = (baseOffset: number, partitionLeaderEpoch: number) =>
+    encodeRecordBatch({ baseOffset, partitionLeaderEpoch, records: [{ value: 'v' }] });
+
+  it('is the partition leader epoch of the last whole batch read, skipped batches included', () => {
+    const buffer = Buffer.concat([batch(0, 3), batch(1, 4), batch(2, 7)]);
+    expect(decodeRecords(buffer).lastEpoch).toBe(7);
+    // Batches before fromOffset are skipped without decoding, but still count: they were read.
+    expect(decodeRecords(buffer, { fromOffset: 3 }).lastEpoch).toBe(7);
+    // A batch cut at the end was not read.
+    expect(decodeRecords(buffer.subarray(0, buffer.length - 1)).lastEpoch).toBe(4);
+  });
+
+  it('is -1 for a legacy message set, which has no epoch', () => {
+    expect(decodeRecords(encodeMessageSet({ magic: 1, messages: [{ value: 'v' }] })).lastEpoch).toBe(-1);
   });
 });
 

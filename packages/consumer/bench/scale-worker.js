@@ -1,0 +1,100 @@
+// Members of one bench:scale group in one child process (forked with IPC by scale.js). Several members per process:
+// each has its own backend session and Kafka connections, as separate processes would.
+//   parent → worker: {cmd: 'start', name} | {cmd: 'stop', name} | {cmd: 'counters', req} | {cmd: 'exit'}
+//   worker → parent: {type: 'started', name, memberId} | {type: 'stopped', name}
+//                    {type: 'rebalance', name, memberId, generation, at} after each rebalance a member applied
+//                    {type: 'delivered', name, partition, at} for each batch handed to a member
+//                    {type: 'counters', req, writes, bytes, events, rss, members, compute} (compute: strategy ms since
+//                    the last counters request)
+// Usage (by scale.js): node scale-worker.js <zk|etcd> <brokers> <group> <topic> <strategy>
+'use strict';
+
+const { strategies } = require('@kiel/allocators');
+const { GroupedConsumer } = require('../dist');
+const { instrument, makeBackend } = require('./backends');
+
+const [kind, brokers, group, topic, strategyName] = process.argv.slice(2);
+const now = () => performance.timeOrigin + performance.now();
+const send = (message) => process.send(message);
+const counters = { writes: 0, bytes: 0, events: 0 };
+let compute = [];
+/** The named strategy, timed: the leader's compute time. */
+const timed = Object.defineProperty(
+  (members, partitions, context) => {
+    const t = performance.now();
+    try {
+      return strategies[strategyName](members, partitions, context);
+    } finally {
+      compute.push(performance.now() - t);
+    }
+  },
+  'name',
+  { value: strategyName },
+);
+const members = new Map();
+
+/** Starts a member; a connect that fails (a busy machine's timeouts) is tried again, as an application would. */
+async function start(name) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(name);
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      process.stderr.write(`scale-worker: ${name} failed to connect (${error.message}); trying again\n`);
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
+  }
+}
+
+async function startOnce(name) {
+  const consumer = new GroupedConsumer({
+    brokers: brokers.split(','),
+    group,
+    topics: [topic],
+    backend: instrument(makeBackend(kind), counters),
+    strategy: timed,
+    deserializer: 'raw',
+    maxWaitTime: 500,
+    offsetReset: 'latest',
+  });
+  consumer.on('rebalance', ({ generation }) =>
+    send({ type: 'rebalance', name, memberId: consumer.memberId, generation, at: now() }),
+  );
+  consumer.on('error', () => undefined);
+  await consumer.connect();
+  const running = consumer.run({
+    eachBatch: async (batch) => send({ type: 'delivered', name, partition: `${topic}:${batch.partition}`, at: now() }),
+  });
+  members.set(name, { consumer, running });
+  send({ type: 'started', name, memberId: consumer.memberId });
+}
+
+async function stop(name) {
+  const member = members.get(name);
+  members.delete(name);
+  await member.consumer.close();
+  await member.running.catch(() => undefined);
+  send({ type: 'stopped', name });
+}
+
+process.on('message', (message) => {
+  const fail = (error) => {
+    process.stderr.write(`scale-worker: ${error.stack}\n`);
+    process.exit(1);
+  };
+  if (message.cmd === 'start') start(message.name).catch(fail);
+  else if (message.cmd === 'stop') stop(message.name).catch(fail);
+  else if (message.cmd === 'counters') {
+    send({
+      type: 'counters',
+      req: message.req,
+      ...counters,
+      rss: process.memoryUsage().rss,
+      members: members.size,
+      compute,
+    });
+    compute = [];
+  } else if (message.cmd === 'exit') {
+    Promise.all([...members.keys()].map(stop)).then(() => process.exit(0), fail);
+  }
+});

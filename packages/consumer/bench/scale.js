@@ -1,0 +1,517 @@
+// npm run bench:scale — what a group costs as it grows: members × partitions × backend × strategy, with a kafkajs
+// group of the same size in the same run.
+//
+// For each configuration the members run in child processes (scale-worker.js, --per-process members each) and the
+// bench watches the allocation record itself (an observer session that is not a member). Nothing is produced while
+// the group is steady; during a trial the bench produces to the partitions that changed owner, every few ms, until
+// each has delivered a message to its new owner:
+//   leave: a member that does not lead closes gracefully; until every partition that changed owner flows again.
+//   join:  a new member starts in a worker (connect included); the same.
+//   crash: a member in its own process (crash-member.js) is SIGKILLed; the same, so the session timeout (lease TTL)
+//          is in it; `- timeout` subtracts it.
+// Partitions that keep their owner never stop (kiel hands off per partition). Per rebalance it also counts backend
+// writes (join, leave, writeRecord, claim, release) and the bytes written, watch events delivered to the members,
+// the allocation record's size, RSS per member (the workers' RSS over the members), and the leader's compute time
+// (the strategy, timed in the leader, plus encoding the record, timed here).
+// The kafkajs group (same members, same partitions, same topic, in this process) is timed the same way, except that
+// its eager protocol stops every partition, so its trials produce to all of them.
+//
+// Usage: node packages/consumer/bench/scale.js [--backend zk,etcd] [--strategy naive,sticky] [--members 2,8,32,64]
+//   [--partitions 12,240,1200,3000] [--trials 5] [--crash-trials 2] [--kafkajs-trials 3] [--per-process 16]
+// Needs the local stack and built packages (npm run build).
+'use strict';
+
+const { fork, spawn } = require('node:child_process');
+const path = require('node:path');
+const { Kafka, logLevel } = require('kafkajs');
+const { formatAllocation, parseAllocation } = require('../dist');
+const { makeBackend, SESSION_TIMEOUT_MS } = require('./backends');
+
+const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+const list = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return (i > 0 ? process.argv[i + 1] : fallback).split(',').filter(Boolean);
+};
+const num = (name, fallback) => Number(list(name, String(fallback))[0]);
+const BACKENDS = list('backend', 'zk,etcd');
+const STRATEGIES = list('strategy', 'naive,sticky');
+const MEMBERS = list('members', '2,8,32,64').map(Number);
+const PARTITIONS = list('partitions', '12,240,1200,3000').map(Number);
+const TRIALS = num('trials', 5);
+const CRASH_TRIALS = num('crash-trials', 2);
+const KAFKAJS_TRIALS = num('kafkajs-trials', 3);
+const PER_PROCESS = num('per-process', 16);
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const now = () => performance.timeOrigin + performance.now();
+const log = (line) => process.stderr.write(`${line}\n`);
+const kafka = new Kafka({ clientId: 'bench-scale', brokers, logLevel: logLevel.NOTHING });
+
+function percentile(xs, p) {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+}
+
+async function waitFor(condition, timeoutMs, what) {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out: ${what}`);
+    await sleep(2);
+  }
+}
+
+async function createTopic(partitions) {
+  const topic = `bench-scale-${partitions}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`;
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true, timeout: 120_000 });
+  await admin.disconnect();
+  return topic;
+}
+
+/**
+ * Produces one message to each partition of `pending()` every `intervalMs` until `pending()` is empty or stop() is
+ * called. Returns stop().
+ */
+function pulse(producer, topic, pending, intervalMs) {
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const partitions = pending();
+      if (partitions.length === 0) {
+        await sleep(2);
+        continue;
+      }
+      await producer.send({
+        topic,
+        acks: 1,
+        messages: partitions.map((id) => ({ partition: Number(id.slice(id.lastIndexOf(':') + 1)), value: '1' })),
+      });
+      await sleep(intervalMs(partitions.length));
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+  };
+}
+const pulseInterval = (n) => Math.max(10, Math.ceil(n / 100));
+
+/** partition → owner, from an allocation record. */
+function ownersOf(record) {
+  const owners = new Map();
+  for (const [member, topics] of Object.entries(record.assignment)) {
+    for (const [topic, ids] of Object.entries(topics)) for (const id of ids) owners.set(`${topic}:${id}`, member);
+  }
+  return owners;
+}
+
+/** The partitions whose owner differs between two owner maps (lost or gained one included). */
+function movedBetween(before, after) {
+  const moved = [];
+  for (const id of new Set([...before.keys(), ...after.keys()])) if (before.get(id) !== after.get(id)) moved.push(id);
+  return moved;
+}
+
+/** One group under test: its workers, the observer of its allocation record, and what the members reported. */
+class Group {
+  constructor(kind, strategy, topic, partitions) {
+    Object.assign(this, { kind, strategy, topic, partitions });
+    this.name = `bench-scale-${kind}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`;
+    this.workers = [];
+    /** name → { memberId, worker, generation } */
+    this.members = new Map();
+    this.byMemberId = new Map();
+    /** partition → { name, at } of the last batch delivered. */
+    this.delivered = new Map();
+    this.record = undefined;
+    this.recordBytes = 0;
+    this.nextName = 0;
+    this.requests = new Map();
+    this.nextRequest = 0;
+  }
+
+  async open(workerCount) {
+    this.observer = makeBackend(this.kind);
+    await this.observer.connect();
+    this.unwatch = this.observer.watchRecord(this.name, 'allocation', (stored) => {
+      if (!stored) return;
+      const record = parseAllocation(stored.value, stored.location);
+      if (this.record && record.generation <= this.record.generation) return;
+      this.record = record;
+      this.recordBytes = Buffer.byteLength(stored.value);
+      this.owners = ownersOf(record);
+      this.onRecord?.();
+    });
+    for (let i = 0; i < workerCount; i++) {
+      const worker = fork(
+        path.join(__dirname, 'scale-worker.js'),
+        [this.kind, brokers.join(','), this.name, this.topic, this.strategy],
+        { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+      );
+      worker.on('message', (m) => this.onMessage(worker, m));
+      worker.exited = new Promise((resolve) => worker.on('exit', resolve));
+      worker.count = 0;
+      this.workers.push(worker);
+    }
+  }
+
+  onMessage(worker, m) {
+    if (m.type === 'delivered') this.delivered.set(m.partition, { name: m.name, at: m.at });
+    else if (m.type === 'rebalance') {
+      const member = this.members.get(m.name);
+      if (member) member.generation = Math.max(member.generation, m.generation);
+    } else if (m.type === 'started') {
+      const member = this.members.get(m.name);
+      member.memberId = m.memberId;
+      this.byMemberId.set(m.memberId, m.name);
+      member.started();
+    } else if (m.type === 'stopped') this.members.get(m.name)?.stopped?.();
+    else if (m.type === 'counters') this.requests.get(m.req)(m);
+  }
+
+  /** Starts a member on the least loaded worker; resolves once it has joined (connected). */
+  start() {
+    const worker = this.workers.reduce((a, b) => (b.count < a.count ? b : a));
+    worker.count++;
+    const name = `m${this.nextName++}`;
+    const member = { name, worker, generation: -1 };
+    const started = new Promise((resolve) => (member.started = resolve));
+    this.members.set(name, member);
+    worker.send({ cmd: 'start', name });
+    return started.then(() => member);
+  }
+
+  stop(name) {
+    const member = this.members.get(name);
+    const stopped = new Promise((resolve) => (member.stopped = resolve));
+    member.worker.send({ cmd: 'stop', name });
+    return stopped.then(() => {
+      member.worker.count--;
+      this.members.delete(name);
+    });
+  }
+
+  /** Every worker's counters, summed; compute times are concatenated (only the leader's worker has any). */
+  async counters() {
+    const replies = await Promise.all(
+      this.workers.map((worker) => {
+        const req = this.nextRequest++;
+        return new Promise((resolve) => {
+          this.requests.set(req, resolve);
+          worker.send({ cmd: 'counters', req });
+        });
+      }),
+    );
+    return {
+      writes: replies.reduce((n, r) => n + r.writes, 0),
+      bytes: replies.reduce((n, r) => n + r.bytes, 0),
+      events: replies.reduce((n, r) => n + r.events, 0),
+      rss: replies.reduce((n, r) => n + r.rss, 0),
+      compute: replies.flatMap((r) => r.compute),
+    };
+  }
+
+  /** The live member ids the bench expects: the workers' members and `extra` (a crash member). */
+  expectedIds(extra = []) {
+    return [...[...this.members.values()].map((m) => m.memberId), ...extra].sort();
+  }
+
+  /** The published record covers exactly the expected members, and each of them applied it. */
+  stable(extra = []) {
+    const r = this.record;
+    if (!r) return false;
+    const expected = this.expectedIds(extra.map((e) => e.memberId));
+    if (r.members.length !== expected.length || r.members.some((m, i) => m !== expected[i])) return false;
+    return [...this.members.values(), ...extra].every((m) => m.generation >= r.generation);
+  }
+
+  async close() {
+    this.unwatch?.();
+    await this.observer?.close();
+    for (const worker of this.workers) worker.send({ cmd: 'exit' });
+    await Promise.race([Promise.all(this.workers.map((w) => w.exited)), sleep(30_000)]);
+    for (const worker of this.workers) worker.kill('SIGKILL');
+  }
+}
+
+/**
+ * Times one membership change: `act()` at t0, then until the published record lists exactly the expected members
+ * and every partition whose owner changed has delivered a message to its new owner after t0. Produces to those
+ * partitions meanwhile. Returns the time and what moved.
+ */
+async function settle(group, producer, act, extra = () => []) {
+  const before = new Map(group.owners);
+  const done = new Set();
+  let moved = [];
+  const newOwner = (id) => group.byMemberId.get(group.owners.get(id)) ?? group.owners.get(id);
+  const pending = () => moved.filter((id) => !done.has(id));
+  const stopPulse = pulse(producer, group.topic, pending, pulseInterval);
+  const t0 = now();
+  await act();
+  let finished = 0;
+  try {
+    await waitFor(
+      () => {
+        if (!group.stable(extra())) return false;
+        moved = movedBetween(before, group.owners);
+        for (const id of moved) {
+          const last = group.delivered.get(id);
+          if (!done.has(id) && last && last.at > t0 && last.name === newOwner(id)) {
+            done.add(id);
+            finished = Math.max(finished, last.at);
+          }
+        }
+        return pending().length === 0;
+      },
+      120_000,
+      'the group to settle',
+    );
+  } finally {
+    await stopPulse();
+  }
+  return { ms: (moved.length === 0 ? now() : finished) - t0, moved: moved.length };
+}
+
+/** A member in its own process (crash-member.js), following what it reports on stdout. */
+function startCrashMember(group) {
+  const child = spawn(
+    process.execPath,
+    [path.join(__dirname, 'crash-member.js'), group.kind, brokers.join(','), group.name, group.topic, group.strategy],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const state = { child, name: `crash-${child.pid}`, generation: -1 };
+  state.exited = new Promise((resolve) => child.on('close', resolve));
+  let pending = '';
+  child.stdout.on('data', (chunk) => {
+    const lines = (pending + chunk.toString()).split('\n');
+    pending = lines.pop();
+    for (const line of lines) {
+      const [what, a] = line.split(' ');
+      if (what === 'ASSIGNED') state.generation = Number(a);
+      else if (what === 'ID') {
+        state.memberId = a;
+        group.byMemberId.set(a, state.name);
+      }
+    }
+  });
+  return state;
+}
+
+async function benchKiel(kind, strategy, members, partitions, topic, producer) {
+  const group = new Group(kind, strategy, topic, partitions);
+  const processes = Math.ceil(members / PER_PROCESS);
+  const result = { leave: [], join: [], crash: [], leaveWrites: [], joinWrites: [], leaveBytes: [], joinBytes: [] };
+  Object.assign(result, { leaveEvents: [], joinEvents: [], leaveMoved: [], joinMoved: [], compute: [], processes });
+  try {
+    await group.open(processes);
+    const t = performance.now();
+    // Eight at a time: a whole group connecting at once is a thundering herd no deployment starts with.
+    for (let i = 0; i < members; i += 8) {
+      await Promise.all(Array.from({ length: Math.min(8, members - i) }, () => group.start()));
+    }
+    await waitFor(() => group.stable(), 300_000, 'the initial allocation');
+    result.startMs = performance.now() - t;
+    await sleep(500);
+    const steady = await group.counters();
+    result.rssPerMember = steady.rss / members;
+    const measure = async (what, act) => {
+      const before = await group.counters();
+      const { ms, moved } = await settle(group, producer, act);
+      await sleep(200);
+      const after = await group.counters();
+      result[what].push(ms);
+      result[`${what}Writes`].push(after.writes - before.writes);
+      result[`${what}Bytes`].push(after.bytes - before.bytes);
+      result[`${what}Events`].push(after.events - before.events);
+      result[`${what}Moved`].push(moved);
+      const t = performance.now();
+      formatAllocation(group.record);
+      const encode = performance.now() - t;
+      result.compute.push(...after.compute.map((c) => c + encode));
+      return { ms, moved, writes: after.writes - before.writes };
+    };
+    for (let trial = 0; trial < TRIALS; trial++) {
+      const leader = group.byMemberId.get(group.record.leader);
+      const candidates = [...group.members.keys()].filter((n) => n !== leader);
+      const leaving = candidates[Math.floor(Math.random() * candidates.length)];
+      const l = await measure('leave', () => group.stop(leaving));
+      const j = await measure('join', () => group.start());
+      log(
+        `  ${kind} ${strategy} ${members}×${partitions} trial ${trial + 1}: leave ${l.ms.toFixed(0)} ms (${l.moved} moved, ` +
+          `${l.writes} writes), join ${j.ms.toFixed(0)} ms (${j.moved} moved, ${j.writes} writes)`,
+      );
+    }
+    result.recordBytes = group.recordBytes;
+    for (let trial = 0; trial < CRASH_TRIALS; trial++) {
+      const remote = startCrashMember(group);
+      await waitFor(() => remote.memberId !== undefined, 60_000, 'the crash member to join');
+      await waitFor(() => group.stable([remote]), 120_000, 'stable with the crash member');
+      await sleep(300 + Math.random() * 700);
+      let dead = false;
+      const { ms, moved } = await settle(
+        group,
+        producer,
+        async () => {
+          remote.child.kill('SIGKILL');
+          await remote.exited;
+          dead = true;
+        },
+        () => (dead ? [] : [remote]),
+      );
+      result.crash.push(ms);
+      log(`  ${kind} ${strategy} ${members}×${partitions} crash ${trial + 1}: ${ms.toFixed(0)} ms (${moved} moved)`);
+    }
+  } finally {
+    await group.close();
+  }
+  return result;
+}
+
+async function benchKafkajs(members, partitions, topic, producer) {
+  const groupId = `bench-scale-kafkajs-${Date.now()}`;
+  const delivered = new Map();
+  const consumers = [];
+  let n = 0;
+  const start = async () => {
+    const name = `k${n++}`;
+    const consumer = kafka.consumer({ groupId });
+    const member = { name, consumer, partitions: [] };
+    consumer.on(consumer.events.GROUP_JOIN, (e) => (member.partitions = e.payload.memberAssignment[topic] ?? []));
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: false });
+    await consumer.run({
+      eachBatch: async ({ batch }) => delivered.set(batch.partition, { name, at: now() }),
+    });
+    consumers.push(member);
+    return member;
+  };
+  const stable = () => {
+    const owned = consumers.flatMap((m) => m.partitions);
+    return owned.length === partitions && new Set(owned).size === partitions;
+  };
+  const result = { leave: [], join: [] };
+  const all = Array.from({ length: partitions }, (_, p) => p);
+  /** Until every partition delivered after t0 (the eager protocol stops them all), producing to the rest. */
+  const settleAll = async (act) => {
+    const done = new Set();
+    let finished = 0;
+    const stopPulse = pulse(
+      producer,
+      topic,
+      () => all.filter((p) => !done.has(p)).map((p) => `${topic}:${p}`),
+      pulseInterval,
+    );
+    const t0 = now();
+    try {
+      await act();
+      await waitFor(
+        () => {
+          if (!stable()) return false;
+          for (const p of all) {
+            const last = delivered.get(p);
+            if (!done.has(p) && last && last.at > t0) {
+              done.add(p);
+              finished = Math.max(finished, last.at);
+            }
+          }
+          return done.size === partitions;
+        },
+        300_000,
+        'the kafkajs group to settle',
+      );
+    } finally {
+      await stopPulse();
+    }
+    return finished - t0;
+  };
+  try {
+    for (let i = 0; i < members; i++) await start();
+    await waitFor(stable, 300_000, 'kafkajs initial assignment');
+    for (let trial = 0; trial < KAFKAJS_TRIALS; trial++) {
+      const leaving = consumers.splice(1 + Math.floor(Math.random() * (consumers.length - 1)), 1)[0];
+      result.leave.push(await settleAll(() => leaving.consumer.disconnect()));
+      result.join.push(await settleAll(() => start()));
+      log(
+        `  kafkajs ${members}×${partitions} trial ${trial + 1}: leave ${result.leave.at(-1).toFixed(0)} ms, ` +
+          `join ${result.join.at(-1).toFixed(0)} ms`,
+      );
+    }
+  } finally {
+    await Promise.all(consumers.map((m) => m.consumer.disconnect().catch(() => undefined)));
+  }
+  return result;
+}
+
+function report(rows, peers, seconds) {
+  const f = (x, w = 7) => (Number.isFinite(x) ? x.toFixed(0) : '-').padStart(w);
+  const p = (xs, w) => `${f(percentile(xs, 50), w)}${f(percentile(xs, 99), w)}`;
+  console.log(
+    `\nbench:scale: time until every partition that changed owner flows again, ms (p50 p99); per rebalance, median: ` +
+      `partitions moved, backend writes, bytes written, watch events; record bytes; RSS per member (MiB); leader ms`,
+  );
+  console.log(
+    'backend strategy members partitions procs |   leave p50    p99 |    join p50    p99 |   crash p50    p99 | ' +
+      'moved L/J  writes L/J    bytes L/J  events L/J |  record  RSS/m leader',
+  );
+  for (const r of rows) {
+    const m = (xs) => f(percentile(xs, 50), 5);
+    console.log(
+      `${r.kind.padEnd(7)} ${r.strategy.padEnd(8)} ${String(r.members).padStart(7)} ${String(r.partitions).padStart(10)} ` +
+        `${String(r.processes).padStart(5)} |     ${p(r.leave)} |     ${p(r.join)} |     ${p(r.crash)} | ` +
+        `${m(r.leaveMoved)}/${m(r.joinMoved).trim().padEnd(4)} ${m(r.leaveWrites)}/${m(r.joinWrites).trim().padEnd(5)} ` +
+        `${f(percentile(r.leaveBytes, 50), 6)}/${f(percentile(r.joinBytes, 50), 6).trim().padEnd(6)} ` +
+        `${m(r.leaveEvents)}/${m(r.joinEvents).trim().padEnd(5)}| ${f(r.recordBytes, 7)} ${(r.rssPerMember / 2 ** 20).toFixed(1).padStart(6)} ` +
+        `${percentile(r.compute, 50)?.toFixed(1).padStart(6)}`,
+    );
+  }
+  if (peers.length > 0) {
+    console.log('\nkafkajs group (eager protocol: every partition stops), same topic, same run, ms (p50 p99)');
+    console.log('members partitions |   leave p50    p99 |    join p50    p99');
+    for (const r of peers) {
+      console.log(
+        `${String(r.members).padStart(7)} ${String(r.partitions).padStart(10)} |     ${p(r.leave)} |     ${p(r.join)}`,
+      );
+    }
+  }
+  console.log(
+    `\ncrash includes the session timeout (ZooKeeper ${SESSION_TIMEOUT_MS.zk} ms, etcd lease ${SESSION_TIMEOUT_MS.etcd} ms). ` +
+      `Trials: ${TRIALS} leave/join, ${CRASH_TRIALS} crash, ${KAFKAJS_TRIALS} kafkajs; ${PER_PROCESS} members per process. ` +
+      `Took ${seconds.toFixed(0)} s.`,
+  );
+}
+
+async function main() {
+  const started = performance.now();
+  const producer = kafka.producer();
+  await producer.connect();
+  const rows = [];
+  const peers = [];
+  try {
+    for (const partitions of PARTITIONS) {
+      const topic = await createTopic(partitions);
+      for (const members of MEMBERS) {
+        for (const kind of BACKENDS) {
+          for (const strategy of STRATEGIES) {
+            const r = await benchKiel(kind, strategy, members, partitions, topic, producer);
+            rows.push({ kind, strategy, members, partitions, ...r });
+          }
+        }
+        if (KAFKAJS_TRIALS > 0)
+          peers.push({ members, partitions, ...(await benchKafkajs(members, partitions, topic, producer)) });
+      }
+    }
+  } finally {
+    await producer.disconnect();
+  }
+  report(rows, peers, (performance.now() - started) / 1000);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
