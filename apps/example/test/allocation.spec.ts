@@ -148,7 +148,7 @@ describe.each(['zk', 'etcd'])('kiel allocation with a member on %s', (backend) =
     } finally {
       member.kill('SIGKILL');
     }
-  });
+  }, 240_000);
 });
 
 describe('kiel allocation --watch', () => {
@@ -184,7 +184,7 @@ describe('kiel allocation --watch', () => {
     );
     text.kill('SIGINT');
     expect(await text.exited).toEqual({ code: 0, signal: null });
-  });
+  }, 120_000);
 
   it.each([
     ['0', /option '--watch \[seconds\]' argument '0' is invalid/],

