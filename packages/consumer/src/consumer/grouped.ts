@@ -682,7 +682,8 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     if (offsets.length === 0) return;
     const send = () =>
       this.offsets.commit(offsets, {
-        metadata,
+        // Names the member (its id changes on rejoin), so that an observer can tell whose work a commit was.
+        metadata: metadata ?? `committed by ${this.memberId}`,
         // A retry drops partitions no longer owned and offsets committed meanwhile.
         keep: (o) => {
           const id = tpId(o.topic, o.partition);
