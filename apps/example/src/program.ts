@@ -5,6 +5,7 @@ import { isKielError } from '@kiel/consumer';
 import { firstLine, optionOf, UnreachableError, UsageError, watchStdout } from './common';
 import { allocationCommand } from './commands/allocation';
 import { consumeCommand } from './commands/consume';
+import { dashboardCommand } from './commands/dashboard';
 import { demoCommand } from './commands/demo';
 import { produceCommand } from './commands/produce';
 import { workCommand } from './commands/work';
@@ -39,7 +40,14 @@ export function program(): Command {
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .configureHelp({ showGlobalOptions: false });
-  for (const command of [produceCommand(), consumeCommand(), workCommand(), allocationCommand(), demoCommand()]) {
+  for (const command of [
+    produceCommand(),
+    consumeCommand(),
+    workCommand(),
+    allocationCommand(),
+    dashboardCommand(),
+    demoCommand(),
+  ]) {
     // Subcommands do not inherit exitOverride when built separately: give each the same handling.
     root.addCommand(command.exitOverride().showHelpAfterError('(add --help for usage)'));
   }

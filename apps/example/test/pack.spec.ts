@@ -136,3 +136,34 @@ describe.each([
     }
   }, 240_000);
 });
+
+describe('the kiel app packed with npm pack', () => {
+  it('ships the dashboard page, and every asset it loads resolves from the package or its dependencies', () => {
+    const app = path.join(ROOT, 'apps', 'example');
+    const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--silent'], {
+      cwd: app,
+      env: cleanEnv(),
+      encoding: 'utf8',
+    });
+    const files = new Set((JSON.parse(out) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path));
+    const html = readFileSync(path.join(app, 'public', 'index.html'), 'utf8');
+    const assets = [...html.matchAll(/(?:src|href)="(\/[^"]+)"/g)].map((m) => m[1]!);
+    expect(assets.length).toBeGreaterThanOrEqual(4);
+    const manifest = JSON.parse(readFileSync(path.join(app, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    for (const asset of assets) {
+      if (asset.startsWith('/assets/')) {
+        // Served from public/, which must be in the tarball.
+        expect(files).toContain(`public/${asset.slice('/assets/'.length)}`);
+      } else {
+        // The chart library comes from uPlot's own package, a runtime dependency (not a dev one, not a CDN).
+        expect(asset).toMatch(/^\/vendor\/uplot\/uPlot\.(iife\.min\.js|min\.css)$/);
+        expect(manifest.dependencies).toHaveProperty('uplot');
+        expect(() => require.resolve(`uplot/dist/${path.basename(asset)}`)).not.toThrow();
+      }
+    }
+    expect(files).toContain('dist/dashboard/server.js');
+    for (const dep of ['fastify', '@fastify/static', 'uplot']) expect(manifest.dependencies).toHaveProperty(dep);
+  });
+});

@@ -16,6 +16,9 @@ describe('usage errors exit 2 and name the flag', () => {
     ['a negative weight', ['work', '--group', 'g', '--topic', 't', '--weight', '-1'], '--weight'],
     ['an empty topic in a list', ['work', '--group', 'g', '--topic', 'a,,b'], '--topic'],
     ['too few demo workers', ['demo', '--workers', '1'], '--workers'],
+    ['a dashboard port out of range', ['dashboard', '--group', 'g', '--port', '70000'], '--port'],
+    ['a zero dashboard interval', ['dashboard', '--group', 'g', '--interval', '0'], '--interval'],
+    ['a dashboard without a group', ['dashboard', '--backend', 'etcd'], '--group'],
     ['an unknown flag', ['work', '--group', 'g', '--topic', 't', '--turbo'], '--turbo'],
     ['a group the consumer refuses', ['work', '--group', 'a/b', '--topic', 't'], '--group'],
     [
@@ -45,7 +48,7 @@ describe('usage errors exit 2 and name the flag', () => {
 });
 
 describe('--help', () => {
-  it.each(['produce', 'consume', 'work', 'allocation', 'demo'])('kiel %s --help', async (command) => {
+  it.each(['produce', 'consume', 'work', 'allocation', 'dashboard', 'demo'])('kiel %s --help', async (command) => {
     const result = await runCli([command, '--help']);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`Usage: kiel ${command}`);
@@ -55,7 +58,7 @@ describe('--help', () => {
   it('kiel --help lists every command', async () => {
     const result = await runCli(['--help']);
     expect(result.code).toBe(0);
-    for (const command of ['produce', 'consume', 'work', 'allocation', 'demo'])
+    for (const command of ['produce', 'consume', 'work', 'allocation', 'dashboard', 'demo'])
       expect(result.stdout).toContain(command);
   });
 });

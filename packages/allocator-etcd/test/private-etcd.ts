@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import type { Server, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Server as TlsServer } from 'node:tls';
@@ -85,59 +85,8 @@ export class PrivateEtcd {
   }
 }
 
-/** A TCP proxy in front of a port whose traffic can be cut (every connection reset, new ones refused) and restored. */
-export class TcpProxy {
-  private readonly sockets = new Set<Socket>();
-  private readonly server: Server;
-  private blocked = false;
-  port = 0;
-
-  private constructor(targetPort: number) {
-    this.server = createServer((client) => {
-      if (this.blocked) {
-        client.destroy();
-        return;
-      }
-      const upstream = connect(targetPort, '127.0.0.1');
-      for (const socket of [client, upstream]) {
-        this.sockets.add(socket);
-        socket.on('close', () => this.sockets.delete(socket));
-        socket.on('error', () => undefined);
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-  }
-
-  static async start(targetPort: number): Promise<TcpProxy> {
-    const proxy = new TcpProxy(targetPort);
-    proxy.port = await new Promise<number>((resolve, reject) => {
-      proxy.server.once('error', reject);
-      proxy.server.listen(0, '127.0.0.1', () => resolve((proxy.server.address() as { port: number }).port));
-    });
-    return proxy;
-  }
-
-  get hosts(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-
-  cut(): void {
-    this.blocked = true;
-    for (const socket of this.sockets) socket.destroy();
-  }
-
-  restore(): void {
-    this.blocked = false;
-  }
-
-  close(): Promise<void> {
-    this.cut();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
+/** A TCP proxy whose traffic can be cut (every connection reset, new ones refused) and restored: the consumer's. */
+export { TcpProxy } from '../../consumer/test/helpers/tcp-proxy';
 
 /** TLS material made by openssl for one test run: a CA, a server certificate for 127.0.0.1, a client certificate. */
 export interface TestCertificates {

@@ -7,6 +7,7 @@
 //   platformatic   @platformatic/kafka 2.12.1, consume({ mode: 'earliest' }) and 'data' events, string deserializers
 //   crab           kafka-crab-js 5.0.0 (librdkafka), createConsumer() + recvBatch(4096, 2), earliest
 // KIEL_DIST=<dir> runs another build of @kiel/consumer (a baseline commit's dist) instead of this one's.
+// KIEL_TRACE=1 subscribes a no-op handler to every kiel:consumer:* tracing channel (per-message spans included).
 //
 // Every consumer does the same work: each value becomes a string (UTF-8), followed by a newline, written to
 // stdout (the benchmark points stdout at /dev/null), and the process exits after <expected> messages, once its
@@ -70,8 +71,17 @@ function batchText(list, valueOf, limit) {
   return { out, size, n };
 }
 
+/** KIEL_TRACE=1: a no-op subscriber on every kiel:consumer:* tracing channel, to measure what subscribing costs. */
+function subscribeAll(kiel) {
+  const dc = require('node:diagnostics_channel');
+  const noop = () => {};
+  const handlers = { start: noop, end: noop, asyncStart: noop, asyncEnd: noop, error: noop };
+  for (const name of Object.values(kiel.channels ?? {})) dc.tracingChannel(name).subscribe(handlers);
+}
+
 async function kiel() {
   const kiel = require(process.env.KIEL_DIST ?? '../dist');
+  if (process.env.KIEL_TRACE === '1') subscribeAll(kiel);
   const common = {
     brokers: brokers.split(','),
     topics: [topic],
@@ -114,13 +124,26 @@ async function kiel() {
 }
 
 async function kafkajs() {
-  const { Kafka, logLevel } = require('kafkajs');
+  const { Kafka, logLevel, CompressionCodecs, CompressionTypes } = require('kafkajs');
+  // kafkajs ships only gzip; users plug in codecs per type. It gets the same native decompressors we use.
+  const { lz4Codec, zstdCodec, snappyCodec } = require('@kiel/protocol');
+  for (const [type, codec] of [
+    [CompressionTypes.LZ4, lz4Codec],
+    [CompressionTypes.ZSTD, zstdCodec],
+    [CompressionTypes.Snappy, snappyCodec],
+  ]) {
+    CompressionCodecs[type] = () => ({
+      compress: async (encoder) => codec.compress(encoder.buffer),
+      decompress: async (buffer) => codec.decompress(buffer, { maxOutputBytes: 1 << 28 }),
+    });
+  }
   const client = new Kafka({ clientId: 'bench', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
   const consumer = client.consumer({ groupId: `bench-${process.pid}-${Date.now()}` });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await new Promise((resolve, reject) => {
     let done = false;
+    consumer.on(consumer.events.CRASH, (e) => reject(e.payload.error));
     consumer
       .run({
         eachBatchAutoResolve: true,

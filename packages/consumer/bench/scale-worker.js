@@ -32,6 +32,8 @@ const timed = Object.defineProperty(
   { value: strategyName },
 );
 const members = new Map();
+// The bench went away: so do its members' sessions.
+process.on('disconnect', () => process.exit(0));
 
 /** Starts a member; a connect that fails (a busy machine's timeouts) is tried again, as an application would. */
 async function start(name) {

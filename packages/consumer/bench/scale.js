@@ -53,9 +53,10 @@ function percentile(xs, p) {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
 }
 
-async function waitFor(condition, timeoutMs, what) {
+async function waitFor(condition, timeoutMs, what, group) {
   const deadline = performance.now() + timeoutMs;
   while (!condition()) {
+    if (group?.failed) throw group.failed;
     if (performance.now() > deadline) throw new Error(`timed out: ${what}`);
     await sleep(2);
   }
@@ -151,7 +152,12 @@ class Group {
         { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
       );
       worker.on('message', (m) => this.onMessage(worker, m));
+      // A worker that dies (a client library that throws on its socket) ends this configuration, not the bench.
+      worker.on('error', () => undefined);
       worker.exited = new Promise((resolve) => worker.on('exit', resolve));
+      worker.on('exit', (code) => {
+        if (!this.closing) this.failed = new Error(`a worker of ${this.name} exited with code ${code}`);
+      });
       worker.count = 0;
       this.workers.push(worker);
     }
@@ -228,6 +234,7 @@ class Group {
   }
 
   async close() {
+    this.closing = true;
     this.unwatch?.();
     await this.observer?.close();
     for (const worker of this.workers) worker.send({ cmd: 'exit' });
@@ -267,6 +274,7 @@ async function settle(group, producer, act, extra = () => []) {
       },
       120_000,
       'the group to settle',
+      group,
     );
   } finally {
     await stopPulse();
@@ -311,7 +319,7 @@ async function benchKiel(kind, strategy, members, partitions, topic, producer) {
     for (let i = 0; i < members; i += 8) {
       await Promise.all(Array.from({ length: Math.min(8, members - i) }, () => group.start()));
     }
-    await waitFor(() => group.stable(), 300_000, 'the initial allocation');
+    await waitFor(() => group.stable(), 300_000, 'the initial allocation', group);
     result.startMs = performance.now() - t;
     await sleep(500);
     const steady = await group.counters();
@@ -488,14 +496,20 @@ async function main() {
   await producer.connect();
   const rows = [];
   const peers = [];
+  const failures = [];
   try {
     for (const partitions of PARTITIONS) {
       const topic = await createTopic(partitions);
       for (const members of MEMBERS) {
         for (const kind of BACKENDS) {
           for (const strategy of STRATEGIES) {
-            const r = await benchKiel(kind, strategy, members, partitions, topic, producer);
-            rows.push({ kind, strategy, members, partitions, ...r });
+            try {
+              const r = await benchKiel(kind, strategy, members, partitions, topic, producer);
+              rows.push({ kind, strategy, members, partitions, ...r });
+            } catch (error) {
+              log(`  ${kind} ${strategy} ${members}×${partitions} failed: ${error.message}`);
+              failures.push(`${kind} ${strategy} ${members}×${partitions}: ${error.message}`);
+            }
           }
         }
         if (KAFKAJS_TRIALS > 0)
@@ -506,6 +520,7 @@ async function main() {
     await producer.disconnect();
   }
   report(rows, peers, (performance.now() - started) / 1000);
+  for (const failure of failures) console.log(`failed: ${failure}`);
 }
 
 main().then(

@@ -47,8 +47,28 @@ export type { CloseOptions, GroupedConsumerEvents, GroupedConsumerOptions } from
 export { freezeGroup, unfreezeGroup, groupControl } from './group/control';
 export type { GroupControlState } from './group/control';
 export { GroupCoordinator } from './group/coordinator';
-export type { CoordinatorEvents, GroupCoordinatorOptions, HandoffHooks, TopicPartition } from './group/coordinator';
+export type {
+  CoordinatorEvents,
+  CoordinatorObserver,
+  GroupCoordinatorOptions,
+  HandoffHooks,
+  TopicPartition,
+} from './group/coordinator';
 export { OffsetStore } from './group/offsets';
 export type { PartitionOffset } from './group/offsets';
 export { formatAllocation, parseAllocation, MAX_RECORD_BYTES } from './group/records';
 export type { AllocationRecord, ClaimRecord, ControlRecord } from './group/records';
+export { channels } from './diagnostics';
+export type {
+  CommitTraceContext,
+  FenceTraceContext,
+  FetchTraceContext,
+  FetchTraceResult,
+  HandlerTraceContext,
+  HandoffTraceContext,
+  HandoffTraceResult,
+  MessageTraceContext,
+  RebalanceTraceContext,
+  TraceOrigin,
+} from './diagnostics';
+export type { ConsumerMetrics, GroupedConsumerMetrics, MetricsWindow, PartitionMetrics } from './metrics';

@@ -3,6 +3,8 @@ import type { KafkaRecord } from '@kiel/protocol';
 import { Cluster } from '../cluster';
 import { KielError, isKielError } from '../errors';
 import { Fetcher, type FetchedBatch, type LogTruncation } from '../fetch/fetcher';
+import { handlerChannel, messageChannel } from '../diagnostics';
+import { MetricsRecorder, type ConsumerMetrics, type PartitionMetrics } from '../metrics';
 import {
   deserializers,
   resolveOptions,
@@ -64,6 +66,12 @@ const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
 /** Longest time handlers may hold the event loop before the loop yields, so heartbeats and timers run, ms. */
 const MAX_YIELD_INTERVAL = 50;
 
+/** Calls a message handler for the message channel's `tracePromise`, which wants a promise back. */
+function callHandler<V>(handler: (message: Message<V>) => Promise<void> | void, message: Message<V>): Promise<void> {
+  const result = handler(message);
+  return result instanceof Promise ? result : Promise.resolve(result);
+}
+
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
@@ -98,6 +106,10 @@ export abstract class BaseConsumer<
   }
 
   protected readonly options: ResolvedOptions<V>;
+  /** Who publishes on the tracing channels (GroupedConsumer adds its group). */
+  protected readonly origin: { consumer: object; clientId: string; group: string | undefined };
+  /** Bookkeeping behind {@link metrics}: per batch and per fetch, never per message. */
+  protected readonly stats: MetricsRecorder;
   protected readonly cluster: Cluster;
   protected readonly fetcher: Fetcher;
   /** Next offset to hand out (and commit) per partition: one past the last handled message. */
@@ -128,6 +140,8 @@ export abstract class BaseConsumer<
     super();
     this.options = resolveOptions(options);
     const o = this.options;
+    this.origin = { consumer: this, clientId: o.clientId, group: undefined };
+    this.stats = new MetricsRecorder(options.metricsWindow);
     this.cluster = new Cluster({
       brokers: o.brokers,
       clientId: o.clientId,
@@ -147,6 +161,7 @@ export abstract class BaseConsumer<
       isolationLevel: o.isolationLevel,
       verifyCrc: o.verifyCrc,
       offsetReset: o.offsetReset,
+      origin: this.origin,
       ...(o.codecs ? { codecs: o.codecs } : {}),
     });
     this.fetcher.on('truncation', (info) => {
@@ -158,6 +173,66 @@ export abstract class BaseConsumer<
       this.events.emit('truncation', info);
     });
     this.fetcher.on('error', (err) => this.reportError(err));
+    this.fetcher.on('fetch', ({ bytes, durationMs }) => {
+      const now = performance.now();
+      this.stats.fetches.record(durationMs, now);
+      this.stats.fetchBytes.record(bytes, now);
+    });
+    this.events.on('batch', ({ topic, partition, messages, bytes, lag }) =>
+      this.stats.batch(tpKey(topic, partition), messages, bytes, lag, performance.now()),
+    );
+  }
+
+  /**
+   * A snapshot of this consumer's figures under the Java consumer's metric names: per-partition `records-lag`,
+   * `records-consumed-rate`, fetch latency and size, and more (see {@link ConsumerMetrics}). Cheap enough to call on
+   * every scrape; the bookkeeping behind it runs per batch and per fetch, never per message.
+   */
+  metrics(): ConsumerMetrics {
+    const now = performance.now();
+    const s = this.stats;
+    const partitions: PartitionMetrics[] = [];
+    let lagMax = NaN;
+    for (const a of this.fetcher.assigned()) {
+      const k = tpKey(a.topic, a.partition);
+      const handled = this.positions.get(k)?.offset;
+      const position = handled ?? (a.fetchOffset >= 0 ? a.fetchOffset : -1);
+      const lag = a.highWatermark >= 0 && position >= 0 ? Math.max(0, a.highWatermark - position) : NaN;
+      const p = s.partitions.get(k);
+      const seen = p ? p.lag.max(now) : NaN;
+      const max = Number.isNaN(seen) ? lag : Number.isNaN(lag) ? seen : Math.max(seen, lag);
+      if (!Number.isNaN(max) && !(max <= lagMax)) lagMax = max;
+      partitions.push({
+        topic: a.topic,
+        partition: a.partition,
+        'records-lag': lag,
+        'records-lag-max': max,
+        'high-watermark': a.highWatermark,
+        position,
+        'records-consumed-rate': p ? p.records.rate(now) : 0,
+        paused: a.paused,
+      });
+    }
+    partitions.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+    return {
+      timestamp: Date.now(),
+      clientId: this.options.clientId,
+      window: { sampleMs: s.sampleMs, samples: s.samples },
+      'assigned-partitions': partitions.length,
+      'records-consumed-rate': s.batches.rate(now),
+      'records-consumed-total': s.batches.totalSum,
+      'bytes-consumed-rate': s.bytes.rate(now),
+      'bytes-consumed-total': s.bytes.totalSum,
+      'records-lag-max': lagMax,
+      'records-per-batch-avg': s.batches.avg(now),
+      'fetch-rate': s.fetches.countRate(now),
+      'fetch-total': s.fetches.totalCount,
+      'fetch-latency-avg': s.fetches.avg(now),
+      'fetch-latency-max': s.fetches.max(now),
+      'fetch-size-avg': s.fetchBytes.avg(now),
+      'fetch-size-max': s.fetchBytes.max(now),
+      partitions,
+    };
   }
 
   /** Connects to the cluster and prepares what to fetch. Idempotent; concurrent calls share one attempt. */
@@ -626,7 +701,13 @@ export abstract class BaseConsumer<
         }
         const k = tpKey(fb.topic, fb.partition);
         // The unit a revocation waits for: the handler, then the position it reached.
-        const work = eachBatch ? this.eachBatchOf(fb, batch, eachBatch) : this.eachMessageOf(fb, batch, eachMessage!);
+        // Tracing is decided once per batch: unsubscribed, the handler path is exactly the untraced one.
+        const work =
+          handlerChannel.hasSubscribers || messageChannel.hasSubscribers
+            ? this.traced(fb, batch, eachBatch, eachMessage)
+            : eachBatch
+              ? this.eachBatchOf(fb, batch, eachBatch)
+              : this.eachMessageOf(fb, batch, eachMessage!);
         this.handling.set(k, work);
         let complete: boolean;
         try {
@@ -686,6 +767,52 @@ export abstract class BaseConsumer<
       if (slot !== undefined && slot.live) slot.offset = message.offset + 1;
     }
     return true;
+  }
+
+  /** A batch's handler call published on `kiel:consumer:handler`, and each message on `kiel:consumer:message`. */
+  private traced(
+    fb: FetchedBatch,
+    batch: Batch<V>,
+    eachBatch: RunHandlers<V>['eachBatch'],
+    eachMessage: RunHandlers<V>['eachMessage'],
+  ): Promise<boolean> {
+    let perMessage = eachMessage!;
+    if (!eachBatch && messageChannel.hasSubscribers) {
+      // Fields spelled out: an object spread here costs several µs per message.
+      const { consumer, clientId, group } = this.origin;
+      const handler = perMessage;
+      perMessage = (message) =>
+        messageChannel.tracePromise(
+          callHandler,
+          {
+            consumer,
+            clientId,
+            group,
+            topic: message.topic,
+            partition: message.partition,
+            offset: message.offset,
+            message: message as Message<unknown>,
+          },
+          undefined,
+          handler,
+          message,
+        );
+    }
+    const run = () => (eachBatch ? this.eachBatchOf(fb, batch, eachBatch) : this.eachMessageOf(fb, batch, perMessage));
+    if (!handlerChannel.hasSubscribers) return run();
+    const { consumer, clientId, group } = this.origin;
+    return handlerChannel.tracePromise(run, {
+      consumer,
+      clientId,
+      group,
+      topic: batch.topic,
+      partition: batch.partition,
+      firstOffset: batch.firstOffset,
+      lastOffset: batch.lastOffset,
+      highWatermark: batch.highWatermark,
+      batch: batch as Batch<unknown>,
+      kind: eachBatch ? 'eachBatch' : 'eachMessage',
+    });
   }
 
   /** Calls a batch handler; see {@link Batch.resolveOffset} for what counts as handled when it stops early. */

@@ -3,7 +3,23 @@ import { listOffset } from '../fetch/fetcher';
 import { naive, strategies, type Strategy, type StrategyName } from '@kiel/allocators';
 import type { AllocatorBackend } from '../backend/types';
 import { KielError, invalidConfig, isKielError } from '../errors';
-import { GroupCoordinator, type CoordinatorEvents, type TopicPartition } from '../group/coordinator';
+import {
+  GroupCoordinator,
+  type CoordinatorEvents,
+  type CoordinatorObserver,
+  type TopicPartition,
+} from '../group/coordinator';
+import {
+  closeSpan,
+  commitChannel,
+  fenceChannel,
+  handoffChannel,
+  openSpan,
+  rebalanceChannel,
+  type FenceTraceContext,
+  type RebalanceTraceContext,
+} from '../diagnostics';
+import type { GroupedConsumerMetrics } from '../metrics';
 import { OffsetStore, type PartitionOffset } from '../group/offsets';
 import { BaseConsumer, type ConsumerEvents } from './base';
 import type { BaseConsumerOptions, Batch } from './options';
@@ -100,6 +116,11 @@ export interface GroupedConsumerEvents extends ConsumerEvents {
 
 const tpId = (topic: string, partition: number) => `${topic}:${partition}`;
 
+function splitId(id: string): { topic: string; partition: number } {
+  const i = id.lastIndexOf(':');
+  return { topic: id.slice(0, i), partition: Number(id.slice(i + 1)) };
+}
+
 /** How often autocommit commits in the middle of a long `eachMessage` batch, ms. */
 const AUTOCOMMIT_INTERVAL = 1000;
 
@@ -147,6 +168,9 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
   private metadataTimer: NodeJS.Timeout | undefined;
   /** close({ restarting: true }) was asked for. */
   private restarting = false;
+  /** Open spans of the rebalance and fence channels (only while someone subscribes). */
+  private rebalanceSpan: RebalanceTraceContext | undefined;
+  private fenceSpan: { context: FenceTraceContext; started: number; lost: boolean } | undefined;
 
   constructor(options: GroupedConsumerOptions<V>) {
     super(options);
@@ -225,6 +249,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     this.handlerTimeout = handlerTimeout;
     this.backend = backend;
     this.group = options.group;
+    this.origin.group = options.group;
     this.autocommit = options.autocommit ?? true;
     this.initialTopics = options.topics ?? [];
     this.coordinator = new GroupCoordinator({
@@ -244,6 +269,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
         drop: (partitions) => this.dropPartitions(partitions),
         fence: (fenced) => this.fence(fenced),
       },
+      observer: this.observer(),
     });
     const forward = <K extends keyof CoordinatorEvents>(event: K) =>
       this.coordinator.on(event, ((...args: unknown[]) =>
@@ -254,6 +280,130 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     forward('lost');
     forward('rejoined');
     this.coordinator.on('error', (err) => this.reportError(err));
+    this.coordinator.on('rebalance', (info) => {
+      const now = performance.now();
+      this.stats.rebalances.record(info.durationMs, now);
+      this.stats.lastRebalanceAt = now;
+      const span = this.rebalanceSpan;
+      if (span) {
+        this.rebalanceSpan = undefined;
+        span.result = info;
+        closeSpan(rebalanceChannel, span);
+      }
+    });
+    this.coordinator.on('fenced', ({ reason }) => {
+      if (!fenceChannel.hasSubscribers || this.fenceSpan) return;
+      this.fenceSpan = {
+        context: openSpan(fenceChannel, { ...this.origin, memberId: this.memberId, reason }),
+        started: performance.now(),
+        lost: false,
+      };
+    });
+    this.coordinator.on('lost', () => {
+      if (this.fenceSpan) this.fenceSpan.lost = true;
+    });
+  }
+
+  /**
+   * A snapshot of this member's figures: the consumer's (see {@link BaseConsumer.metrics}) and the group's, under the
+   * Java consumer's names where it has one (`commit-latency-avg`, `rebalance-latency-max`,
+   * `last-rebalance-seconds-ago`, ...) and ours for what it lacks (fencing, handoff per partition, claim wait,
+   * backend round trip). See {@link GroupedConsumerMetrics}.
+   */
+  override metrics(): GroupedConsumerMetrics {
+    const base = super.metrics();
+    const now = performance.now();
+    const s = this.stats;
+    const started = this.coordinatorStarted;
+    return {
+      ...base,
+      'assigned-partitions': started ? this.coordinator.ownedPartitions.length : 0,
+      partitions: base.partitions.map((p) => ({
+        ...p,
+        'last-handoff-ms': s.partitions.get(`${p.topic}\u0000${p.partition}`)?.lastHandoffMs ?? NaN,
+      })),
+      group: this.group,
+      'member-id': started ? this.memberId : '',
+      generation: this.generation,
+      leader: this.isLeader,
+      'commit-rate': s.commits.countRate(now),
+      'commit-total': s.commits.totalCount,
+      'commit-latency-avg': s.commits.avg(now),
+      'commit-latency-max': s.commits.max(now),
+      'rebalance-total': s.rebalances.totalCount,
+      'rebalance-rate-per-hour': s.rebalances.countRate(now, 3_600_000),
+      'rebalance-latency-avg': s.rebalances.avg(now),
+      'rebalance-latency-max': s.rebalances.max(now),
+      'rebalance-latency-total': s.rebalances.totalSum,
+      'last-rebalance-seconds-ago': s.lastRebalanceAt < 0 ? -1 : Math.floor((now - s.lastRebalanceAt) / 1000),
+      fenced: s.fencedSince >= 0,
+      'fenced-time-total': s.fencedMs(now),
+      'fenced-total': s.fencedCount,
+      'partition-handoff-latency-avg': s.handoffs.avg(now),
+      'partition-handoff-latency-max': s.handoffs.max(now),
+      'claim-wait-avg': s.claimWaits.avg(now),
+      'claim-wait-max': s.claimWaits.max(now),
+      'claim-wait-total': s.claimWaits.totalSum,
+      'backend-latency-avg': s.backendCalls.avg(now),
+      'backend-latency-max': s.backendCalls.max(now),
+      'backend-last-contact-ms-ago': started ? Math.max(0, now - this.backend.lastContact) : NaN,
+    };
+  }
+
+  /** Whether the coordinator has joined once (its member id exists). */
+  private get coordinatorStarted(): boolean {
+    try {
+      return this.coordinator.memberId !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The coordinator's timing hooks: metrics always, the rebalance and handoff channels while subscribed. */
+  private observer(): CoordinatorObserver {
+    return {
+      handoffStarted: (generation) => {
+        const open = this.rebalanceSpan;
+        if (open) {
+          // Superseded before it was applied: one span covers both, reported with the newer generation.
+          open.generation = generation;
+          return;
+        }
+        if (!rebalanceChannel.hasSubscribers) return;
+        this.rebalanceSpan = openSpan(rebalanceChannel, { ...this.origin, memberId: this.memberId, generation });
+      },
+      partitionHandoff: (id, direction, generation) => {
+        const started = performance.now();
+        const { topic, partition } = splitId(id);
+        const span = handoffChannel.hasSubscribers
+          ? openSpan(handoffChannel, {
+              ...this.origin,
+              memberId: this.memberId,
+              generation,
+              topic,
+              partition,
+              direction,
+            })
+          : undefined;
+        return (outcome, claimWaitMs, error) => {
+          const now = performance.now();
+          const durationMs = now - started;
+          if (outcome === 'done') {
+            this.stats.handoffs.record(durationMs, now);
+            if (direction === 'assign') {
+              this.stats.claimWaits.record(claimWaitMs, now);
+              this.stats.partition(`${topic}\u0000${partition}`).lastHandoffMs = durationMs;
+            }
+          }
+          if (span) {
+            if (outcome === 'failed') span.error = error ?? new Error('handoff failed');
+            else span.result = { outcome, durationMs, claimWaitMs };
+            closeSpan(handoffChannel, span);
+          }
+        };
+      },
+      backendCall: (ms) => this.stats.backendCalls.record(ms, performance.now()),
+    };
   }
 
   /** This member's id in the group (new after a rejoin). */
@@ -381,6 +531,8 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     await this.committing?.catch(() => undefined);
     // Graceful leave: every owned partition is committed, then released; then the member entry goes.
     await this.coordinator.stop({ restarting: this.restarting });
+    this.stats.fence(false, performance.now());
+    this.endFenceSpan(true);
   }
 
   private async addTopics(topics: readonly string[]): Promise<void> {
@@ -571,7 +723,20 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
   }
 
   private fence(fenced: boolean): void {
+    this.stats.fence(fenced, performance.now());
+    if (!fenced) this.endFenceSpan();
     this.setGate(fenced, new KielError('ERR_FENCED', `group member ${this.memberId} is fenced`));
+  }
+
+  private endFenceSpan(closed = false): void {
+    const span = this.fenceSpan;
+    if (!span) return;
+    this.fenceSpan = undefined;
+    span.context.result = {
+      outcome: closed ? 'closed' : span.lost ? 'lost' : 'unfenced',
+      durationMs: performance.now() - span.started,
+    };
+    closeSpan(fenceChannel, span.context);
   }
 
   private forget(topic: string, partition: number): void {
@@ -587,14 +752,24 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     keep: (o: PartitionOffset) => boolean = () => true,
   ): Promise<void> {
     if (offsets.length === 0) return;
-    const commit = this.offsets.commit(offsets, {
-      metadata,
-      // A retry drops partitions no longer owned and offsets committed meanwhile.
-      keep: (o) => {
-        const id = tpId(o.topic, o.partition);
-        return this.coordinator.isOwned(id) && this.committed.get(id) !== o.offset && keep(o);
-      },
-    });
+    const send = () =>
+      this.offsets.commit(offsets, {
+        // Names the member (its id changes on rejoin), so that an observer can tell whose work a commit was.
+        metadata: metadata ?? `committed by ${this.memberId}`,
+        // A retry drops partitions no longer owned and offsets committed meanwhile.
+        keep: (o) => {
+          const id = tpId(o.topic, o.partition);
+          return this.coordinator.isOwned(id) && this.committed.get(id) !== o.offset && keep(o);
+        },
+      });
+    const started = performance.now();
+    const commit = commitChannel.hasSubscribers
+      ? commitChannel.tracePromise(send, { ...this.origin, offsets })
+      : send();
+    void commit.then(
+      () => this.stats.commits.record(performance.now() - started, performance.now()),
+      () => undefined,
+    );
     this.commitsInFlight.set(commit, new Set(offsets.map((o) => tpId(o.topic, o.partition))));
     let result: Awaited<typeof commit>;
     try {

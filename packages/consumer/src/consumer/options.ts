@@ -4,6 +4,7 @@ import { invalidConfig } from '../errors';
 import type { OffsetReset } from '../fetch/fetcher';
 import type { RetryOptions } from '../cluster';
 import type { SaslOptions } from '../net/broker';
+import type { MetricsWindow } from '../metrics';
 
 /** A record as the application sees it. `key` and `headers` values are views into the fetched bytes. */
 export interface Message<V = unknown> {
@@ -94,6 +95,8 @@ export interface BaseConsumerOptions<V> {
   readonly codecs?: CodecRegistry;
   /** Metadata older than this is refreshed to notice new partitions, ms. Default 30 000. */
   readonly metadataMaxAge?: number;
+  /** The window of `metrics()` rates, averages and maxima. Default 2 samples of 30 s, as the Java client. */
+  readonly metricsWindow?: MetricsWindow;
 }
 
 /** Options with defaults applied. */

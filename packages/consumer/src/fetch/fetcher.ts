@@ -13,6 +13,7 @@ import {
 import type { Cluster } from '../cluster';
 import { KielError, isKielError } from '../errors';
 import { kafkaError } from '../net/broker';
+import { fetchChannel, type FetchTraceResult, type TraceOrigin } from '../diagnostics';
 import { FetchSessionState, type WantedPartition } from './session';
 
 /** Where to start when a partition has no valid position. */
@@ -33,6 +34,8 @@ export interface FetcherOptions {
   readonly verifyCrc: boolean;
   readonly offsetReset: OffsetReset;
   readonly codecs?: CodecRegistry;
+  /** Who fetches, for the `kiel:consumer:fetch` tracing channel. */
+  readonly origin?: TraceOrigin;
 }
 
 /** A run of records of one partition, fetched and decoded, waiting for the application. */
@@ -100,6 +103,8 @@ interface PartitionState {
   resetting: boolean;
   /** A fetch covering it is in flight. */
   inFlight: boolean;
+  /** From the last fetch answer for it (records or none); -1 before one. */
+  highWatermark: number;
   /** Counts the fetches that covered it; an answer to an older one (an abandoned fetch) is stale. */
   fetchSeq: number;
   /** The leader epoch of the last batch fetched (Fetch v12 `lastFetchedEpoch`), -1 when unknown (after a seek). */
@@ -214,6 +219,7 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
       token: 0,
       resetting: false,
       inFlight: false,
+      highWatermark: -1,
       fetchSeq: 0,
       lastFetchedEpoch: -1,
     };
@@ -251,9 +257,15 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     return this.partitions.has(tpKey(topic, partition));
   }
 
-  /** Assigned partitions. */
-  assigned(): Array<{ topic: string; partition: number; paused: boolean }> {
-    return [...this.partitions.values()].map((s) => ({ topic: s.topic, partition: s.partition, paused: s.paused }));
+  /** Assigned partitions, with the offset fetched next and the high watermark of the last answer (-1 before one). */
+  assigned(): Array<{ topic: string; partition: number; paused: boolean; fetchOffset: number; highWatermark: number }> {
+    return [...this.partitions.values()].map((s) => ({
+      topic: s.topic,
+      partition: s.partition,
+      paused: s.paused,
+      fetchOffset: s.fetchOffset,
+      highWatermark: s.highWatermark,
+    }));
   }
 
   /** Whether a batch still belongs to the current assignment of its partition. */
@@ -370,7 +382,13 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
       state.inFlight = true;
       return ++state.fetchSeq;
     });
-    void this.fetchOnce(brokerId, wanted, useSession, marked, seqs)
+    const fetch = () => this.fetchOnce(brokerId, wanted, useSession, marked, seqs);
+    const origin = this.options.origin;
+    void (
+      fetchChannel.hasSubscribers && origin
+        ? fetchChannel.tracePromise(fetch, { ...origin, broker: brokerId, partitions: wanted })
+        : fetch()
+    )
       .then(
         () => {
           b.failures = 0;
@@ -455,7 +473,7 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     useSession: boolean,
     marked: PartitionState[],
     seqs: number[],
-  ): Promise<void> {
+  ): Promise<FetchTraceResult | undefined> {
     const broker = this.cluster.broker(brokerId);
     await broker.connect();
     const version = broker.versions.Fetch ?? 0;
@@ -491,7 +509,7 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     }
     if (response.errorCode !== KAFKA_ERROR_CODES.NONE) {
       session.reset();
-      if (SESSION_ERRORS.has(response.errorCode)) return;
+      if (SESSION_ERRORS.has(response.errorCode)) return undefined;
       throw kafkaError(response.errorCode, `Fetch from broker ${brokerId}`, broker.address);
     }
     session.accept(response.sessionId ?? FetchSession.NO_SESSION_ID);
@@ -524,19 +542,21 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
           this.diverged(state, p.divergingEpoch);
           continue;
         }
+        state.highWatermark = p.highWatermark;
         if (!p.records || p.records.length === 0) continue;
         const n = this.queueRecords(state, p);
         records += n;
         bytes += p.records.length;
       }
     }
-    this.emit('fetch', {
+    const stats: FetchTraceResult = {
       broker: brokerId,
       partitions: wanted.length,
       records,
       bytes,
       durationMs: performance.now() - started,
-    });
+    };
+    this.emit('fetch', stats);
     if (records > 0) this.wakeTaker?.();
     if (needMetadata) {
       session.reset();
@@ -544,6 +564,7 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
       if (leaderMoved) void this.cluster.refreshMetadata().catch(() => undefined);
       else await this.cluster.refreshMetadata().catch(() => undefined);
     }
+    return stats;
   }
 
   /**

@@ -41,6 +41,27 @@ export interface HandoffHooks {
   fence(fenced: boolean): void;
 }
 
+/**
+ * Timing hooks for metrics and tracing (`consumer.metrics()`, the `kiel:consumer:*` channels). Called synchronously;
+ * they must be cheap and must not throw.
+ */
+export interface CoordinatorObserver {
+  /** This member started applying generation `generation` (or, on close, handing everything back). */
+  handoffStarted(generation: number): void;
+  /**
+   * One partition's handoff step began: a revocation (commit, release) or an assignment (claim, offsets, fetch).
+   * The function returned is called once when it ends; `claimWaitMs` is how long the claim waited for the previous
+   * owner to let go.
+   */
+  partitionHandoff(
+    id: string,
+    direction: 'revoke' | 'assign',
+    generation: number,
+  ): (outcome: 'done' | 'cancelled' | 'failed', claimWaitMs: number, error?: unknown) => void;
+  /** A claim or release round trip to the backend succeeded after `ms`. */
+  backendCall(ms: number): void;
+}
+
 /** Events of the coordination core. */
 export interface CoordinatorEvents {
   /**
@@ -97,6 +118,7 @@ export interface GroupCoordinatorOptions {
   /** After a lost session: join again as a new member (true) or report a fatal error (false). */
   readonly rejoin: boolean;
   readonly hooks: HandoffHooks;
+  readonly observer?: CoordinatorObserver;
 }
 
 /** How long a failed step (a claim, a release, a publication) waits before it is tried again, ms. */
@@ -506,6 +528,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       if (this.info.named === true && !options.restarting && this.entry !== undefined) {
         await this.noticeLeaving(this.entry.order);
       }
+      this.options.observer?.handoffStarted(this.generation);
       // Leave first, so that the leader reallocates while this member commits: the new owners wait for the
       // claims, which are released only after the commit (commit-before-release holds either way).
       await this.backend.leave(this.group).catch(() => undefined);
@@ -1024,6 +1047,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     if (options.republished) this.reportedGeneration = -1;
     this.target = partitionsOf(record.assignment, this.info.id);
     this.handoffStarted = performance.now();
+    this.options.observer?.handoffStarted(this.generation);
     void this.reconcile();
   }
 
@@ -1081,6 +1105,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private revoke(id: string): Promise<void> {
     const session = this.sessionsLost;
     const current = () => session === this.sessionsLost && this.owned.has(id) && !this.target.has(id);
+    const ended = this.options.observer?.partitionHandoff(id, 'revoke', this.generation);
+    let outcome: 'done' | 'cancelled' | 'failed' = 'cancelled';
+    let failure: unknown;
     const done = (async () => {
       await this.assigning.get(id);
       if (!current() || (this.fenced && !this.stopping)) return;
@@ -1097,8 +1124,11 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       this.owned.delete(id);
       this.halted.delete(id);
       this.pendingRevoked.push(id);
+      outcome = 'done';
     })()
       .catch((err: unknown) => {
+        outcome = 'failed';
+        failure = err;
         this.report(
           isKielError(err)
             ? err
@@ -1111,6 +1141,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         this.reconcileSoon();
       })
       .finally(() => {
+        ended?.(outcome, 0, failure);
         if (this.revoking.get(id) === done) this.revoking.delete(id);
         // Given back meanwhile (resume it), or taken away again: let the reconciliation settle it.
         if (session === this.sessionsLost && !this.stopping && this.owned.has(id) && this.target.has(id)) {
@@ -1136,6 +1167,11 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     });
     const generation = this.generation;
     const epoch = this.sessionEpoch;
+    const ended = this.options.observer?.partitionHandoff(id, 'assign', generation);
+    let outcome: 'done' | 'cancelled' | 'failed' = 'cancelled';
+    let failure: unknown;
+    let waitedSince = -1;
+    let claimWaitMs = 0;
     void (async () => {
       let unsubscribe: Unsubscribe | undefined;
       try {
@@ -1144,13 +1180,14 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         for (;;) {
           if (cancelled || this.stopping || !this.target.has(id)) return;
           const value = JSON.stringify({ member: this.info.id, generation });
-          const claimed = await this.backend.claim(this.group, id, value);
+          const claimed = await this.timed(this.backend.claim(this.group, id, value));
           // Either ours now, or another session's: no longer a stray of ours to release.
           this.strays.delete(id);
           if (claimed) break;
           // Held by the previous owner until it has committed: wait for it to let go. A cancel that came while
           // the claim was in flight found nothing to wake, so look again before waiting.
           if (cancelled || this.stopping || !this.target.has(id)) return;
+          if (waitedSince < 0) waitedSince = performance.now();
           await new Promise<void>((resolve) => {
             wake = resolve;
             unsubscribe = this.backend.watchClaim(this.group, id, (claim) => {
@@ -1160,6 +1197,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
           unsubscribe?.();
           unsubscribe = undefined;
         }
+        if (waitedSince >= 0) claimWaitMs = performance.now() - waitedSince;
         if (cancelled || this.stopping || !this.target.has(id)) {
           await this.releaseClaim(id);
           return;
@@ -1178,8 +1216,13 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
           await this.releaseClaim(id);
           throw err;
         }
-        if (epoch === this.sessionEpoch && this.owned.has(id)) this.pendingAssigned.push(id);
+        if (epoch === this.sessionEpoch && this.owned.has(id)) {
+          this.pendingAssigned.push(id);
+          outcome = 'done';
+        }
       } catch (err) {
+        outcome = 'failed';
+        failure = err;
         this.report(
           isKielError(err)
             ? err
@@ -1198,6 +1241,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
           this.reconcileSoon();
         }
       } finally {
+        if (waitedSince >= 0 && claimWaitMs === 0) claimWaitMs = performance.now() - waitedSince;
+        ended?.(outcome, claimWaitMs, failure);
         unsubscribe?.();
         this.assigning.delete(id);
         this.claiming.delete(id);
@@ -1217,7 +1262,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     const running = this.releasing.get(id);
     if (running) return running;
     const done = Promise.resolve()
-      .then(() => this.backend.release(this.group, id))
+      .then(() => this.timed(this.backend.release(this.group, id)))
       .then(
         () => {
           this.strays.delete(id);
@@ -1241,6 +1286,17 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       .finally(() => this.releasing.delete(id));
     this.releasing.set(id, done);
     return done;
+  }
+
+  /** Reports the round trip of a backend call that succeeded to the observer. */
+  private timed<T>(call: Promise<T>): Promise<T> {
+    const observer = this.options.observer;
+    if (!observer) return call;
+    const started = performance.now();
+    return call.then((value) => {
+      observer.backendCall(performance.now() - started);
+      return value;
+    });
   }
 
   /** Starts fetching again a partition whose revocation failed and that is this member's again. */

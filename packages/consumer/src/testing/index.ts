@@ -434,7 +434,7 @@ export function runAllocatorBackendSuite(options: AllocatorBackendSuiteOptions):
             expect(owners(parsed.members, parsed.assignment) === owners(record.members, record.assignment)).toBe(true);
           });
         },
-        caseTimeout * 2,
+        caseTimeout * 4,
       );
 
       it(

@@ -22,6 +22,8 @@ export interface ChildMemberConfig {
   readonly holdAt?: { readonly partition: number; readonly offset: number; readonly ms: number };
   /** Where a partition with no committed offset starts (the consumer's default: earliest). */
   readonly offsetReset?: 'earliest' | 'latest';
+  /** How often the consumer refreshes metadata to notice new partitions, ms (the consumer's default: 30 s). */
+  readonly metadataMaxAge?: number;
   /** The backend's hosts, namespace (ZooKeeper root path, etcd prefix) and session timeout / lease TTL in ms. */
   readonly hosts: string;
   readonly namespace: string;

@@ -42,12 +42,14 @@ export class FaultGroup {
     readonly partitions: number,
     private readonly backendFactory: () => AllocatorBackend,
     private readonly strategy: 'naive' | 'sticky' = 'sticky',
+    /** Kafka bootstrap servers (the single-node stack's by default; the cluster tests pass the cluster's). */
+    private readonly brokers: readonly string[] = KAFKA_BROKERS,
   ) {}
 
   async add(name: string): Promise<GroupMember> {
     const backend = this.backendFactory();
     const consumer = new GroupedConsumer<Buffer>({
-      brokers: KAFKA_BROKERS,
+      brokers: [...this.brokers],
       group: this.group,
       topics: [this.topic],
       backend,
@@ -117,7 +119,7 @@ export class FaultGroup {
     const member = new ChildMember(
       name,
       fixture,
-      { brokers: KAFKA_BROKERS, group: this.group, topic: this.topic, strategy: this.strategy, ...backend },
+      { brokers: this.brokers, group: this.group, topic: this.topic, strategy: this.strategy, ...backend },
       this.log,
     );
     this.remote.set(name, member);

@@ -1,5 +1,6 @@
 // Shared pieces of the group tests: a continuous producer, a processing log that proves nothing was lost or
 // duplicated and that no two members handled one partition at the same time, and a wait helper.
+import type { Kafka, Producer } from 'kafkajs';
 import { kafka } from './kafka';
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -26,7 +27,7 @@ export function gate(): { wait: Promise<void>; open: () => void } {
 
 /** Produces `perTick` messages round-robin over the partitions every `intervalMs` until stopped. */
 export class ContinuousProducer {
-  private readonly producer = kafka.producer();
+  private readonly producer: Producer;
   private running = false;
   private loop: Promise<void> | undefined;
   /** Messages produced per partition: offsets 0..n-1 of a fresh topic. */
@@ -37,8 +38,11 @@ export class ContinuousProducer {
     private readonly partitions: number,
     private readonly perTick = 24,
     private readonly intervalMs = 20,
+    /** The kafkajs client to produce with (the single-node stack's by default). */
+    client: Kafka = kafka,
   ) {
     this.produced = new Array<number>(partitions).fill(0);
+    this.producer = client.producer();
   }
 
   async start(): Promise<void> {
@@ -51,7 +55,18 @@ export class ContinuousProducer {
           const partition = seq % this.partitions;
           return { partition, value: String(seq++) };
         });
-        await this.producer.send({ topic: this.topic, acks: -1, messages });
+        // A send that fails (a topic that not every broker knows yet, a leader that moved) is sent again, for up
+        // to 30 s; only what was acknowledged counts as produced.
+        for (let failingSince: number | undefined; ;) {
+          try {
+            await this.producer.send({ topic: this.topic, acks: -1, messages });
+            break;
+          } catch (error) {
+            failingSince ??= Date.now();
+            if (Date.now() - failingSince > 30_000 || !this.running) throw error;
+            await sleep(200);
+          }
+        }
         for (const m of messages) this.produced[m.partition]!++;
         await sleep(this.intervalMs);
       }

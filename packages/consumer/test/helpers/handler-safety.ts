@@ -163,13 +163,13 @@ class Members {
 }
 
 /** The first and last few of a list, for failure messages. */
-function abridged(items: readonly string[], keep = 6): string {
+export function abridged(items: readonly string[], keep = 6): string {
   if (items.length <= 2 * keep) return items.join('; ');
   return `${items.slice(0, keep).join('; ')}; ... ${items.length - 2 * keep} more ...; ${items.slice(-keep).join('; ')}`;
 }
 
 /** Offsets nobody handled, as ranges per partition. */
-function lostRanges(log: ProcessingLog, produced: readonly number[]): string[] {
+export function lostRanges(log: ProcessingLog, produced: readonly number[]): string[] {
   const ranges: string[] = [];
   for (const { partition, offset } of log.lost(produced)) {
     const last = ranges.at(-1);

@@ -4,7 +4,7 @@
 //
 // The fixture passes one JSON argument (see ChildMemberConfig in child-member.ts):
 //   { brokers: string[], group, topic, strategy? (a name, or 'newcomer': see newcomerTakesAll), weight?, handler?, mode?, handleMs?, holdAt?, offsetReset?,
-//     hosts, namespace, sessionTimeout }
+//     metadataMaxAge?, hosts, namespace, sessionTimeout }
 // (`namespace` and `sessionTimeout`, ms, are for the backend line). The handler kinds:
 //   async   awaits a random 0..handleMs ms (per batch, or per message with mode eachMessage)
 //   cpu     a synchronous busy loop of handleMs ms per message, which holds the event loop
@@ -13,14 +13,14 @@
 // It reports one line per fact on stdout, written synchronously (stdout is a pipe), so nothing reported is lost when
 // the process is killed:
 //   READY <member id>                                            connected and registered
-//   ASSIGNED <generation> <comma-separated topic:partition>       after each generation applied
+//   ASSIGNED <generation> <comma-separated topic:partition> <wall-clock ms>   after each generation applied
 //   HANDLED <partition> <start> <end> <comma-separated offsets>   per batch (eachBatch) or per message (eachMessage),
 //                                                                wall-clock ms around the handler's work
 //   THREW <partition> <offset>                                   the throws handler failed at this offset (not
 //                                                                handled; it must come again)
 //   HOLDING <partition> <offset>                                 the handler is held at this message (holdAt)
 //   EVENT <event> <wall-clock ms>                                the consumer's fenced, unfenced, lost, rejoined
-//   COMMITTED <partition> <offset>                               per committed partition
+//   COMMITTED <partition> <offset> <wall-clock ms>               per committed partition (the next offset to read)
 //   LEFT                                                         after a graceful close on SIGTERM (then exit 0), or
 //                                                                close({ restarting: true }) on SIGUSR2
 // Issue 19's options pass through: instanceId, rebalanceDelay, maxMovesPerRebalance. With `count` (n > 1) the process
@@ -193,13 +193,17 @@ function startMember(config, makeBackend, say) {
     ...(config.instanceId !== undefined ? { instanceId: config.instanceId } : {}),
     ...(config.rebalanceDelay !== undefined ? { rebalanceDelay: config.rebalanceDelay } : {}),
     ...(config.maxMovesPerRebalance !== undefined ? { maxMovesPerRebalance: config.maxMovesPerRebalance } : {}),
+    ...(config.metadataMaxAge !== undefined ? { metadataMaxAge: config.metadataMaxAge } : {}),
     deserializer: 'raw',
     maxWaitTime: 100,
   });
   // Once per generation applied (also when this member's partitions stay the same), and after a close's hand-back.
-  consumer.on('rebalance', ({ generation }) => say(`ASSIGNED ${generation} ${consumer.assignment.join(',')}`));
+  consumer.on('rebalance', ({ generation }) =>
+    say(`ASSIGNED ${generation} ${consumer.assignment.join(',')} ${wallClock()}`),
+  );
   consumer.on('commit', ({ offsets }) => {
-    for (const o of offsets) say(`COMMITTED ${o.partition} ${o.offset}`);
+    const at = wallClock();
+    for (const o of offsets) say(`COMMITTED ${o.partition} ${o.offset} ${at}`);
   });
   for (const event of ['fenced', 'unfenced', 'lost', 'rejoined']) {
     consumer.on(event, () => say(`EVENT ${event} ${wallClock()}`));
