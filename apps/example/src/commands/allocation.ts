@@ -156,7 +156,7 @@ function watchSeconds(text: string): number {
 
 /** `kiel allocation`: the group's published allocation, claims, committed offsets and lag. */
 export function allocationCommand(): Command {
-  const command = new Command('allocation');
+  const command: Command = new Command('allocation');
   for (const sub of freezeCommands()) command.addCommand(sub);
   return command
     .description(
