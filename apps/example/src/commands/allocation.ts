@@ -11,6 +11,7 @@ import {
 } from '../common';
 import { table } from '../format';
 import { freezeCommands } from './allocation-freeze';
+import type { GroupControlState } from '@kiel/consumer';
 import { GroupInspector, type GroupSnapshot } from '../inspect';
 
 interface AllocationFlags {
@@ -38,6 +39,8 @@ export interface AllocationReport {
       partitions: string[];
       /** Its member entry exists (session or lease alive: contact within the session timeout). */
       live: boolean;
+      /** Waited for (`rebalanceDelay`): milliseconds left before its partitions move; null when not waited for. */
+      waitingMs: number | null;
       /** In the published allocation. */
       allocated: boolean;
       /** How many of its partitions its claims already hold. */
@@ -68,6 +71,12 @@ export interface AllocationReport {
   }>;
   /** Sum of every partition's lag. */
   lag: number;
+  /** Named members whose partitions wait for them (`rebalanceDelay`): member → milliseconds left; idle meanwhile. */
+  waiting: Record<string, number>;
+  /** Moves held back by `maxMovesPerRebalance`: the group is still converging (0: it is not). */
+  throttled: number;
+  /** Whether the group is frozen (`kiel allocation freeze`), since when (`Date.now()`) and why. */
+  control: GroupControlState;
 }
 
 /** Shapes an inspector snapshot as the `--json` report. */
@@ -78,6 +87,7 @@ export function allocationReport(snapshot: GroupSnapshot): AllocationReport {
     members[m.id] = {
       partitions: m.partitions,
       live: m.live,
+      waitingMs: m.waitingMs,
       allocated: m.allocated,
       claimed: m.claimed,
       lag: m.lag,
@@ -105,6 +115,9 @@ export function allocationReport(snapshot: GroupSnapshot): AllocationReport {
       lag: p.lag,
     })),
     lag: snapshot.lag,
+    waiting: snapshot.waiting,
+    throttled: snapshot.throttled,
+    control: snapshot.control,
   };
 }
 
@@ -116,15 +129,23 @@ function ago(ms: number | null): string {
   return ms < 1000 ? `${ms} ms ago` : `${(ms / 1000).toFixed(1)} s ago`;
 }
 
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
 /** Renders the report as the text tables `kiel allocation` prints. */
 export function renderAllocation(report: AllocationReport): string {
-  let out = `group ${report.group}  generation ${report.generation}  strategy ${report.strategy}  ${report.partitions} partitions  lag ${report.lag}\n`;
+  let out = '';
+  if (report.control.frozen) {
+    const since = report.control.since !== undefined ? ` since ${new Date(report.control.since).toISOString()}` : '';
+    const reason = report.control.reason !== undefined ? ` (${report.control.reason})` : '';
+    out += `FROZEN${since}${reason}: no new allocation until \`kiel allocation unfreeze\`\n`;
+  }
+  out += `group ${report.group}  generation ${report.generation}  strategy ${report.strategy}  ${report.partitions} partitions  lag ${report.lag}\n`;
   out += `leader ${report.leader}\n\n`;
   out += table(
     ['member', 'live', 'count', 'claimed', 'lag', 'last contact', 'msg/s', 'partitions'],
     Object.entries(report.members).map(([id, m]) => [
       id + (id === report.leader ? ' (leader)' : ''),
-      m.live ? 'yes' : 'no',
+      m.live ? 'yes' : m.waitingMs !== null ? `no, waiting ${seconds(m.waitingMs)}` : 'no',
       String(m.partitions.length),
       String(m.claimed),
       String(m.lag),
@@ -139,13 +160,25 @@ export function renderAllocation(report: AllocationReport): string {
     report.offsets.map((p) => [
       p.partition,
       p.owner ?? '-',
-      p.claim === null ? '-' : p.claim === p.owner ? p.claim : `${p.claim} (handing off)`,
+      p.claim === null
+        ? p.owner !== null && report.waiting[p.owner] !== undefined
+          ? '- (idle, its owner is waited for)'
+          : '-'
+        : p.claim === p.owner
+          ? p.claim
+          : `${p.claim} (handing off)`,
       dash(p.committed),
       String(p.highWatermark),
       dash(p.lag),
     ]),
   );
   if (report.pending.length > 0) out += `\njoined, not yet allocated: ${report.pending.join(' ')}\n`;
+  for (const [id, ms] of Object.entries(report.waiting)) {
+    out += `\nwaiting for ${id} to come back: its partitions are idle, and move in ${seconds(ms)}\n`;
+  }
+  if (report.throttled > 0) {
+    out += `\nconverging: ${report.throttled} moves held back (maxMovesPerRebalance)\n`;
+  }
   return out;
 }
 
