@@ -104,6 +104,7 @@ export class ChildMember {
 
   /** Starts a `holdStart` member that has loaded (SIGUSR1). */
   release(): void {
+    this.assertAlive();
     if (!this.loaded) throw new Error(`member ${this.name} has not loaded yet`);
     this.child.kill('SIGUSR1');
   }

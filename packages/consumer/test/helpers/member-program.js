@@ -160,7 +160,12 @@ function runMember(makeBackend, config = JSON.parse(process.argv[2])) {
     return;
   }
   if (config.holdStart === true) {
-    process.once('SIGUSR1', () => runMember(makeBackend, { ...config, holdStart: false }));
+    // A signal listener does not keep the process alive: this timer does, until the start.
+    const hold = setInterval(() => undefined, 60_000);
+    process.once('SIGUSR1', () => {
+      clearInterval(hold);
+      runMember(makeBackend, { ...config, holdStart: false });
+    });
     print('LOADED');
     return;
   }
