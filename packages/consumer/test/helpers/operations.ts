@@ -294,11 +294,19 @@ export async function runNamedRestart(server: OperationsBackend, topic: string) 
     const killed2Commits = new Map(
       before.b.map((id) => [partitionOf(id), b2.committedBefore(partitionOf(id), killedAgainAt)]),
     );
-    const unexplained = fleet.log.duplicates().filter(({ partition, offset, members }) => {
-      const window = (first: string, commits: Map<number, number>) =>
-        members[0] === first && offset >= (commits.get(partition) ?? 0);
-      return !(members.length === 2 && (window('b', killedCommits) || window('b2', killed2Commits)));
-    });
+    // A message may come again only after a crash, to the next owner, from the crashed member's last commit: every
+    // member that handled it but the last must be a killed incarnation (b, b2) that had not committed past it.
+    const killed = new Map([
+      ['b', killedCommits],
+      ['b2', killed2Commits],
+    ]);
+    const unexplained = fleet.log.duplicates().filter(
+      ({ partition, offset, members }) =>
+        !members.slice(0, -1).every((m) => {
+          const commits = killed.get(m);
+          return commits !== undefined && offset >= (commits.get(partition) ?? 0);
+        }),
+    );
     return {
       before,
       afterRestart,
