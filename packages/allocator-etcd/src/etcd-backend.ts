@@ -831,8 +831,15 @@ function parseMemberInfo(raw: Buffer): MemberInfo | string {
   ) {
     return '`weight` is not a positive number';
   }
-  const member: MemberInfo = { id: info.id, host: info.host, pid: info.pid };
-  return info.weight === undefined ? member : { ...member, weight: info.weight as number };
+  if (info.named !== undefined && typeof info.named !== 'boolean') return '`named` is not a boolean';
+  const member: MemberInfo = {
+    id: info.id,
+    host: info.host,
+    pid: info.pid,
+    ...(info.weight === undefined ? {} : { weight: info.weight as number }),
+    ...(info.named === true ? { named: true } : {}),
+  };
+  return member;
 }
 
 function closedError(operation: string): EtcdBackendError {

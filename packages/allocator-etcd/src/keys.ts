@@ -27,7 +27,7 @@ export class KeyLayout {
   }
 
   record(group: string, name: RecordName): string {
-    if (name !== 'partitions' && name !== 'allocation') {
+    if (name !== 'partitions' && name !== 'allocation' && name !== 'control') {
       throw new EtcdBackendError('ERR_INVALID_CONFIG', `unknown record name ${JSON.stringify(name)}`);
     }
     return `${this.group(group)}${name}`;

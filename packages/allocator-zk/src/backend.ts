@@ -31,7 +31,7 @@ const SPIN_DELAY_MS = 250;
 const MAX_DATA_BYTES = 1024 * 1024 - 1024;
 /** ZooKeeper's "any version" sentinel is -1; ours are always the real version. */
 const VERSION_PATTERN = /^\d+$/;
-const RECORD_NAMES: ReadonlySet<string> = new Set<RecordName>(['partitions', 'allocation']);
+const RECORD_NAMES: ReadonlySet<string> = new Set<RecordName>(['partitions', 'allocation', 'control']);
 
 type Listener<E extends keyof AllocatorBackendEvents> = (...args: AllocatorBackendEvents[E]) => void;
 
@@ -41,7 +41,7 @@ type Listener<E extends keyof AllocatorBackendEvents> = (...args: AllocatorBacke
  * only.
  *
  * Layout under `rootPath` (default `/kiel`), per group `G`:
- * - `groups/G/members/member-<seq>`: EPHEMERAL_SEQUENTIAL, the member's JSON `{id, host, pid, weight}`;
+ * - `groups/G/members/member-<seq>`: EPHEMERAL_SEQUENTIAL, the member's JSON `{id, host, pid, weight, named}`;
  * - `groups/G/partitions`, `groups/G/allocation`: persistent records, compare-and-set on the znode version;
  * - `groups/G/owners/<topic:partition>`: EPHEMERAL claims.
  *
@@ -946,13 +946,19 @@ function parseMember(name: string, path: string, data: Buffer | undefined): Memb
     Number.isInteger(candidate.pid) &&
     candidate.pid >= 0 &&
     (candidate.weight === undefined ||
-      (typeof candidate.weight === 'number' && Number.isFinite(candidate.weight) && candidate.weight > 0));
-  if (!valid) throw malformed('expected JSON {id: string, host: string, pid: integer, weight?: positive number}');
+      (typeof candidate.weight === 'number' && Number.isFinite(candidate.weight) && candidate.weight > 0)) &&
+    (candidate.named === undefined || typeof candidate.named === 'boolean');
+  if (!valid) {
+    throw malformed(
+      'expected JSON {id: string, host: string, pid: integer, weight?: positive number, named?: boolean}',
+    );
+  }
   const member: MemberInfo = {
     id: candidate.id as string,
     host: candidate.host as string,
     pid: candidate.pid as number,
     ...(candidate.weight === undefined ? {} : { weight: candidate.weight as number }),
+    ...(candidate.named === true ? { named: true } : {}),
   };
   return { info: member, order, location: path };
 }

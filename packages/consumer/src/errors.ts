@@ -62,6 +62,11 @@ export type KielErrorCode =
   /** A record in the coordination backend is malformed; `location` names it. */
   | 'ERR_MALFORMED_RECORD'
   /**
+   * Another live member of the group has this member's `instanceId`, and was still there one session timeout after
+   * this one joined: two members cannot share a name. Not retriable with the same name; `location` names its entry.
+   */
+  | 'ERR_DUPLICATE_INSTANCE'
+  /**
    * A record in the coordination backend is in a layout this version cannot read: a newer kiel wrote it. `location`
    * names it. The member keeps what it owns and follows no new allocation until it is upgraded.
    */

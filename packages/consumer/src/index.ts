@@ -43,7 +43,9 @@ export type {
   MemoryWatchKind,
 } from './backend/memory';
 export { GroupedConsumer } from './consumer/grouped';
-export type { GroupedConsumerEvents, GroupedConsumerOptions } from './consumer/grouped';
+export type { CloseOptions, GroupedConsumerEvents, GroupedConsumerOptions } from './consumer/grouped';
+export { freezeGroup, unfreezeGroup, groupControl } from './group/control';
+export type { GroupControlState } from './group/control';
 export { GroupCoordinator } from './group/coordinator';
 export type {
   CoordinatorEvents,
@@ -54,8 +56,8 @@ export type {
 } from './group/coordinator';
 export { OffsetStore } from './group/offsets';
 export type { PartitionOffset } from './group/offsets';
-export { formatAllocation, parseAllocation, MAX_RECORD_BYTES } from './group/records';
-export type { AllocationRecord, ClaimRecord } from './group/records';
+export { formatAllocation, parseAllocation, parseControl, MAX_RECORD_BYTES } from './group/records';
+export type { AllocationRecord, ClaimRecord, ControlRecord } from './group/records';
 export { channels } from './diagnostics';
 export type {
   CommitTraceContext,

@@ -10,6 +10,7 @@ import {
   formatOption,
   log,
   nameList,
+  nonNegativeInt,
   onStopSignal,
   positiveInt,
   positiveNumber,
@@ -46,6 +47,10 @@ interface WorkFlags {
   autocommit: boolean;
   logFormat: 'text' | 'json';
   sessionTimeout?: number;
+  instanceId?: string;
+  rebalanceDelay?: number;
+  maxMoves?: number;
+  restarting: boolean;
   brokers: string[];
   zk: string[];
   etcd: string[];
@@ -72,6 +77,17 @@ export function workCommand(): Command {
       'ZooKeeper session timeout / etcd lease TTL (rounded up to seconds); how long a crashed member holds its partitions',
       positiveInt,
     )
+    .option('--instance-id <name>', 'a stable member name that survives restarts (gets the same partitions back)')
+    .option(
+      '--rebalance-delay <ms>',
+      "as leader: how long a named member's partitions wait for it after its session ended",
+      nonNegativeInt,
+    )
+    .option('--max-moves <n>', 'as leader: move at most N partitions between live members per generation', positiveInt)
+    .option(
+      '--restarting',
+      'on SIGINT/SIGTERM, close as restarting: the partitions wait --rebalance-delay for this name',
+    )
     .addOption(
       new Option('--log-format <format>', 'stderr log lines as text or JSON').choices(['text', 'json']).default('text'),
     )
@@ -95,6 +111,9 @@ export function workCommand(): Command {
         strategy: STRATEGY_FLAGS[flags.strategy]!,
         ...(flags.weight !== undefined ? { weight: flags.weight } : {}),
         autocommit: flags.autocommit,
+        ...(flags.instanceId !== undefined ? { instanceId: flags.instanceId } : {}),
+        ...(flags.rebalanceDelay !== undefined ? { rebalanceDelay: flags.rebalanceDelay } : {}),
+        ...(flags.maxMoves !== undefined ? { maxMovesPerRebalance: flags.maxMoves } : {}),
         deserializer: 'raw',
         clientId: 'kiel-cli',
         connectTimeout: 5_000,
@@ -198,7 +217,7 @@ export function workCommand(): Command {
         unlisten();
         // The explicit-commit loop must finish its batch (print, commit) before the consumer closes.
         if (!flags.autocommit) await running?.catch(() => undefined);
-        await consumer.close();
+        await consumer.close({ restarting: flags.restarting === true });
         await backend.close().catch(() => undefined);
       }
       emit('left', { member: consumer.memberId, printed }, `left the group after ${printed} messages`);

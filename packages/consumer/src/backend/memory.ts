@@ -772,14 +772,15 @@ function parseMemberInfo(raw: string): MemberInfo | undefined {
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
-  const { id, host, pid, weight } = parsed as Record<string, unknown>;
+  const { id, host, pid, weight, named } = parsed as Record<string, unknown>;
   if (typeof id !== 'string' || id.length === 0) return undefined;
   if (typeof host !== 'string') return undefined;
   if (typeof pid !== 'number' || !Number.isInteger(pid) || pid < 0) return undefined;
   if (weight !== undefined && (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0)) {
     return undefined;
   }
-  return weight === undefined ? { id, host, pid } : { id, host, pid, weight };
+  if (named !== undefined && typeof named !== 'boolean') return undefined;
+  return { id, host, pid, ...(weight === undefined ? {} : { weight }), ...(named === true ? { named: true } : {}) };
 }
 
 function checkDelay(ms: number, what: string): void {

@@ -12,6 +12,7 @@
  * | members               | `<root>/groups/G/members/<entry>`   | bound to the session / lease      |
  * | shared partition set  | `<root>/groups/G/partitions`        | persistent, compare-and-set       |
  * | published allocation  | `<root>/groups/G/allocation`        | persistent, compare-and-set       |
+ * | operator control      | `<root>/groups/G/control`           | persistent, compare-and-set       |
  * | ownership claims      | `<root>/groups/G/owners/<t:p>`      | bound to the session / lease      |
  *
  * Sessions. A backend instance holds at most one session (ZooKeeper session, etcd lease) at a time. Everything
@@ -61,6 +62,11 @@ export interface MemberInfo {
   readonly pid: number;
   /** Relative capacity for weighted strategies. Absent means 1. */
   readonly weight?: number;
+  /**
+   * True when `id` is a stable name (the consumer's `instanceId`) that survives restarts, rather than one made up
+   * for this join. Backends store it and list it back. Absent means false.
+   */
+  readonly named?: boolean;
 }
 
 /** A live member of a group, as listed by the backend. */
@@ -75,8 +81,11 @@ export interface Member {
   readonly location: string;
 }
 
-/** The two shared records of a group, each updated by compare-and-set. */
-export type RecordName = 'partitions' | 'allocation';
+/**
+ * The shared records of a group, each updated by compare-and-set: the partition set, the published allocation, and
+ * `control` (the freeze flag and graceful-leave notices of named members, written by operators and leaving members).
+ */
+export type RecordName = 'partitions' | 'allocation' | 'control';
 
 /**
  * An opaque version token for compare-and-set: the znode version (ZooKeeper) or the key's mod revision (etcd),

@@ -61,7 +61,42 @@ export interface GroupedConsumerOptions<V> extends BaseConsumerOptions<V> {
    * 300 000 (Kafka's `max.poll.interval.ms`).
    */
   readonly handlerTimeout?: number;
+  /**
+   * A stable name for this member that survives restarts (Kafka's `group.instance.id`): the member id, and the key of
+   * its partitions in the allocation, so a member that comes back under the same name gets the same partitions. Up
+   * to 249 characters of `a-z A-Z 0-9 . _ -`. Two live members with one name: the later one's `connect()` is refused
+   * with ERR_DUPLICATE_INSTANCE, after waiting up to one session timeout (plus 2 s) for the other to go, since that
+   * may be its own previous incarnation, killed before its session ended. Default: none (a new id on every start).
+   */
+  readonly instanceId?: string;
+  /**
+   * As leader: when the session of a named member (`instanceId`) ends, wait up to this long for it to come back
+   * before moving its partitions, ms. Its partitions are idle meanwhile (`kiel allocation` shows them as waiting).
+   * `close()` still moves them at once; `close({ restarting: true })` waits. Members without a name are never waited
+   * for. Default 0. Give every member the same value: the leader's is the one in force.
+   */
+  readonly rebalanceDelay?: number;
+  /**
+   * As leader: move at most this many partitions from one live member to another per generation, and publish the
+   * next step once those handoffs are done (or after 10 s), so that many members starting at once do not all hand
+   * off together. Partitions without a live owner (new ones, those of members gone) never count and are placed at
+   * once. Default: unlimited.
+   */
+  readonly maxMovesPerRebalance?: number;
 }
+
+/** Options of {@link GroupedConsumer.close}. */
+export interface CloseOptions {
+  /**
+   * This member comes back soon under the same `instanceId`: hand its partitions back (commit, release) but do not
+   * tell the leader it left, so that they wait `rebalanceDelay` for it instead of moving. Without an `instanceId`
+   * it changes nothing.
+   */
+  readonly restarting?: boolean;
+}
+
+/** Kafka's rule for `group.instance.id`: 1 to 249 of these characters. */
+const INSTANCE_ID = /^[a-zA-Z0-9._-]{1,249}$/;
 
 /** Events of a GroupedConsumer: a consumer's, the coordination's, and commits. */
 export interface GroupedConsumerEvents extends ConsumerEvents {
@@ -131,6 +166,8 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
   private handoffCommit: { offsets: PartitionOffset[]; done: Promise<void> } | undefined;
   private commitAgain = false;
   private metadataTimer: NodeJS.Timeout | undefined;
+  /** close({ restarting: true }) was asked for. */
+  private restarting = false;
   /** Open spans of the rebalance and fence channels (only while someone subscribes). */
   private rebalanceSpan: RebalanceTraceContext | undefined;
   private fenceSpan: { context: FenceTraceContext; started: number; lost: boolean } | undefined;
@@ -188,6 +225,23 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     ) {
       throw invalidConfig('topics', 'expected an array of non-empty topic names');
     }
+    if (
+      options.instanceId !== undefined &&
+      !(typeof options.instanceId === 'string' && INSTANCE_ID.test(options.instanceId))
+    ) {
+      throw invalidConfig(
+        'instanceId',
+        `expected 1 to 249 characters of a-z, A-Z, 0-9, ".", "_" and "-", got ${JSON.stringify(options.instanceId)}`,
+      );
+    }
+    const rebalanceDelay = options.rebalanceDelay ?? 0;
+    if (!(Number.isInteger(rebalanceDelay) && rebalanceDelay >= 0 && rebalanceDelay <= 0x7fffffff)) {
+      throw invalidConfig('rebalanceDelay', `expected an integer from 0 to ${0x7fffffff} (ms)`);
+    }
+    const maxMoves = options.maxMovesPerRebalance;
+    if (maxMoves !== undefined && !(Number.isInteger(maxMoves) && maxMoves >= 1)) {
+      throw invalidConfig('maxMovesPerRebalance', 'expected a positive integer');
+    }
     const handlerTimeout = options.handlerTimeout ?? 300_000;
     if (!(Number.isInteger(handlerTimeout) && handlerTimeout > 0)) {
       throw invalidConfig('handlerTimeout', 'expected a positive integer (ms)');
@@ -206,6 +260,9 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       fencingTimeout,
       rejoin: options.rejoin ?? true,
       ...(options.weight !== undefined ? { weight: options.weight } : {}),
+      ...(options.instanceId !== undefined ? { instanceId: options.instanceId } : {}),
+      rebalanceDelay,
+      ...(maxMoves !== undefined ? { maxMovesPerRebalance: maxMoves } : {}),
       hooks: {
         revoke: (partitions) => this.revokePartitions(partitions),
         assign: (partitions) => this.assignPartitions(partitions),
@@ -364,6 +421,11 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     return this.coordinator.ownedPartitions;
   }
 
+  /** Whether the group is frozen (see `freezeGroup`): its leader publishes no new allocation. */
+  get isFrozen(): boolean {
+    return this.coordinator.isFrozen;
+  }
+
   /** Whether this member is the group's leader. */
   get isLeader(): boolean {
     return this.coordinator.isLeader;
@@ -454,11 +516,21 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     return Math.max(1, Math.min(super.yieldInterval, Math.floor(this.coordinator.fencingTimeout / 20)));
   }
 
+  /**
+   * Stops consuming, lets running handlers finish, commits and releases every partition, leaves the group and closes
+   * every connection. With `{ restarting: true }` a named member's partitions wait `rebalanceDelay` for it to come
+   * back instead of moving at once. Idempotent.
+   */
+  override async close(options: CloseOptions = {}): Promise<void> {
+    if (options.restarting === true) this.restarting = true;
+    await super.close();
+  }
+
   protected override async onClose(): Promise<void> {
     clearInterval(this.metadataTimer);
     await this.committing?.catch(() => undefined);
     // Graceful leave: every owned partition is committed, then released; then the member entry goes.
-    await this.coordinator.stop();
+    await this.coordinator.stop({ restarting: this.restarting });
     this.stats.fence(false, performance.now());
     this.endFenceSpan(true);
   }

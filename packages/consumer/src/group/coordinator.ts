@@ -11,10 +11,13 @@ import {
   formatAllocation,
   formatPartitionSet,
   parseAllocation,
+  parseControl,
   parsePartitionSet,
   partitionsOf,
   type AllocationRecord,
+  type ControlRecord,
 } from './records';
+import { updateControl } from './control';
 
 /** A partition as `topic` and `partition`. */
 export interface TopicPartition {
@@ -95,6 +98,21 @@ export interface GroupCoordinatorOptions {
   readonly weight?: number;
   /** A fixed member id; by default `host:pid:uuid`, new on every join. */
   readonly memberId?: string;
+  /**
+   * A stable name that survives restarts: the member id, marked as named. A second live member with the same name is
+   * refused (ERR_DUPLICATE_INSTANCE) once the first has had a session timeout to go away.
+   */
+  readonly instanceId?: string;
+  /**
+   * As leader: how long the partitions of a named member whose session ended wait for it before they move, ms.
+   * Default 0 (they move at once).
+   */
+  readonly rebalanceDelay?: number;
+  /**
+   * As leader: the most partitions moved from one live member to another per generation. Partitions without a live
+   * owner (new ones, those of members gone for good) never count. Default unlimited.
+   */
+  readonly maxMovesPerRebalance?: number;
   /** ms without contact with the backend after which this member fences itself. */
   readonly fencingTimeout: number | undefined;
   /** After a lost session: join again as a new member (true) or report a fatal error (false). */
@@ -112,10 +130,82 @@ const RETRY_MS = 500;
  */
 const coordinatorOf = new WeakMap<AllocatorBackend, GroupCoordinator>();
 
+/**
+ * Beyond one session timeout, how long a named member waits for an older live entry with its name to go away (its
+ * own previous incarnation, killed before its session ended) before it is refused as a duplicate, ms.
+ */
+const DUPLICATE_GRACE_MS = 2_000;
+
+/**
+ * After a throttled generation (maxMovesPerRebalance), the leader publishes the next step once every moved partition
+ * is claimed by its new owner, or after this long, so that one slow handoff cannot stop the group converging, ms.
+ */
+const THROTTLE_STEP_MAX_MS = 10_000;
+
 /** How many times start() connects and joins again when the session expires under it before it gives up. */
 const START_ATTEMPTS = 3;
 
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+const sameWaiting = (a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>) => {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+};
+
+/**
+ * Keeps at most `max` of the moves from `previous` to `next`: partitions whose previous owner is live and differs
+ * from the next one. The others stay with their previous owner for now. Partitions without a live previous owner
+ * (new ones, those of members gone) are placed freely and never count: nobody hands them off, and holding them back
+ * would leave them idle. The moves kept are taken in turn from each gaining member (sorted), so that every newcomer
+ * starts at once. Returns how many moves were held back.
+ */
+export function throttleMoves(
+  previous: Assignment,
+  next: Assignment,
+  live: ReadonlySet<string>,
+  max: number,
+): { assignment: Assignment; throttled: number } {
+  const previousOwner = new Map<string, string>();
+  for (const [member, topics] of Object.entries(previous)) {
+    for (const [topic, ids] of Object.entries(topics)) for (const p of ids) previousOwner.set(`${topic}:${p}`, member);
+  }
+  const owner = new Map<string, string>();
+  const byGainer = new Map<string, string[]>();
+  for (const [member, topics] of Object.entries(next)) {
+    for (const [topic, ids] of Object.entries(topics)) {
+      for (const p of ids) {
+        const id = `${topic}:${p}`;
+        owner.set(id, member);
+        const before = previousOwner.get(id);
+        if (before !== undefined && before !== member && live.has(before)) {
+          const list = byGainer.get(member) ?? [];
+          list.push(id);
+          byGainer.set(member, list);
+        }
+      }
+    }
+  }
+  const total = [...byGainer.values()].reduce((n, l) => n + l.length, 0);
+  if (total <= max) return { assignment: next, throttled: 0 };
+  const gainers = [...byGainer.keys()].sort(compareStrings);
+  for (const g of gainers) byGainer.get(g)!.sort(compareStrings);
+  const kept = new Set<string>();
+  for (let round = 0; kept.size < max; round++) {
+    for (const g of gainers) {
+      const id = byGainer.get(g)![round];
+      if (id !== undefined && kept.size < max) kept.add(id);
+    }
+  }
+  for (const list of byGainer.values()) for (const id of list) if (!kept.has(id)) owner.set(id, previousOwner.get(id)!);
+  const assignment: Record<string, Record<string, number[]>> = {};
+  for (const member of Object.keys(next)) assignment[member] = {};
+  for (const [id, member] of owner) {
+    const { topic, partition } = toTopicPartition(id);
+    ((assignment[member] ??= {})[topic] ??= []).push(partition);
+  }
+  for (const topics of Object.values(assignment)) for (const ids of Object.values(topics)) ids.sort((x, y) => x - y);
+  return { assignment, throttled: total - kept.size };
+}
 
 function toTopicPartition(id: string): TopicPartition {
   const i = id.lastIndexOf(':');
@@ -133,7 +223,18 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private readonly group: string;
   private readonly options: GroupCoordinatorOptions;
   private info!: MemberInfo;
+  /** This member's entry, as the backend answered the join. */
+  private entry: Member | undefined;
   private members: readonly Member[] = [];
+  /** The group's control record (freeze, leave notices). */
+  private control: ControlRecord = {};
+  /** The latest creation order seen per live member id, to tell a leave notice of an older entry from a current one. */
+  private readonly lastOrder = new Map<string, number>();
+  /** When the leader published the current throttled step (performance.now()). */
+  private throttleStepAt = 0;
+  /** Wakes the leader when a waited-for member's delay ends, or to look at a throttled step's progress again. */
+  private leaderTimer: NodeJS.Timeout | undefined;
+  private leaderTimerAt = 0;
   private partitionSet: string[] = [];
   private allocation: { record: AllocationRecord; version: string } | undefined;
   private generation = -1;
@@ -292,6 +393,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       this.backend.watchMembers(this.group, (members) => this.onMembers(members)),
       this.backend.watchRecord(this.group, 'partitions', (record) => this.onPartitionSet(record)),
       this.backend.watchRecord(this.group, 'allocation', (record) => this.onAllocation(record)),
+      this.backend.watchRecord(this.group, 'control', (record) => this.onControl(record)),
     );
     const interval = Math.max(20, Math.min(250, Math.floor(this.fencingTimeout / 4)));
     this.fenceTimer = setInterval(() => this.checkFence(), interval);
@@ -389,7 +491,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
    * the backend. Idempotent. A coordinator whose start() was refused because another one uses the same backend
    * instance leaves that backend alone.
    */
-  async stop(options: { closeBackend?: boolean } = {}): Promise<void> {
+  async stop(options: { closeBackend?: boolean; restarting?: boolean } = {}): Promise<void> {
     const closeBackend = options.closeBackend ?? true;
     // Refused at start because another coordinator uses this backend instance: its session is not ours to end.
     const holder = coordinatorOf.get(this.backend);
@@ -405,6 +507,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.stopping = true;
     this.sessionEpoch++;
     clearInterval(this.fenceTimer);
+    clearTimeout(this.leaderTimer);
+    this.leaderTimer = undefined;
     clearTimeout(this.strayTimer);
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
@@ -419,6 +523,11 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       // The hand-back is a handoff of its own: report what came before, then time this one from here.
       this.flushRebalance();
       this.handoffStarted = performance.now();
+      // A named member that leaves for good says so, so that the leader moves its partitions at once rather than
+      // wait rebalanceDelay for it; one that restarts says nothing, and its partitions wait for it.
+      if (this.info.named === true && !options.restarting && this.entry !== undefined) {
+        await this.noticeLeaving(this.entry.order);
+      }
       this.options.observer?.handoffStarted(this.generation);
       // Leave first, so that the leader reallocates while this member commits: the new owners wait for the
       // claims, which are released only after the commit (commit-before-release holds either way).
@@ -467,17 +576,79 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   }
 
   private async join(id = this.newMemberId()): Promise<void> {
+    const named = this.options.instanceId !== undefined;
     this.info = {
       id,
       host: hostname(),
       pid: process.pid,
       ...(this.options.weight !== undefined ? { weight: this.options.weight } : {}),
+      ...(named ? { named: true } : {}),
     };
-    await this.backend.join(this.group, this.info);
+    this.entry = await this.backend.join(this.group, this.info);
+    if (named) await this.claimName(this.entry);
+  }
+
+  /**
+   * A named member makes sure it is the only live member with its name. An older entry with the name may be this
+   * member's previous incarnation, killed before its session ended: it is given one session timeout (and a little)
+   * to go. One still there after that belongs to a live member: this one leaves and is refused. Of two members that
+   * join with one name at once, the later entry is refused. Then the member clears a leave notice of its name.
+   */
+  private async claimName(entry: Member): Promise<void> {
+    const deadline = performance.now() + this.backend.sessionTimeout + DUPLICATE_GRACE_MS;
+    for (;;) {
+      const members = await this.backend.members(this.group);
+      const older = members.find((m) => m.info.id === entry.info.id && m.order < entry.order);
+      if (older === undefined) break;
+      if (performance.now() >= deadline) {
+        await this.backend.leave(this.group).catch(() => undefined);
+        throw new KielError(
+          'ERR_DUPLICATE_INSTANCE',
+          `instanceId: another live member of group ${this.group} is named ${JSON.stringify(entry.info.id)} ` +
+            `(${older.info.host} pid ${older.info.pid}, ${older.location}), still there after one session timeout ` +
+            `(${this.backend.sessionTimeout} ms): give each member its own instanceId`,
+          { option: 'instanceId', location: older.location },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    await updateControl(this.backend, this.group, (control) => {
+      if (control.leaving?.[entry.info.id] === undefined) return undefined;
+      const { [entry.info.id]: _mine, ...others } = control.leaving;
+      return { ...control, leaving: others };
+    }).catch((err: unknown) =>
+      this.report(
+        new KielError(
+          'ERR_BACKEND',
+          `clearing the leave notice of ${entry.info.id} failed: ${(err as Error)?.message}`,
+          {
+            retriable: true,
+            cause: err,
+          },
+        ),
+      ),
+    );
+  }
+
+  /** Tells the leader that this named member leaves for good: its partitions move at once. */
+  private async noticeLeaving(order: number): Promise<void> {
+    const id = this.info.id;
+    await updateControl(this.backend, this.group, (control) => ({
+      ...control,
+      leaving: { ...control.leaving, [id]: order },
+    })).catch((err: unknown) =>
+      this.report(
+        new KielError(
+          'ERR_BACKEND',
+          `writing the leave notice of ${id} failed: ${(err as Error)?.message}; its partitions wait rebalanceDelay`,
+          { retriable: true, cause: err },
+        ),
+      ),
+    );
   }
 
   private newMemberId(): string {
-    return this.options.memberId ?? `${hostname()}:${process.pid}:${randomUUID()}`;
+    return this.options.instanceId ?? this.options.memberId ?? `${hostname()}:${process.pid}:${randomUUID()}`;
   }
 
   /** Reports a problem through `error`. A listener that throws is ignored: there is nowhere left to report it. */
@@ -504,10 +675,33 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private onMembers(members: readonly Member[]): void {
     if (this.stopping) return;
     this.members = members;
+    for (const m of members) {
+      if ((this.lastOrder.get(m.info.id) ?? -1) < m.order) this.lastOrder.set(m.info.id, m.order);
+    }
     const wasLeader = this.leader;
-    this.leader = members.length > 0 && members[0]!.info.id === this.info.id;
+    // With a name, the entry must be this member's own: an older duplicate's entry is not.
+    this.leader =
+      members.length > 0 &&
+      members[0]!.info.id === this.info.id &&
+      (this.info.named !== true || this.entry === undefined || members[0]!.order === this.entry.order);
     if (this.leader && !wasLeader) this.notify('leader', { memberId: this.info.id, generation: this.generation });
     this.scheduleRebalance();
+  }
+
+  private onControl(record: VersionedRecord | null): void {
+    if (this.stopping) return;
+    try {
+      this.control = record ? parseControl(record.value, record.location) : {};
+    } catch (err) {
+      this.report(err as KielError);
+      return;
+    }
+    this.scheduleRebalance();
+  }
+
+  /** Whether the group is frozen (its leader publishes nothing new), as last read. */
+  get isFrozen(): boolean {
+    return this.control.frozen !== undefined;
   }
 
   private onPartitionSet(record: VersionedRecord | null): void {
@@ -559,14 +753,32 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
 
   private async rebalance(): Promise<void> {
     for (let attempt = 0; attempt < 50 && this.leader && !this.stopping; attempt++) {
-      const memberIds = this.members.map((m) => m.info.id).sort(compareStrings);
+      // Frozen: nothing new is published until the freeze is lifted (its watch wakes the leader then).
+      if (this.control.frozen !== undefined) return;
+      clearTimeout(this.leaderTimer);
+      this.leaderTimer = undefined;
+      const liveIds = [...new Set(this.members.map((m) => m.info.id))].sort(compareStrings);
       const partitions = [...this.partitionSet].sort(compareStrings);
       const current = this.allocation?.record;
+      const { waiting, named } = this.waitingMembers(liveIds, current);
+      const memberIds = [...new Set([...liveIds, ...Object.keys(waiting)])].sort(compareStrings);
+      const waitingChanged = !sameWaiting(current?.waiting ?? {}, waiting);
       // A published record below the generation followed here went back (deleted, restored, written by hand): it is
       // overwritten with a generation above everything seen, even if it lists the same members and partitions.
       const wentBack = (current?.generation ?? 0) < this.generation;
-      if (current && !wentBack && sameList(current.members, memberIds) && sameList(current.partitions, partitions)) {
-        return;
+      if (
+        current &&
+        !wentBack &&
+        !waitingChanged &&
+        sameList(current.members, memberIds) &&
+        sameList(current.partitions, partitions)
+      ) {
+        // A throttled step goes on once its handoffs are done.
+        if (!current.throttled || !(await this.throttledStepDone(current))) {
+          this.wakeLeader(current);
+          return;
+        }
+        if (!this.leader || this.stopping || this.allocation?.record !== current) continue;
       }
       const previous = this.followed ?? current;
       const weights: Record<string, number> = {};
@@ -596,6 +808,16 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
             )}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}); the previous allocation stays in force`,
         );
       }
+      let throttled = 0;
+      if (this.options.maxMovesPerRebalance !== undefined && previous) {
+        ({ assignment, throttled } = throttleMoves(
+          previous.assignment,
+          assignment,
+          new Set(liveIds),
+          this.options.maxMovesPerRebalance,
+        ));
+      }
+      const namedIds = memberIds.filter((id) => named.has(id));
       const record: AllocationRecord = {
         generation: Math.max(current?.generation ?? 0, this.generation) + 1,
         leader: this.info.id,
@@ -603,6 +825,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         members: memberIds,
         partitions,
         assignment,
+        ...(Object.keys(waiting).length > 0 ? { waiting } : {}),
+        ...(namedIds.length > 0 ? { named: namedIds } : {}),
+        ...(throttled > 0 ? { throttled } : {}),
       };
       const written = await this.backend.writeRecord(
         this.group,
@@ -612,7 +837,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       );
       if (written !== null) {
         this.allocation = { record, version: written };
+        if (throttled > 0) this.throttleStepAt = performance.now();
         this.onAllocationRecord(record);
+        this.wakeLeader(record);
         return;
       }
       // Someone wrote first (an old leader, or our view is stale): read it and try again.
@@ -624,6 +851,84 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         retriable: true,
       });
     }
+  }
+
+  /**
+   * The named members of the published allocation that are not live but still waited for: those whose
+   * `rebalanceDelay` has not run out and that did not leave for good (a leave notice of their latest entry). Also
+   * returns every id known to be named (live entries marked so, and the record's list).
+   */
+  private waitingMembers(
+    liveIds: readonly string[],
+    current: AllocationRecord | undefined,
+  ): { waiting: Record<string, number>; named: Set<string> } {
+    const named = new Set<string>(current?.named ?? []);
+    for (const m of this.members) if (m.info.named === true) named.add(m.info.id);
+    const waiting: Record<string, number> = {};
+    const delay = this.options.rebalanceDelay ?? 0;
+    if (delay <= 0 || current === undefined) return { waiting, named };
+    const live = new Set(liveIds);
+    const now = Date.now();
+    for (const id of current.members) {
+      if (live.has(id) || !named.has(id)) continue;
+      const notice = this.control.leaving?.[id];
+      // A notice counts unless it is of an older entry than one seen live since.
+      if (notice !== undefined && notice >= (this.lastOrder.get(id) ?? -1)) continue;
+      const until = current.waiting?.[id] ?? now + delay;
+      if (until > now) waiting[id] = until;
+    }
+    return { waiting, named };
+  }
+
+  /**
+   * Whether the handoffs of a throttled step are done: every partition claimed by the live member it is assigned to.
+   * Not yet: looks again shortly (a step that takes longer than THROTTLE_STEP_MAX_MS counts as done).
+   */
+  private async throttledStepDone(record: AllocationRecord): Promise<boolean> {
+    // A new leader did not see the step begin: it counts from now.
+    if (this.throttleStepAt === 0) this.throttleStepAt = performance.now();
+    if (performance.now() - this.throttleStepAt >= THROTTLE_STEP_MAX_MS) return true;
+    const live = new Set(this.members.map((m) => m.info.id));
+    const claims = await this.backend.claims(this.group);
+    for (const [member, topics] of Object.entries(record.assignment)) {
+      if (!live.has(member)) continue;
+      for (const [topic, ids] of Object.entries(topics)) {
+        for (const p of ids) {
+          const claim = claims.get(`${topic}:${p}`);
+          let holder: string | undefined;
+          try {
+            holder = claim ? (JSON.parse(claim.value) as { member?: string }).member : undefined;
+          } catch {
+            holder = undefined;
+          }
+          if (holder !== member) {
+            this.wakeLeaderIn(250);
+            return false;
+          }
+        }
+      }
+    }
+    return true;
+  }
+
+  /** Wakes the leader when the first waited-for member's delay ends, or to follow a throttled step. */
+  private wakeLeader(record: AllocationRecord): void {
+    if (record.throttled) this.wakeLeaderIn(250);
+    const deadlines = Object.values(record.waiting ?? {});
+    if (deadlines.length > 0) this.wakeLeaderIn(Math.max(0, Math.min(...deadlines) - Date.now()) + 5);
+  }
+
+  private wakeLeaderIn(ms: number): void {
+    if (this.stopping) return;
+    const at = performance.now() + ms;
+    if (this.leaderTimer !== undefined && this.leaderTimerAt <= at) return;
+    clearTimeout(this.leaderTimer);
+    this.leaderTimerAt = at;
+    this.leaderTimer = setTimeout(() => {
+      this.leaderTimer = undefined;
+      this.scheduleRebalance();
+    }, ms);
+    this.leaderTimer.unref();
   }
 
   // ---- every member --------------------------------------------------------------------------------------
@@ -1084,7 +1389,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
    * lifts the fence once contact is back. Runs on a timer, and whenever the consumer finds the clock stale first.
    */
   checkFence(): void {
-    if (this.stopping) return;
+    // Not joined yet (a `connected` event during the first start): nothing is owned or handed out, and the member
+    // has no id to name; the fence timer, armed once joined, judges from then on.
+    if (this.stopping || this.info === undefined) return;
     const silent = performance.now() - this.backend.lastContact;
     if (!this.fenced && silent > this.fencingTimeout) {
       this.fenced = true;

@@ -20,6 +20,33 @@ export interface AllocationRecord {
   readonly partitions: readonly string[];
   /** member → topic → partition ids. */
   readonly assignment: Assignment;
+  /**
+   * Named members (`instanceId`) whose session ended and whose partitions wait for them (`rebalanceDelay`): member →
+   * wall-clock ms (`Date.now()`) at which the leader moves their partitions. They are also listed in `members`.
+   * Absent when nobody is waited for.
+   */
+  readonly waiting?: Readonly<Record<string, number>>;
+  /** The named members (`instanceId`) among `members`, whose partitions wait for them when they go. Absent if none. */
+  readonly named?: readonly string[];
+  /**
+   * Moves the leader held back (`maxMovesPerRebalance`): how many partitions still sit with another member than the
+   * strategy wants. The leader publishes the next step once this generation's handoffs are done. Absent when 0.
+   */
+  readonly throttled?: number;
+}
+
+/**
+ * The group's `control` record, written by operators (freeze) and by named members that leave for good: JSON
+ * `{ frozen?: {...}, leaving?: {...} }`. Absent means not frozen and no notices.
+ */
+export interface ControlRecord {
+  /** While present, the leader publishes no new allocation: members keep what they have, joining members wait. */
+  readonly frozen?: { readonly since: number; readonly reason?: string };
+  /**
+   * Graceful-leave notices: named member → the creation order of the entry that left. The leader moves such a
+   * member's partitions at once instead of waiting `rebalanceDelay`. A member clears its own notice when it joins.
+   */
+  readonly leaving?: Readonly<Record<string, number>>;
 }
 
 /** What a claim on a partition holds. */
@@ -290,6 +317,9 @@ export function formatAllocation(record: AllocationRecord): string {
     generation: record.generation,
     leader: record.leader,
     strategy: record.strategy,
+    ...(record.waiting !== undefined ? { waiting: record.waiting } : {}),
+    ...(record.named !== undefined ? { named: record.named } : {}),
+    ...(record.throttled !== undefined ? { throttled: record.throttled } : {}),
     body: deflate(body),
   });
   const bytes = Buffer.byteLength(text);
@@ -331,7 +361,44 @@ export function parseAllocation(text: string, location: string): AllocationRecor
       }
     }
   }
-  return { generation: generation!, leader: leader!, strategy: strategy!, members, partitions, assignment };
+  return {
+    generation: generation!,
+    leader: leader!,
+    strategy: strategy!,
+    members,
+    partitions,
+    assignment,
+    ...parseExtras(value, location),
+  };
+}
+
+/**
+ * The optional fields of issue 19 (`waiting`, `named`, `throttled`): top-level in both formats, so that format 2
+ * carries them in its envelope, next to the generation.
+ */
+function parseExtras(
+  value: Partial<AllocationRecord>,
+  location: string,
+): Pick<AllocationRecord, 'waiting' | 'named' | 'throttled'> {
+  const { waiting, named, throttled } = value;
+  if (
+    waiting !== undefined &&
+    (waiting === null ||
+      typeof waiting !== 'object' ||
+      Array.isArray(waiting) ||
+      !Object.values(waiting).every((t) => Number.isFinite(t)))
+  ) {
+    throw malformed(location, '`waiting` must be an object of member → ms');
+  }
+  if (named !== undefined && !isStringArray(named)) throw malformed(location, '`named` must be a list of strings');
+  if (throttled !== undefined && !(Number.isSafeInteger(throttled) && throttled >= 0)) {
+    throw malformed(location, '`throttled` must be a non-negative integer');
+  }
+  return {
+    ...(waiting !== undefined ? { waiting } : {}),
+    ...(named !== undefined ? { named } : {}),
+    ...(throttled !== undefined ? { throttled } : {}),
+  };
 }
 
 function checkHeader(value: Partial<AllocationRecord>, location: string): void {
@@ -374,7 +441,36 @@ function parseCompactAllocation(
     members,
     partitions,
     assignment,
+    ...parseExtras(value, location),
   };
+}
+
+/** Parses the control record. Throws ERR_MALFORMED_RECORD naming `location`. */
+export function parseControl(text: string, location: string): ControlRecord {
+  const value = parseJson(text, location) as Partial<ControlRecord> | null;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw malformed(location, 'expected a JSON object');
+  }
+  const { frozen, leaving } = value;
+  if (
+    frozen !== undefined &&
+    (frozen === null ||
+      typeof frozen !== 'object' ||
+      !Number.isFinite(frozen.since) ||
+      (frozen.reason !== undefined && typeof frozen.reason !== 'string'))
+  ) {
+    throw malformed(location, '`frozen` must be {"since": ms, "reason"?: string}');
+  }
+  if (
+    leaving !== undefined &&
+    (leaving === null ||
+      typeof leaving !== 'object' ||
+      Array.isArray(leaving) ||
+      !Object.values(leaving).every((o) => Number.isFinite(o)))
+  ) {
+    throw malformed(location, '`leaving` must be an object of member → order');
+  }
+  return value as ControlRecord;
 }
 
 /** Parses a claim. Throws ERR_MALFORMED_RECORD naming `location`. */

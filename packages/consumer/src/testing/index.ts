@@ -315,6 +315,25 @@ export function runAllocatorBackendSuite(options: AllocatorBackendSuiteOptions):
       );
 
       it(
+        'a named member (instanceId) lists back as named; two sessions may hold one id, each its own entry',
+        async () => {
+          const group = t.group();
+          const [a, b, observer] = await t.openMany(3);
+          const first = await a.join(group, { id: 'worker-1', host: 'h', pid: 1, named: true });
+          const second = await b.join(group, { id: 'worker-1', host: 'h', pid: 2, named: true });
+          await a.join(group, { id: 'worker-1', host: 'h', pid: 1, named: true });
+          const listed = await observer.members(group);
+          expect(listed.map((m) => [m.info.id, m.info.pid, m.info.named])).toEqual([
+            ['worker-1', 1, true],
+            ['worker-1', 2, true],
+          ]);
+          expect(listed.map((m) => m.order)).toEqual([first.order, second.order]);
+          expect(second.order).toBeGreaterThan(first.order);
+        },
+        caseTimeout,
+      );
+
+      it(
         'groups are independent',
         async () => {
           const [g1, g2] = [t.group(), t.group()];
@@ -329,6 +348,28 @@ export function runAllocatorBackendSuite(options: AllocatorBackendSuiteOptions):
     });
 
     describe('records', () => {
+      it(
+        'the control record is compare-and-set like the others, and independent of them',
+        async () => {
+          const group = t.group();
+          const [a, b] = await t.openMany(2);
+          expect(await a.readRecord(group, 'control')).toBeNull();
+          const v1 = await a.writeRecord(group, 'control', '{"frozen":{"since":1}}', null);
+          expect(v1).not.toBeNull();
+          expect(await b.writeRecord(group, 'control', '{}', null)).toBeNull();
+          const v2 = await b.writeRecord(group, 'control', '{}', v1);
+          expect(v2).not.toBeNull();
+          expect(await a.writeRecord(group, 'control', '{"frozen":{"since":2}}', v1)).toBeNull();
+          expect(await a.readRecord(group, 'control')).toMatchObject({ value: '{}', version: v2 });
+          expect(await a.readRecord(group, 'allocation')).toBeNull();
+          const watch = t.watchRecord(b, group, 'control');
+          await watch.until('the cleared control', (r) => r?.value === '{}');
+          await a.writeRecord(group, 'control', '{"leaving":{"m":3}}', v2);
+          await watch.until('a leave notice', (r) => r?.value === '{"leaving":{"m":3}}');
+        },
+        caseTimeout,
+      );
+
       it(
         "holds the records of 1,000 members × 100,000 partitions, below the servers' default size limits",
         async () => {

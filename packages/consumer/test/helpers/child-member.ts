@@ -28,6 +28,12 @@ export interface ChildMemberConfig {
   readonly hosts: string;
   readonly namespace: string;
   readonly sessionTimeout: number;
+  /** Issue 19's options, passed to the consumer as they are. */
+  readonly instanceId?: string;
+  readonly rebalanceDelay?: number;
+  readonly maxMovesPerRebalance?: number;
+  /** Load, report LOADED, and start only on {@link ChildMember.release} (SIGUSR1). */
+  readonly holdStart?: boolean;
 }
 
 export type HandlerKind = 'async' | 'cpu' | 'throws';
@@ -38,7 +44,13 @@ export class ChildMember {
   readonly exited: Promise<number | null>;
   assignment: string[] = [];
   generation = 0;
+  /** Every assignment it reported, in order, with the wall-clock time this process read it. */
+  readonly history: Array<{ generation: number; assignment: string[]; at: number }> = [];
   memberId: string | undefined;
+  /** Whether a `holdStart` member has loaded and waits for {@link release}. */
+  loaded = false;
+  /** When it reported READY (connected and registered), wall clock as read here. */
+  readyAt: number | undefined;
   /** Whether it reported a graceful close (SIGTERM). */
   left = false;
   /** Last committed offset per partition, as reported. */
@@ -90,6 +102,13 @@ export class ChildMember {
     return offset;
   }
 
+  /** Starts a `holdStart` member that has loaded (SIGUSR1). */
+  release(): void {
+    this.assertAlive();
+    if (!this.loaded) throw new Error(`member ${this.name} has not loaded yet`);
+    this.child.kill('SIGUSR1');
+  }
+
   /** The process id (for SIGSTOP and SIGCONT). */
   get pid(): number {
     return this.child.pid!;
@@ -105,12 +124,21 @@ export class ChildMember {
   private onLine(line: string): void {
     const [kind, ...rest] = line.split(' ');
     switch (kind) {
+      case 'LOADED':
+        this.loaded = true;
+        break;
       case 'READY':
         this.memberId = rest[0];
+        this.readyAt = performance.timeOrigin + performance.now();
         break;
       case 'ASSIGNED':
         this.generation = Number(rest[0]);
         this.assignment = rest[1] ? rest[1].split(',') : [];
+        this.history.push({
+          generation: this.generation,
+          assignment: this.assignment,
+          at: performance.timeOrigin + performance.now(),
+        });
         break;
       case 'HANDLED': {
         const offsets = rest[3] ? rest[3].split(',').map(Number) : [];

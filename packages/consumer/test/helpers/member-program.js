@@ -21,14 +21,20 @@
 //   HOLDING <partition> <offset>                                 the handler is held at this message (holdAt)
 //   EVENT <event> <wall-clock ms>                                the consumer's fenced, unfenced, lost, rejoined
 //   COMMITTED <partition> <offset> <wall-clock ms>               per committed partition (the next offset to read)
-//   LEFT                                                         after a graceful close on SIGTERM (then exit 0)
+//   LEFT                                                         after a graceful close on SIGTERM (then exit 0), or
+//                                                                close({ restarting: true }) on SIGUSR2
+// Issue 19's options pass through: instanceId, rebalanceDelay, maxMovesPerRebalance. With `count` (n > 1) the process
+// runs n members, each with a backend of its own and instanceId `<instanceId>-<i>` if one is given, and prefixes each
+// line with `M <i> `. With `command: 'freeze' | 'unfreeze'` it freezes or unfreezes the group, prints
+// `FROZEN <true|false>` and exits. With `holdStart: true` it loads everything, prints `LOADED` and starts only on
+// SIGUSR1: a restart then costs what kiel does, not what loading Node modules costs on a starved machine.
 'use strict';
 
-const { GroupedConsumer } = require('@kiel/consumer');
+const { GroupedConsumer, freezeGroup, unfreezeGroup } = require('@kiel/consumer');
 const { parsePartitionId } = require('@kiel/allocators');
 
 const wallClock = () => performance.timeOrigin + performance.now();
-const say = (line) => process.stdout.write(`${line}\n`);
+const print = (line) => process.stdout.write(`${line}\n`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Holds the event loop for `ms`: what a CPU-bound handler does. */
@@ -41,7 +47,7 @@ function busy(ms) {
 class InjectedFailure extends Error {}
 
 /** The run() handlers for `config`: the handler kind in the mode asked for, reporting what it handled. */
-function handlers(config) {
+function handlers(config, say) {
   const kind = config.handler ?? 'async';
   const handleMs = config.handleMs ?? 0;
   const thrown = new Set();
@@ -132,8 +138,60 @@ function newcomerTakesAll(members, partitions, context) {
 }
 
 /** Reads the JSON argument, makes the backend with `makeBackend(config)` and runs the member until SIGTERM. */
-function runMember(makeBackend) {
-  const config = JSON.parse(process.argv[2]);
+function runMember(makeBackend, config = JSON.parse(process.argv[2])) {
+  if (config.command === 'freeze' || config.command === 'unfreeze') {
+    const backend = makeBackend(config);
+    const act =
+      config.command === 'freeze'
+        ? freezeGroup(backend, config.group, { reason: 'test' })
+        : unfreezeGroup(backend, config.group);
+    act
+      .then((state) => {
+        print(`FROZEN ${state.frozen}`);
+        return backend.close();
+      })
+      .then(
+        () => process.exit(0),
+        (error) => {
+          process.stderr.write(`${error.stack}\n`);
+          process.exit(1);
+        },
+      );
+    return;
+  }
+  if (config.holdStart === true) {
+    // A signal listener does not keep the process alive: this timer does, until the start.
+    const hold = setInterval(() => undefined, 60_000);
+    process.once('SIGUSR1', () => {
+      clearInterval(hold);
+      runMember(makeBackend, { ...config, holdStart: false });
+    });
+    print('LOADED');
+    return;
+  }
+  const count = config.count ?? 1;
+  const members = [];
+  for (let i = 0; i < count; i++) {
+    const say = count === 1 ? print : (line) => print(`M ${i} ${line}`);
+    const instanceId = config.instanceId !== undefined && count > 1 ? `${config.instanceId}-${i}` : config.instanceId;
+    members.push(startMember({ ...config, instanceId }, makeBackend, say));
+  }
+  let closing = false;
+  const fail = (error) => {
+    process.stderr.write(`${error.stack}\n`);
+    process.exit(1);
+  };
+  const closeAll = (options) => {
+    if (closing) return;
+    closing = true;
+    Promise.all(members.map((close) => close(options))).then(() => process.exit(0), fail);
+  };
+  process.once('SIGTERM', () => closeAll({}));
+  process.once('SIGUSR2', () => closeAll({ restarting: true }));
+}
+
+/** One member: a GroupedConsumer reporting through `say`; returns its close. */
+function startMember(config, makeBackend, say) {
   const consumer = new GroupedConsumer({
     brokers: config.brokers,
     group: config.group,
@@ -142,6 +200,9 @@ function runMember(makeBackend) {
     strategy: config.strategy === 'newcomer' ? newcomerTakesAll : (config.strategy ?? 'sticky'),
     ...(config.weight !== undefined ? { weight: config.weight } : {}),
     ...(config.offsetReset !== undefined ? { offsetReset: config.offsetReset } : {}),
+    ...(config.instanceId !== undefined ? { instanceId: config.instanceId } : {}),
+    ...(config.rebalanceDelay !== undefined ? { rebalanceDelay: config.rebalanceDelay } : {}),
+    ...(config.maxMovesPerRebalance !== undefined ? { maxMovesPerRebalance: config.maxMovesPerRebalance } : {}),
     ...(config.metadataMaxAge !== undefined ? { metadataMaxAge: config.metadataMaxAge } : {}),
     deserializer: 'raw',
     maxWaitTime: 100,
@@ -163,14 +224,7 @@ function runMember(makeBackend) {
     process.exit(1);
   };
   let closing = false;
-  process.once('SIGTERM', () => {
-    closing = true;
-    consumer.close().then(() => {
-      say('LEFT');
-      process.exit(0);
-    }, fail);
-  });
-  const run = handlers(config);
+  const run = handlers(config, say);
   // An application's loop: a handler failure stops run(); the message comes again when it runs again.
   const runAgain = () =>
     consumer.run(run).catch((error) => {
@@ -178,13 +232,26 @@ function runMember(makeBackend) {
       if (error instanceof InjectedFailure) return undefined;
       throw error;
     });
-  consumer
-    .connect()
+  // Many members in one process start together on a loaded machine: a retriable failure to connect is tried again,
+  // as an application would.
+  const connect = (attempt) =>
+    consumer.connect().catch(async (error) => {
+      if ((config.count ?? 1) === 1 || attempt >= 10 || !error.retriable) throw error;
+      process.stderr.write(`connect failed (${error.code}), retrying: ${error.message}\n`);
+      await sleep(2_000);
+      return connect(attempt + 1);
+    });
+  connect(1)
     .then(() => {
       say(`READY ${consumer.memberId}`);
       return runAgain();
     })
     .catch(fail);
+  return async (options) => {
+    closing = true;
+    await consumer.close(options);
+    say('LEFT');
+  };
 }
 
 module.exports = { runMember };
