@@ -43,11 +43,30 @@
       ['strategy', a ? a.strategy : '–'],
       ['partitions', s ? s.partitions.length : '–'],
       ['total lag', s ? s.lag : '–'],
+      ['allocation', !s ? '–' : s.control.frozen ? 'FROZEN' : s.throttled > 0 ? 'converging' : 'live'],
       ['updated', time(state.at)],
     ];
     $('#summary').innerHTML = items
       .map(([k, v]) => `<div><dt>${esc(k)}</dt><dd data-field="${esc(k)}">${esc(v)}</dd></div>`)
       .join('');
+    // A freeze (kiel allocation freeze): the leader publishes nothing new until unfrozen.
+    const frozen = $('#frozen');
+    const control = s ? s.control : { frozen: false };
+    frozen.hidden = !control.frozen;
+    document.body.dataset.frozen = control.frozen ? 'true' : 'false';
+    frozen.textContent = control.frozen
+      ? `FROZEN${control.since !== undefined ? ` since ${time(control.since)}` : ''}` +
+        `${control.reason !== undefined ? ` (${control.reason})` : ''}: ` +
+        'no new allocation until `kiel allocation unfreeze`; joining members wait, partitions of members that go wait'
+      : '';
+    const converging = $('#converging');
+    const waiting = s ? Object.entries(s.waiting) : [];
+    const notes = waiting.map(
+      ([id, left]) => `waiting for ${short(id)} to come back: its partitions are idle, and move in ${ms(left)}`,
+    );
+    if (s && s.throttled > 0) notes.push(`converging: ${s.throttled} moves held back (maxMovesPerRebalance)`);
+    converging.hidden = notes.length === 0;
+    converging.textContent = notes.join(' · ');
     const error = $('#error');
     error.hidden = !state.error && !!a;
     error.textContent = state.error || (a ? '' : 'no published allocation yet: waiting for the group');
@@ -62,7 +81,8 @@
       return (
         `<tr data-member="${esc(m.id)}" data-health="${esc(health)}" class="${health === 'gone' ? 'gone' : ''}">` +
         `<td title="${esc(m.id)}"><span class="swatch" style="background:${colourOf(m.id)}"></span>${esc(short(m.id))}</td>` +
-        `<td><span class="badge ${health.replace(' ', '-')}">${esc(health)}${how && health === 'gone' ? ` (${how})` : ''}</span></td>` +
+        `<td><span class="badge ${health.replace(' ', '-')}">${esc(health)}${how && health === 'gone' ? ` (${how})` : ''}` +
+        `${health === 'waiting' && m.waitingMs !== null ? ` ${esc(ms(m.waitingMs))}` : ''}</span></td>` +
         `<td>${m.partitions.length}</td><td>${m.claimed}</td><td>${m.lag}</td><td>${esc(rate)}</td>` +
         `<td>${m.live ? (m.lastCommitMsAgo === null ? 'session alive' : `${ms(m.lastCommitMsAgo)} ago`) : 'gone'}</td></tr>`
       );

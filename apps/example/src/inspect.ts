@@ -4,11 +4,15 @@ import {
   KielError,
   OffsetStore,
   parseAllocation,
+  parseControl,
   parseMarker,
   type AllocationRecord,
   type AllocatorBackend,
   type Claim,
+  type ControlRecord,
+  type GroupControlState,
   type Member,
+  type VersionedRecord,
 } from '@kiel/consumer';
 
 /** One partition of the group as the inspector sees it. */
@@ -45,6 +49,12 @@ export interface MemberView {
   host?: string;
   pid?: number;
   weight?: number;
+  /**
+   * A named member (`instanceId`) whose session ended and whose partitions the leader keeps for it
+   * (`rebalanceDelay`): milliseconds left before they move (0 once the deadline has passed and the leader is about
+   * to publish). Null when nobody waits for it. Its partitions are idle meanwhile.
+   */
+  waitingMs: number | null;
   /** Its partitions in the published allocation, `topic:partition`. */
   partitions: string[];
   /** How many of those its claims already cover. */
@@ -75,6 +85,24 @@ export interface GroupSnapshot {
   partitions: PartitionView[];
   /** Sum of every partition's lag. */
   lag: number;
+  /** Whether the group is frozen (`kiel allocation freeze`): the leader publishes nothing new until unfrozen. */
+  control: GroupControlState;
+  /** Members waited for (`rebalanceDelay`): member → milliseconds left before their partitions move. */
+  waiting: Record<string, number>;
+  /** Moves held back by `maxMovesPerRebalance` in the published allocation (0: it is the strategy's own). */
+  throttled: number;
+}
+
+/** The freeze state of a control record (absent: not frozen). */
+export function controlState(control: ControlRecord | null): GroupControlState {
+  const frozen = control?.frozen;
+  if (!frozen) return { frozen: false };
+  return { frozen: true, since: frozen.since, ...(frozen.reason !== undefined ? { reason: frozen.reason } : {}) };
+}
+
+/** Parses a stored control record (null: none, so not frozen); a malformed one is an ERR_MALFORMED_RECORD. */
+export function parseControlRecord(stored: VersionedRecord | null): ControlRecord | null {
+  return stored ? parseControl(stored.value, stored.location) : null;
 }
 
 /** Flattens `{ member: { topic: [p] } }` into `topic:partition` ids. */
@@ -154,20 +182,25 @@ export class GroupInspector {
 
   /** Takes one snapshot. */
   async snapshot(): Promise<GroupSnapshot> {
-    const [record, live, claims, markers] = await Promise.all([
+    const [record, live, claims, control, markers] = await Promise.all([
       this.allocation(),
       this.backend.members(this.group),
       this.backend.claims(this.group),
+      this.backend.readRecord(this.group, 'control').then(parseControlRecord),
       this.backend.markers(this.group),
     ]);
-    return this.build(record, live, claims, markers);
+    return this.build(record, live, claims, control, markers);
   }
 
-  /** Builds a snapshot from backend state already read (the dashboard reads it through watches). */
+  /**
+   * Builds a snapshot from backend state already read (the dashboard reads it through watches). `control` is the
+   * group's control record (null: none).
+   */
   async build(
     record: AllocationRecord | null,
     live: readonly Member[],
     claims: ReadonlyMap<string, Claim>,
+    control: ControlRecord | null,
     markers: ReadonlyMap<string, string> = new Map(),
   ): Promise<GroupSnapshot> {
     const at = Date.now();
@@ -226,6 +259,8 @@ export class GroupInspector {
       committed: new Map(partitions.filter((p) => p.committed !== null).map((p) => [p.id, p.committed!])),
     };
 
+    const waiting: Record<string, number> = {};
+    for (const [id, until] of Object.entries(record?.waiting ?? {})) waiting[id] = Math.max(0, until - at);
     const liveById = new Map(live.map((m) => [m.info.id, m.info]));
     const memberIds = [...new Set([...(record?.members ?? []), ...live.map((m) => m.info.id)])];
     const byId = new Map(partitions.map((p) => [p.id, p]));
@@ -239,6 +274,7 @@ export class GroupInspector {
         allocated: record?.members.includes(id) ?? false,
         ...(info ? { host: info.host, pid: info.pid } : {}),
         ...(info?.weight !== undefined ? { weight: info.weight } : {}),
+        waitingMs: waiting[id] ?? null,
         partitions: mine,
         claimed: mine.filter((p) => byId.get(p)?.claim?.member === id).length,
         lag: mine.reduce((sum, p) => sum + (byId.get(p)?.lag ?? 0), 0),
@@ -256,6 +292,9 @@ export class GroupInspector {
       members,
       partitions,
       lag: partitions.reduce((sum, p) => sum + (p.lag ?? 0), 0),
+      control: controlState(control),
+      waiting,
+      throttled: record?.throttled ?? 0,
     };
   }
 

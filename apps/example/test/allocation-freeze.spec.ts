@@ -58,13 +58,16 @@ describe.each([
     expect(report.waiting.b).toBeGreaterThan(0);
     expect(report.waiting.b).toBeLessThanOrEqual(60_000);
     expect(report.throttled).toBe(2);
+    expect(report.members.b).toEqual(expect.objectContaining({ live: false, waitingMs: report.waiting.b }));
+    expect(report.members.a.waitingMs).toBeNull();
 
     const table = await runCli(['allocation', '--group', group, '--backend', kind, ...backends]);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/no, waiting \d+\.\d s/);
     expect(table.stdout).toMatch(/waiting for b to come back: its partitions are idle, and move in \d+\.\d s/);
     expect(table.stdout).toMatch(/converging: 2 moves held back/);
-    expect(table.stdout).toMatch(/FROZEN since .*\(deploy 7\)/);
+    expect(table.stdout).toMatch(/^FROZEN since .*\(deploy 7\)/);
+    expect(table.stdout).toMatch(/^t:1 +b +- \(idle, its owner is waited for\)/m);
 
     const again = await runCli(['allocation', 'unfreeze', '--group', group, '--backend', kind, '--json', ...backends]);
     expect(JSON.parse(again.stdout)).toEqual({ group, frozen: false });

@@ -11,6 +11,8 @@ import * as path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
+import { EtcdBackend } from '@kiel/allocator-etcd';
+import { freezeGroup, unfreezeGroup } from '@kiel/consumer';
 import type { DashboardState } from '../src/dashboard/monitor';
 import * as net from 'node:net';
 import { BROKERS, CliProcess, ETCD, runCli, runtimeWarnings, unique, waitFor, ZK } from './helpers';
@@ -232,6 +234,68 @@ it('follows a group as members join, leave and are killed; the screenshot is not
   expect(await dashboard.exited).toEqual({ code: 0, signal: null });
   expect(runtimeWarnings(dashboard.stderrLines.join('\n'))).toEqual([]);
 }, 420_000);
+
+it('shows a freeze, a member waited for with the time left and moves held back, and the unfreeze (etcd)', async () => {
+  // The record is written here as a leader publishes it while it waits for b (rebalanceDelay) and holds back two
+  // moves (maxMovesPerRebalance), so the display is checked without a running group.
+  const opsGroup = unique('kiel-dash-ops');
+  const backend = new EtcdBackend({ hosts: ETCD });
+  await backend.connect();
+  const dashboard = new CliProcess([
+    'dashboard',
+    ...['--group', opsGroup, '--backend', 'etcd', '--etcd', ETCD, '--brokers', BROKERS, '--port', '0'],
+  ]);
+  processes.push(dashboard);
+  try {
+    const record = {
+      generation: 4,
+      leader: 'a',
+      strategy: 'naive',
+      members: ['a', 'b'],
+      partitions: [`${topic}:0`, `${topic}:1`],
+      assignment: { a: { [topic]: [0] }, b: { [topic]: [1] } },
+      waiting: { b: Date.now() + 120_000 },
+      named: ['a', 'b'],
+      throttled: 2,
+    };
+    expect(await backend.writeRecord(opsGroup, 'allocation', JSON.stringify(record), null)).not.toBeNull();
+    await waitFor('the dashboard address', () => dashboard.stdoutLines.length > 0, 30_000, () =>
+      dashboard.stderrLines.join('\n'),
+    );
+    const page = await browser!.newPage({ viewport: { width: 1400, height: 1000 } });
+    const pageErrors: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    await page.goto(dashboard.stdoutLines[0]!);
+    await page.locator('body[data-generation="4"]').waitFor({ timeout: 30_000 });
+    expect(await page.locator('#frozen').isHidden()).toBe(true);
+    expect(await page.locator('#summary dd[data-field="allocation"]').textContent()).toBe('converging');
+    const converging = (await page.locator('#converging').textContent())!;
+    expect(converging).toMatch(/waiting for b to come back: its partitions are idle, and move in (\d+\.\d) s/);
+    const left = Number(/move in (\d+\.\d) s/.exec(converging)![1]);
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThanOrEqual(120);
+    expect(converging).toContain('converging: 2 moves held back');
+    expect(await page.locator('#members tr[data-member="b"] .badge').textContent()).toMatch(/^waiting \d+\.\d s$/);
+
+    // Frozen: the page shows it at once (the dashboard watches the control record), and drops it on the unfreeze.
+    await freezeGroup(backend, opsGroup, { reason: 'deploy 9' });
+    await page.locator('body[data-frozen="true"]').waitFor({ timeout: 15_000 });
+    expect(await page.locator('#frozen').textContent()).toMatch(/^FROZEN since [\d:]+ \(deploy 9\): no new allocation/);
+    expect(await page.locator('#summary dd[data-field="allocation"]').textContent()).toBe('FROZEN');
+    const state = (await page.evaluate(() => fetch('/api/state').then((r) => r.json()))) as DashboardState;
+    expect(state.snapshot!.control).toEqual({ frozen: true, since: expect.any(Number), reason: 'deploy 9' });
+    expect(state.health.b).toBe('waiting');
+    await unfreezeGroup(backend, opsGroup);
+    await page.locator('body[data-frozen="false"]').waitFor({ timeout: 15_000 });
+    expect(await page.locator('#frozen').isHidden()).toBe(true);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  } finally {
+    dashboard.kill('SIGTERM');
+    await dashboard.exited;
+    await backend.close();
+  }
+}, 120_000);
 
 it('refuses a port in use with a usage error naming it (etcd)', async () => {
   const taken = net.createServer();

@@ -58,7 +58,7 @@ export type {
 } from './group/coordinator';
 export { OffsetStore } from './group/offsets';
 export type { PartitionOffset } from './group/offsets';
-export { formatAllocation, parseAllocation, MAX_RECORD_BYTES } from './group/records';
+export { formatAllocation, parseAllocation, parseControl, MAX_RECORD_BYTES } from './group/records';
 export type { AllocationRecord, ClaimRecord, ControlRecord } from './group/records';
 export { channels } from './diagnostics';
 export type {

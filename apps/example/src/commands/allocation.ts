@@ -11,6 +11,7 @@ import {
 } from '../common';
 import { table } from '../format';
 import { freezeCommands } from './allocation-freeze';
+import type { GroupControlState } from '@kiel/consumer';
 import { GroupInspector, type GroupSnapshot } from '../inspect';
 
 interface AllocationFlags {
@@ -38,6 +39,8 @@ export interface AllocationReport {
       partitions: string[];
       /** Its member entry exists (session or lease alive: contact within the session timeout). */
       live: boolean;
+      /** Waited for (`rebalanceDelay`): milliseconds left before its partitions move; null when not waited for. */
+      waitingMs: number | null;
       /** In the published allocation. */
       allocated: boolean;
       /** How many of its partitions its claims already hold. */
@@ -70,6 +73,12 @@ export interface AllocationReport {
   }>;
   /** Sum of every partition's lag. */
   lag: number;
+  /** Named members whose partitions wait for them (`rebalanceDelay`): member → milliseconds left; idle meanwhile. */
+  waiting: Record<string, number>;
+  /** Moves held back by `maxMovesPerRebalance`: the group is still converging (0: it is not). */
+  throttled: number;
+  /** Whether the group is frozen (`kiel allocation freeze`), since when (`Date.now()`) and why. */
+  control: GroupControlState;
 }
 
 /** Shapes an inspector snapshot as the `--json` report. */
@@ -80,6 +89,7 @@ export function allocationReport(snapshot: GroupSnapshot): AllocationReport {
     members[m.id] = {
       partitions: m.partitions,
       live: m.live,
+      waitingMs: m.waitingMs,
       allocated: m.allocated,
       claimed: m.claimed,
       lag: m.lag,
@@ -108,6 +118,9 @@ export function allocationReport(snapshot: GroupSnapshot): AllocationReport {
       ...(p.stalled ? { stalled: p.stalled } : {}),
     })),
     lag: snapshot.lag,
+    waiting: snapshot.waiting,
+    throttled: snapshot.throttled,
+    control: snapshot.control,
   };
 }
 
@@ -119,15 +132,23 @@ function ago(ms: number | null): string {
   return ms < 1000 ? `${ms} ms ago` : `${(ms / 1000).toFixed(1)} s ago`;
 }
 
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
 /** Renders the report as the text tables `kiel allocation` prints. */
 export function renderAllocation(report: AllocationReport): string {
-  let out = `group ${report.group}  generation ${report.generation}  strategy ${report.strategy}  ${report.partitions} partitions  lag ${report.lag}\n`;
+  let out = '';
+  if (report.control.frozen) {
+    const since = report.control.since !== undefined ? ` since ${new Date(report.control.since).toISOString()}` : '';
+    const reason = report.control.reason !== undefined ? ` (${report.control.reason})` : '';
+    out += `FROZEN${since}${reason}: no new allocation until \`kiel allocation unfreeze\`\n`;
+  }
+  out += `group ${report.group}  generation ${report.generation}  strategy ${report.strategy}  ${report.partitions} partitions  lag ${report.lag}\n`;
   out += `leader ${report.leader}\n\n`;
   out += table(
     ['member', 'live', 'count', 'claimed', 'lag', 'last contact', 'msg/s', 'partitions'],
     Object.entries(report.members).map(([id, m]) => [
       id + (id === report.leader ? ' (leader)' : ''),
-      m.live ? 'yes' : 'no',
+      m.live ? 'yes' : m.waitingMs !== null ? `no, waiting ${seconds(m.waitingMs)}` : 'no',
       String(m.partitions.length),
       String(m.claimed),
       String(m.lag),
@@ -142,20 +163,31 @@ export function renderAllocation(report: AllocationReport): string {
     report.offsets.map((p) => [
       p.partition,
       p.owner ?? '-',
-      p.claim === null ? '-' : p.claim === p.owner ? p.claim : `${p.claim} (handing off)`,
+      p.claim === null
+        ? p.owner !== null && report.waiting[p.owner] !== undefined
+          ? '- (idle, its owner is waited for)'
+          : '-'
+        : p.claim === p.owner
+          ? p.claim
+          : `${p.claim} (handing off)`,
       dash(p.committed),
       String(p.highWatermark),
       dash(p.lag),
     ]),
   );
   if (report.pending.length > 0) out += `\njoined, not yet allocated: ${report.pending.join(' ')}\n`;
+  for (const [id, ms] of Object.entries(report.waiting)) {
+    out += `\nwaiting for ${id} to come back: its partitions are idle, and move in ${seconds(ms)}\n`;
+  }
+  if (report.throttled > 0) {
+    out += `\nconverging: ${report.throttled} moves held back (maxMovesPerRebalance)\n`;
+  }
   for (const p of report.offsets) {
     if (!p.stalled) continue;
     out +=
       `\nstalled: ${p.partition} at offset ${p.stalled.offset}, no progress for ` +
-      `${((report.at - p.stalled.since) / 1000).toFixed(1)} s (reported by ${p.stalled.member})`;
+      `${((report.at - p.stalled.since) / 1000).toFixed(1)} s (reported by ${p.stalled.member})\n`;
   }
-  if (report.offsets.some((p) => p.stalled)) out += '\n';
   return out;
 }
 
@@ -166,85 +198,81 @@ function watchSeconds(text: string): number {
 
 /** `kiel allocation`: the group's published allocation, claims, committed offsets and lag. */
 export function allocationCommand(): Command {
-  const command = new Command('allocation');
+  const command: Command = new Command('allocation');
   for (const sub of freezeCommands()) command.addCommand(sub);
-  return (
-    command
-      .description(
-        "print a group's allocation with lag: per partition owner, claim holder, committed offset, high watermark and " +
-          'lag; per member partitions, lag sum and last contact',
-      )
-      // Not a required option: commander would demand it of `allocation freeze --group G` too, before the subcommand.
-      .option('--group <id>', 'group id')
-      .addOption(backendOption())
-      .option('--json', 'one JSON object on stdout instead of tables (with --watch: one per line and refresh)')
-      .addOption(
-        new Option('--watch [seconds]', 'refresh in place every N seconds (default 2) until Ctrl-C').argParser(
-          watchSeconds,
-        ),
-      )
-      .addOption(brokersOption())
-      .addOption(zkOption())
-      .addOption(etcdOption())
-      .addHelpText(
-        'after',
-        '\nExits 1 when the group has no published allocation in the backend.\n' +
-          'Lag is the high watermark minus the committed offset; "-" where the group committed nothing yet.\n' +
-          'Examples:\n' +
-          '  kiel allocation --group billing --backend etcd\n' +
-          '  kiel allocation --group billing --watch 1\n' +
-          "  kiel allocation --group billing --json | jq '.offsets[] | select(.lag > 1000)'",
-      )
-      .action(async (flags: AllocationFlags) => {
-        if (flags.group === undefined) command.error("error: required option '--group <id>' not specified");
-        const { backend, server, address } = createBackend(flags.backend, flags);
-        const inspector = new GroupInspector(backend, flags.group, flags.brokers);
-        try {
-          await reach(server, address, () => backend.connect());
-          if (!(await inspector.allocation())) {
+  return command
+    .description(
+      "print a group's allocation with lag: per partition owner, claim holder, committed offset, high watermark and " +
+        'lag; per member partitions, lag sum and last contact',
+    )
+    // Not a required option: commander would demand it of `allocation freeze --group G` too, before the subcommand.
+    .option('--group <id>', 'group id')
+    .addOption(backendOption())
+    .option('--json', 'one JSON object on stdout instead of tables (with --watch: one per line and refresh)')
+    .addOption(
+      new Option('--watch [seconds]', 'refresh in place every N seconds (default 2) until Ctrl-C').argParser(
+        watchSeconds,
+      ),
+    )
+    .addOption(brokersOption())
+    .addOption(zkOption())
+    .addOption(etcdOption())
+    .addHelpText(
+      'after',
+      '\nExits 1 when the group has no published allocation in the backend.\n' +
+        'Lag is the high watermark minus the committed offset; "-" where the group committed nothing yet.\n' +
+        'Examples:\n' +
+        '  kiel allocation --group billing --backend etcd\n' +
+        '  kiel allocation --group billing --watch 1\n' +
+        "  kiel allocation --group billing --json | jq '.offsets[] | select(.lag > 1000)'",
+    )
+    .action(async (flags: AllocationFlags) => {
+      if (flags.group === undefined) command.error("error: required option '--group <id>' not specified");
+      const { backend, server, address } = createBackend(flags.backend, flags);
+      const inspector = new GroupInspector(backend, flags.group, flags.brokers);
+      try {
+        await reach(server, address, () => backend.connect());
+        if (!(await inspector.allocation())) {
+          throw new Error(`group ${flags.group} has no published allocation in ${server} at ${address}`);
+        }
+        await reach('Kafka', flags.brokers.join(','), () => inspector.connectKafka());
+        const once = async () => {
+          const snapshot = await inspector.snapshot();
+          if (!snapshot.allocation) {
             throw new Error(`group ${flags.group} has no published allocation in ${server} at ${address}`);
           }
-          await reach('Kafka', flags.brokers.join(','), () => inspector.connectKafka());
-          const once = async () => {
-            const snapshot = await inspector.snapshot();
-            if (!snapshot.allocation) {
-              throw new Error(`group ${flags.group} has no published allocation in ${server} at ${address}`);
-            }
-            return allocationReport(snapshot);
-          };
-          if (flags.watch === undefined) {
+          return allocationReport(snapshot);
+        };
+        if (flags.watch === undefined) {
+          const report = await once();
+          process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : renderAllocation(report));
+          return;
+        }
+        const seconds = flags.watch === true ? 2 : flags.watch;
+        // In place on a terminal (cursor home, clear below); one block per refresh when piped.
+        const inPlace = !flags.json && process.stdout.isTTY === true;
+        let stop!: () => void;
+        const stopped = new Promise<void>((resolve) => (stop = resolve));
+        const unhook = onStopSignal(() => stop());
+        try {
+          for (;;) {
             const report = await once();
-            process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : renderAllocation(report));
-            return;
-          }
-          const seconds = flags.watch === true ? 2 : flags.watch;
-          // In place on a terminal (cursor home, clear below); one block per refresh when piped.
-          const inPlace = !flags.json && process.stdout.isTTY === true;
-          let stop!: () => void;
-          const stopped = new Promise<void>((resolve) => (stop = resolve));
-          const unhook = onStopSignal(() => stop());
-          try {
-            for (;;) {
-              const report = await once();
-              if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-              else if (inPlace)
-                process.stdout.write(`\x1b[H\x1b[2J${renderAllocation(report)}\n(every ${seconds} s; Ctrl-C stops)\n`);
-              else process.stdout.write(`${renderAllocation(report)}\n`);
-              let timer: NodeJS.Timeout | undefined;
-              const next = new Promise<'tick'>(
-                (resolve) => (timer = setTimeout(() => resolve('tick'), seconds * 1000)),
-              );
-              const why = await Promise.race([next, stopped.then(() => 'stop' as const)]);
-              clearTimeout(timer);
-              if (why === 'stop') return;
-            }
-          } finally {
-            unhook();
+            if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+            else if (inPlace)
+              process.stdout.write(`\x1b[H\x1b[2J${renderAllocation(report)}\n(every ${seconds} s; Ctrl-C stops)\n`);
+            else process.stdout.write(`${renderAllocation(report)}\n`);
+            let timer: NodeJS.Timeout | undefined;
+            const next = new Promise<'tick'>((resolve) => (timer = setTimeout(() => resolve('tick'), seconds * 1000)));
+            const why = await Promise.race([next, stopped.then(() => 'stop' as const)]);
+            clearTimeout(timer);
+            if (why === 'stop') return;
           }
         } finally {
-          inspector.close();
-          await backend.close().catch(() => undefined);
+          unhook();
         }
-      })
-  );
+      } finally {
+        inspector.close();
+        await backend.close().catch(() => undefined);
+      }
+    });
 }

@@ -1,7 +1,13 @@
 import { EventEmitter } from 'node:events';
-import type { AllocationRecord, AllocatorBackend, Claim, Member, Unsubscribe } from '@kiel/consumer';
+import type { AllocationRecord, AllocatorBackend, Claim, ControlRecord, Member, Unsubscribe } from '@kiel/consumer';
 import { firstLine } from '../common';
-import { GroupInspector, parseAllocationText, parseClaimValue, type GroupSnapshot } from '../inspect';
+import {
+  GroupInspector,
+  parseAllocationText,
+  parseClaimValue,
+  parseControlRecord,
+  type GroupSnapshot,
+} from '../inspect';
 import { judgeDeparture, RebalanceTimeline, type TimelineEntry } from './timeline';
 
 /**
@@ -10,9 +16,11 @@ import { judgeDeparture, RebalanceTimeline, type TimelineEntry } from './timelin
  * - `joining`: live, not in the published allocation yet;
  * - `handing off`: allocated, but some of its partitions are not claimed by it yet;
  * - `stalled`: live and allocated, its partitions have lag, and it committed nothing for `stallMs`;
+ * - `waiting`: a named member whose entry is gone, and whose partitions the leader keeps for it (`rebalanceDelay`);
+ *   they are idle until it comes back or the delay runs out (the member's `waitingMs` says how long);
  * - `gone`: in the published allocation, but its entry is gone (left or expired; a new generation follows).
  */
-export type Health = 'ok' | 'joining' | 'handing off' | 'stalled' | 'gone';
+export type Health = 'ok' | 'joining' | 'handing off' | 'stalled' | 'waiting' | 'gone';
 
 /** Everything the page shows, pushed on every change. */
 export interface DashboardState {
@@ -52,6 +60,7 @@ export class GroupMonitor extends EventEmitter<{ state: [DashboardState] }> {
   private readonly historyPoints: number;
   private members: readonly Member[] = [];
   private record: AllocationRecord | null = null;
+  private control: ControlRecord | null = null;
   private readonly claims = new Map<string, Claim>();
   private readonly claimWatches = new Map<string, Unsubscribe>();
   /** Members judged expired, and when their entry went: a commit of theirs seen later corrects it to `left`. */
@@ -96,6 +105,15 @@ export class GroupMonitor extends EventEmitter<{ state: [DashboardState] }> {
         if (!stored) return;
         try {
           this.onAllocation(parseAllocationText(stored.value, stored.location));
+        } catch (err) {
+          this.fail(err);
+        }
+      }),
+      // A freeze or unfreeze (`kiel allocation freeze`) shows at once.
+      this.backend.watchRecord(this.group, 'control', (stored) => {
+        try {
+          this.control = parseControlRecord(stored);
+          this.schedule();
         } catch (err) {
           this.fail(err);
         }
@@ -200,7 +218,7 @@ export class GroupMonitor extends EventEmitter<{ state: [DashboardState] }> {
     }
     this.refreshing = (async () => {
       try {
-        const snapshot = await this.inspector.build(this.record, this.members, this.claims);
+        const snapshot = await this.inspector.build(this.record, this.members, this.claims, this.control);
         for (const [id, goneAt] of this.recentlyExpired) {
           if ((this.inspector.lastCommitOf(id) ?? 0) > goneAt) this.timeline.memberGone(id, 'left');
           if ((this.inspector.lastCommitOf(id) ?? 0) > goneAt || snapshot.at - goneAt > 10_000) {
@@ -264,7 +282,9 @@ export class GroupMonitor extends EventEmitter<{ state: [DashboardState] }> {
     for (const m of snapshot?.members ?? []) {
       const quiet = m.lastCommitMsAgo ?? snapshot!.at - this.startedAt;
       health[m.id] = !m.live
-        ? 'gone'
+        ? m.waitingMs !== null
+          ? 'waiting'
+          : 'gone'
         : !m.allocated
           ? 'joining'
           : m.claimed < m.partitions.length

@@ -89,8 +89,8 @@ class Fleet {
         );
       },
       timeoutMs,
-    ).catch((error: Error) => {
-      throw new Error(`${error.message}: ${this.describe()}`);
+    ).catch(async (error: Error) => {
+      throw new Error(`${error.message}: ${await this.diagnose()}`);
     });
   }
 
@@ -127,10 +127,21 @@ class Fleet {
     return [...this.all.values()]
       .map(
         (m) =>
-          `${m.name} generation ${m.generation} [${m.assignment.join(' ')}] handled ${m.handledCount} stderr ` +
+          `${m.name} generation ${m.generation} [${m.assignment.join(' ')}] handled ${m.handledCount} events ` +
+          `${m.events.map((e) => e.event).join(',') || '-'} stderr ` +
           JSON.stringify(m.stderr.slice(-1_000)),
       )
       .join('; ');
+  }
+
+  /** describe(), plus the published allocation and the claims as the server has them: for a failure's message. */
+  async diagnose(): Promise<string> {
+    const state = await Promise.all([
+      this.backend.readRecord(this.group, 'allocation').then((r) => r?.value ?? 'none'),
+      this.backend.claims(this.group).then((claims) => [...claims].map(([p, c]) => `${p}=${c.value}`).join(' ')),
+      this.backend.members(this.group).then((ms) => ms.map((m) => `${m.info.id}#${m.order}`).join(' ')),
+    ]).catch((err: Error) => [`(reading the backend failed: ${err.message})`]);
+    return `${this.describe()}; members ${state[2]}; allocation ${state[0]}; claims ${state[1]}`;
   }
 
   async stopAll(): Promise<void> {
@@ -183,7 +194,9 @@ export async function runNamedRestart(server: OperationsBackend, topic: string) 
       'b back on each of its partitions',
       () => before.b.every((id) => fleet.firstHandled('b2', partitionOf(id)) !== undefined),
       90_000,
-    );
+    ).catch(async (error: Error) => {
+      throw new Error(`${error.message} (${before.b.join(' ')}): ${await fleet.diagnose()}`);
+    });
     const resumedAt = Math.min(...before.b.map((id) => fleet.firstHandled('b2', partitionOf(id))!));
     await fleet.settled('a, b and c settled again', [a, b2, c]);
     const afterRestart = {
