@@ -200,79 +200,83 @@ function watchSeconds(text: string): number {
 export function allocationCommand(): Command {
   const command: Command = new Command('allocation');
   for (const sub of freezeCommands()) command.addCommand(sub);
-  return command
-    .description(
-      "print a group's allocation with lag: per partition owner, claim holder, committed offset, high watermark and " +
-        'lag; per member partitions, lag sum and last contact',
-    )
-    // Not a required option: commander would demand it of `allocation freeze --group G` too, before the subcommand.
-    .option('--group <id>', 'group id')
-    .addOption(backendOption())
-    .option('--json', 'one JSON object on stdout instead of tables (with --watch: one per line and refresh)')
-    .addOption(
-      new Option('--watch [seconds]', 'refresh in place every N seconds (default 2) until Ctrl-C').argParser(
-        watchSeconds,
-      ),
-    )
-    .addOption(brokersOption())
-    .addOption(zkOption())
-    .addOption(etcdOption())
-    .addHelpText(
-      'after',
-      '\nExits 1 when the group has no published allocation in the backend.\n' +
-        'Lag is the high watermark minus the committed offset; "-" where the group committed nothing yet.\n' +
-        'Examples:\n' +
-        '  kiel allocation --group billing --backend etcd\n' +
-        '  kiel allocation --group billing --watch 1\n' +
-        "  kiel allocation --group billing --json | jq '.offsets[] | select(.lag > 1000)'",
-    )
-    .action(async (flags: AllocationFlags) => {
-      if (flags.group === undefined) command.error("error: required option '--group <id>' not specified");
-      const { backend, server, address } = createBackend(flags.backend, flags);
-      const inspector = new GroupInspector(backend, flags.group, flags.brokers);
-      try {
-        await reach(server, address, () => backend.connect());
-        if (!(await inspector.allocation())) {
-          throw new Error(`group ${flags.group} has no published allocation in ${server} at ${address}`);
-        }
-        await reach('Kafka', flags.brokers.join(','), () => inspector.connectKafka());
-        const once = async () => {
-          const snapshot = await inspector.snapshot();
-          if (!snapshot.allocation) {
+  return (
+    command
+      .description(
+        "print a group's allocation with lag: per partition owner, claim holder, committed offset, high watermark and " +
+          'lag; per member partitions, lag sum and last contact',
+      )
+      // Not a required option: commander would demand it of `allocation freeze --group G` too, before the subcommand.
+      .option('--group <id>', 'group id')
+      .addOption(backendOption())
+      .option('--json', 'one JSON object on stdout instead of tables (with --watch: one per line and refresh)')
+      .addOption(
+        new Option('--watch [seconds]', 'refresh in place every N seconds (default 2) until Ctrl-C').argParser(
+          watchSeconds,
+        ),
+      )
+      .addOption(brokersOption())
+      .addOption(zkOption())
+      .addOption(etcdOption())
+      .addHelpText(
+        'after',
+        '\nExits 1 when the group has no published allocation in the backend.\n' +
+          'Lag is the high watermark minus the committed offset; "-" where the group committed nothing yet.\n' +
+          'Examples:\n' +
+          '  kiel allocation --group billing --backend etcd\n' +
+          '  kiel allocation --group billing --watch 1\n' +
+          "  kiel allocation --group billing --json | jq '.offsets[] | select(.lag > 1000)'",
+      )
+      .action(async (flags: AllocationFlags) => {
+        if (flags.group === undefined) command.error("error: required option '--group <id>' not specified");
+        const { backend, server, address } = createBackend(flags.backend, flags);
+        const inspector = new GroupInspector(backend, flags.group, flags.brokers);
+        try {
+          await reach(server, address, () => backend.connect());
+          if (!(await inspector.allocation())) {
             throw new Error(`group ${flags.group} has no published allocation in ${server} at ${address}`);
           }
-          return allocationReport(snapshot);
-        };
-        if (flags.watch === undefined) {
-          const report = await once();
-          process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : renderAllocation(report));
-          return;
-        }
-        const seconds = flags.watch === true ? 2 : flags.watch;
-        // In place on a terminal (cursor home, clear below); one block per refresh when piped.
-        const inPlace = !flags.json && process.stdout.isTTY === true;
-        let stop!: () => void;
-        const stopped = new Promise<void>((resolve) => (stop = resolve));
-        const unhook = onStopSignal(() => stop());
-        try {
-          for (;;) {
+          await reach('Kafka', flags.brokers.join(','), () => inspector.connectKafka());
+          const once = async () => {
+            const snapshot = await inspector.snapshot();
+            if (!snapshot.allocation) {
+              throw new Error(`group ${flags.group} has no published allocation in ${server} at ${address}`);
+            }
+            return allocationReport(snapshot);
+          };
+          if (flags.watch === undefined) {
             const report = await once();
-            if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-            else if (inPlace)
-              process.stdout.write(`\x1b[H\x1b[2J${renderAllocation(report)}\n(every ${seconds} s; Ctrl-C stops)\n`);
-            else process.stdout.write(`${renderAllocation(report)}\n`);
-            let timer: NodeJS.Timeout | undefined;
-            const next = new Promise<'tick'>((resolve) => (timer = setTimeout(() => resolve('tick'), seconds * 1000)));
-            const why = await Promise.race([next, stopped.then(() => 'stop' as const)]);
-            clearTimeout(timer);
-            if (why === 'stop') return;
+            process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : renderAllocation(report));
+            return;
+          }
+          const seconds = flags.watch === true ? 2 : flags.watch;
+          // In place on a terminal (cursor home, clear below); one block per refresh when piped.
+          const inPlace = !flags.json && process.stdout.isTTY === true;
+          let stop!: () => void;
+          const stopped = new Promise<void>((resolve) => (stop = resolve));
+          const unhook = onStopSignal(() => stop());
+          try {
+            for (;;) {
+              const report = await once();
+              if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+              else if (inPlace)
+                process.stdout.write(`\x1b[H\x1b[2J${renderAllocation(report)}\n(every ${seconds} s; Ctrl-C stops)\n`);
+              else process.stdout.write(`${renderAllocation(report)}\n`);
+              let timer: NodeJS.Timeout | undefined;
+              const next = new Promise<'tick'>(
+                (resolve) => (timer = setTimeout(() => resolve('tick'), seconds * 1000)),
+              );
+              const why = await Promise.race([next, stopped.then(() => 'stop' as const)]);
+              clearTimeout(timer);
+              if (why === 'stop') return;
+            }
+          } finally {
+            unhook();
           }
         } finally {
-          unhook();
+          inspector.close();
+          await backend.close().catch(() => undefined);
         }
-      } finally {
-        inspector.close();
-        await backend.close().catch(() => undefined);
-      }
-    });
+      })
+  );
 }
