@@ -259,8 +259,11 @@ it('shows a freeze, a member waited for with the time left and moves held back, 
       throttled: 2,
     };
     expect(await backend.writeRecord(opsGroup, 'allocation', JSON.stringify(record), null)).not.toBeNull();
-    await waitFor('the dashboard address', () => dashboard.stdoutLines.length > 0, 30_000, () =>
-      dashboard.stderrLines.join('\n'),
+    await waitFor(
+      'the dashboard address',
+      () => dashboard.stdoutLines.length > 0,
+      30_000,
+      () => dashboard.stderrLines.join('\n'),
     );
     const page = await browser!.newPage({ viewport: { width: 1400, height: 1000 } });
     const pageErrors: string[] = [];

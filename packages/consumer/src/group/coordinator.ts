@@ -1517,7 +1517,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
    * lifts the fence once contact is back. Runs on a timer, and whenever the consumer finds the clock stale first.
    */
   checkFence(): void {
-    if (this.stopping) return;
+    // Not joined yet (a `connected` event during the first start): nothing is owned or handed out, and the member
+    // has no id to name; the fence timer, armed once joined, judges from then on.
+    if (this.stopping || this.info === undefined) return;
     const silent = performance.now() - this.backend.lastContact;
     if (!this.fenced && silent > this.fencingTimeout) {
       this.fenced = true;

@@ -40,6 +40,8 @@ export interface ChildMemberConfig {
   readonly hangOnValue?: boolean;
   /** The process exits (code 3) at a message whose value is EXIT, every time it handles one. */
   readonly exitOnValue?: boolean;
+  /** Load, report LOADED, and start only on {@link ChildMember.release} (SIGUSR1). */
+  readonly holdStart?: boolean;
 }
 
 export type HandlerKind = 'async' | 'cpu' | 'throws';
@@ -53,6 +55,10 @@ export class ChildMember {
   /** Every assignment it reported, in order, with the wall-clock time this process read it. */
   readonly history: Array<{ generation: number; assignment: string[]; at: number }> = [];
   memberId: string | undefined;
+  /** Whether a `holdStart` member has loaded and waits for {@link release}. */
+  loaded = false;
+  /** When it reported READY (connected and registered), wall clock as read here. */
+  readyAt: number | undefined;
   /** Whether it reported a graceful close (SIGTERM). */
   left = false;
   /** Last committed offset per partition, as reported. */
@@ -109,6 +115,12 @@ export class ChildMember {
     return offset;
   }
 
+  /** Starts a `holdStart` member that has loaded (SIGUSR1). */
+  release(): void {
+    if (!this.loaded) throw new Error(`member ${this.name} has not loaded yet`);
+    this.child.kill('SIGUSR1');
+  }
+
   /** The process id (for SIGSTOP and SIGCONT). */
   get pid(): number {
     return this.child.pid!;
@@ -124,8 +136,12 @@ export class ChildMember {
   private onLine(line: string): void {
     const [kind, ...rest] = line.split(' ');
     switch (kind) {
+      case 'LOADED':
+        this.loaded = true;
+        break;
       case 'READY':
         this.memberId = rest[0];
+        this.readyAt = performance.timeOrigin + performance.now();
         break;
       case 'ASSIGNED':
         this.generation = Number(rest[0]);

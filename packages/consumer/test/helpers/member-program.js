@@ -33,7 +33,8 @@
 // Issue 19's options pass through: instanceId, rebalanceDelay, maxMovesPerRebalance. With `count` (n > 1) the process
 // runs n members, each with a backend of its own and instanceId `<instanceId>-<i>` if one is given, and prefixes each
 // line with `M <i> `. With `command: 'freeze' | 'unfreeze'` it freezes or unfreezes the group, prints
-// `FROZEN <true|false>` and exits.
+// `FROZEN <true|false>` and exits. With `holdStart: true` it loads everything, prints `LOADED` and starts only on
+// SIGUSR1: a restart then costs what kiel does, not what loading Node modules costs on a starved machine.
 'use strict';
 
 const { GroupedConsumer, freezeGroup, unfreezeGroup } = require('@kiel/consumer');
@@ -165,8 +166,7 @@ function newcomerTakesAll(members, partitions, context) {
 }
 
 /** Reads the JSON argument, makes the backend with `makeBackend(config)` and runs the member until SIGTERM. */
-function runMember(makeBackend) {
-  const config = JSON.parse(process.argv[2]);
+function runMember(makeBackend, config = JSON.parse(process.argv[2])) {
   if (config.command === 'freeze' || config.command === 'unfreeze') {
     const backend = makeBackend(config);
     const act =
@@ -185,6 +185,11 @@ function runMember(makeBackend) {
           process.exit(1);
         },
       );
+    return;
+  }
+  if (config.holdStart === true) {
+    process.once('SIGUSR1', () => runMember(makeBackend, { ...config, holdStart: false }));
+    print('LOADED');
     return;
   }
   const count = config.count ?? 1;

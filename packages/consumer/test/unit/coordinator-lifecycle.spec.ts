@@ -79,6 +79,48 @@ describe('GroupCoordinator start and rejoin edges', () => {
     }
   });
 
+  it('a connect that looks stale (a starved process) fences nothing before the join, and start succeeds', async () => {
+    // The process was starved between the session's grant and the `connected` event: the last contact looks older
+    // than the fencing timeout when the event arrives, before this member has joined (and so before it has an id).
+    class StaleUntilJoined extends MemoryBackend {
+      joined = false;
+      override get lastContact(): number {
+        return this.joined ? super.lastContact : -60_000;
+      }
+      override async join(g: string, info: MemberInfo): Promise<Member> {
+        const member = await super.join(g, info);
+        this.joined = true;
+        return member;
+      }
+    }
+    const backend = new StaleUntilJoined({ store: group.store });
+    const fences: string[] = [];
+    const coordinator: GroupCoordinator = new GroupCoordinator({
+      backend,
+      group: group.name,
+      strategy: group.strategy,
+      strategyName: 'placement',
+      fencingTimeout: 500,
+      rejoin: true,
+      // As GroupedConsumer's hook does: it names the member in the fence's error.
+      hooks: { ...noHooks, fence: (fenced) => void fences.push(`${fenced} ${coordinator.memberId}`) },
+    });
+    const errors: KielError[] = [];
+    coordinator.on('error', (e) => errors.push(e));
+    try {
+      await coordinator.start();
+      await coordinator.addPartitions(['t:0']);
+      await waitFor('the member owning t:0', () => coordinator.isOwned('t:0'));
+      expect({ errors: errors.map((e) => e.message), fenced: coordinator.isFenced }).toEqual({
+        errors: [],
+        fenced: false,
+      });
+      expect(fences).toEqual([]);
+    } finally {
+      await coordinator.stop().catch(() => undefined);
+    }
+  });
+
   it('joins once, on a new session, when the session expires between connect and join', async () => {
     class ExpiresBeforeJoin extends MemoryBackend {
       armed = true;

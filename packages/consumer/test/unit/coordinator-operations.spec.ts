@@ -155,6 +155,25 @@ describe('restarts and deploys in the coordination core (memory backend)', () =>
     expect(c.stopped).toEqual([]);
   });
 
+  it('a named member back while its old session still lives waits for that session, then takes its partitions; nothing is published', async () => {
+    const options = { rebalanceDelay: 5_000 };
+    const a = await group.member({ ...options, instanceId: 'a' });
+    await group.seed(a);
+    const b = await group.member({ ...options, instanceId: 'b' });
+    await waitFor('two members settled', () => group.settled([a, b]));
+    const before = (await group.allocation())!;
+    const bPartitions = [...b.fetching].sort();
+
+    // A SIGKILL the server has not noticed yet: the old session (1 s) lives on, with its entry and claims.
+    group.store.cutOffSession(b.backend.sessionId!);
+    const b2 = await group.member({ ...options, instanceId: 'b' });
+    await waitFor('b back', async () => [...b2.fetching].sort().join() === bPartitions.join());
+    expect(await group.allocation()).toEqual(before);
+    expect(a.stopped).toEqual([]);
+    expect(b2.errors.filter((e) => e.code === 'ERR_DUPLICATE_INSTANCE')).toEqual([]);
+    expect((await group.observer.members(group.name)).map((m) => m.info.id)).toEqual(['a', 'b']);
+  });
+
   it('once rebalanceDelay has run out, the partitions of a named member that did not come back move', async () => {
     const options = { rebalanceDelay: 600 };
     const a = await group.member({ ...options, instanceId: 'a' });
