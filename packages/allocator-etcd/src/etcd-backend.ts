@@ -595,6 +595,39 @@ export class EtcdBackend implements AllocatorBackend {
   }
 
   // ------------------------------------------------------------------------------------------------------------
+  // Markers.
+
+  /** Puts (or deletes) `markers/<partition>`, without a lease: it outlives the session that wrote it. */
+  async writeMarker(group: string, partition: string, value: string | null): Promise<void> {
+    const key = this.keys.marker(group, partition);
+    const keyBuffer = Buffer.from(key);
+    await this.txn('writeMarker', key, {
+      compare: [],
+      success: [
+        value === null
+          ? { request_delete_range: { key: keyBuffer } }
+          : { request_put: { key: keyBuffer, value: Buffer.from(value) } },
+      ],
+    });
+  }
+
+  /** Reads one marker. */
+  async readMarker(group: string, partition: string): Promise<string | null> {
+    const key = this.keys.marker(group, partition);
+    const [kv] = await this.rangeOp('readMarker', key, false);
+    return kv ? kv.value.toString() : null;
+  }
+
+  /** Lists every marker of the group, keyed by partition id. */
+  async markers(group: string): Promise<ReadonlyMap<string, string>> {
+    const prefix = this.keys.markersPrefix(group);
+    const kvs = await this.rangeOp('markers', prefix, true);
+    const markers = new Map<string, string>();
+    for (const kv of kvs) markers.set(this.keys.partitionOf(prefix, kv.key.toString()), kv.value.toString());
+    return new Map([...markers].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
   // Plumbing.
 
   /** The etcd3 client, made on first use; `ERR_BACKEND_CLOSED` after close(). */

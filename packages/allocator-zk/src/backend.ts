@@ -635,6 +635,56 @@ export class ZooKeeperBackend implements AllocatorBackend {
   }
 
   // ---------------------------------------------------------------------------------------------------------
+  // Markers.
+
+  /** @inheritdoc */
+  async writeMarker(group: string, partition: string, value: string | null): Promise<void> {
+    const connection = this.session();
+    const path = this.markerPath(group, partition);
+    if (value === null) {
+      await this.call(connection, 'remove', path, () => connection.remove(path, -1), { missing: undefined });
+      return;
+    }
+    const data = encode(value, path);
+    // Usually there: one setData. The first write of a partition creates it (a racing creator is as good).
+    const stat = await this.call(connection, 'setData', path, () => connection.setData(path, data, -1), {
+      missing: null,
+    });
+    if (stat !== null) return;
+    try {
+      await this.createWithParents(connection, path, data, zookeeper.CreateMode.PERSISTENT);
+    } catch (error) {
+      if (exceptionCode(error) !== zookeeper.Exception.NODE_EXISTS) throw toBackendError(error, 'create', path);
+      await this.call(connection, 'setData', path, () => connection.setData(path, data, -1));
+    }
+  }
+
+  /** @inheritdoc */
+  async readMarker(group: string, partition: string): Promise<string | null> {
+    const connection = this.session();
+    const path = this.markerPath(group, partition);
+    const read = await this.call(connection, 'getData', path, () => connection.getData(path), { missing: null });
+    return read && (read.data?.toString('utf8') ?? '');
+  }
+
+  /** @inheritdoc */
+  async markers(group: string): Promise<ReadonlyMap<string, string>> {
+    const connection = this.session();
+    const dir = this.path(group, 'markers');
+    const children = await this.call(connection, 'getChildren', dir, () => connection.getChildren(dir), {
+      missing: [],
+    });
+    const found = await Promise.all(
+      children.map(async (partition) => {
+        const path = `${dir}/${partition}`;
+        const read = await this.call(connection, 'getData', path, () => connection.getData(path), { missing: null });
+        return read && ([partition, read.data?.toString('utf8') ?? ''] as const);
+      }),
+    );
+    return new Map(found.filter((entry) => entry !== null).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
   // Plumbing.
 
   /** The connection calls go through, or the error that the current state calls for. */
@@ -755,7 +805,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
     for (const subscription of this.subscriptions) subscription.refresh();
   }
 
-  private path(group: string, leaf: 'members' | 'owners' | RecordName): string {
+  private path(group: string, leaf: 'members' | 'owners' | 'markers' | RecordName): string {
     checkName('group', group);
     return `${this.options.rootPath}/groups/${group}/${leaf}`;
   }
@@ -765,6 +815,11 @@ export class ZooKeeperBackend implements AllocatorBackend {
       throw new ZooKeeperBackendError('ERR_INVALID_CONFIG', `unknown record ${JSON.stringify(name)}`);
     }
     return this.path(group, name);
+  }
+
+  private markerPath(group: string, partition: string): string {
+    checkName('partition', partition);
+    return `${this.path(group, 'markers')}/${partition}`;
   }
 
   private claimPath(group: string, partition: string): string {

@@ -8,6 +8,8 @@
 //   crab           kafka-crab-js 5.0.0 (librdkafka), createConsumer() + recvBatch(4096, 2), earliest
 // KIEL_DIST=<dir> runs another build of @kiel/consumer (a baseline commit's dist) instead of this one's.
 // KIEL_TRACE=1 subscribes a no-op handler to every kiel:consumer:* tracing channel (per-message spans included).
+// KIEL_POISON=1 turns on kiel-grouped's poison detection (the in-flight marker written before every batch);
+// KIEL_GROUPED_BACKEND=zk|etcd puts kiel-grouped on the local ZooKeeper (ZK_HOSTS) or etcd (ETCD_HOSTS).
 //
 // Every consumer does the same work: each value becomes a string (UTF-8), followed by a newline, written to
 // stdout (the benchmark points stdout at /dev/null), and the process exits after <expected> messages, once its
@@ -79,6 +81,20 @@ function subscribeAll(kiel) {
   for (const name of Object.values(kiel.channels ?? {})) dc.tracingChannel(name).subscribe(handlers);
 }
 
+/** kiel-grouped's backend: in memory by default, or the local stack's ZooKeeper or etcd. */
+function groupedBackend(kiel) {
+  const root = `kiel-bench-${process.pid}`;
+  if (process.env.KIEL_GROUPED_BACKEND === 'zk') {
+    const { ZooKeeperBackend } = require('@kiel/allocator-zk');
+    return new ZooKeeperBackend({ hosts: process.env.ZK_HOSTS ?? '127.0.0.1:2181', rootPath: `/${root}` });
+  }
+  if (process.env.KIEL_GROUPED_BACKEND === 'etcd') {
+    const { EtcdBackend } = require('@kiel/allocator-etcd');
+    return new EtcdBackend({ hosts: process.env.ETCD_HOSTS ?? '127.0.0.1:2379', prefix: `${root}/` });
+  }
+  return new kiel.MemoryBackend({ store: new kiel.MemoryStore() });
+}
+
 async function kiel() {
   const kiel = require(process.env.KIEL_DIST ?? '../dist');
   if (process.env.KIEL_TRACE === '1') subscribeAll(kiel);
@@ -93,8 +109,9 @@ async function kiel() {
       ? new kiel.GroupedConsumer({
           ...common,
           group: `bench-${process.pid}-${Date.now()}`,
-          backend: new kiel.MemoryBackend({ store: new kiel.MemoryStore() }),
+          backend: groupedBackend(kiel),
           autocommit: false,
+          ...(process.env.KIEL_POISON === '1' ? { poison: { onPoison: () => undefined } } : {}),
         })
       : new kiel.SingleConsumer({ ...common, from: 'beginning' });
   let done = false;

@@ -21,6 +21,9 @@
 //   BASELINE_DIST=<dir of another build's packages/consumer/dist> adds each kiel worker again as `<name>@base`
 //   KIEL_TRACED=1    adds each kiel worker again as `<name>+traced`, a no-op subscriber on every kiel:consumer:*
 //                    tracing channel (what subscribing costs)
+//   KIEL_MARKER=1    adds each kiel-grouped worker again as `<name>+marker`, with poison detection on (the in-flight
+//                    marker written to the backend before every batch): what the marker costs
+//   KIEL_GROUPED_BACKEND=zk|etcd   kiel-grouped on the local ZooKeeper or etcd instead of the in-memory backend
 //   RUNS=3           measured runs after the warm-up
 //   WARMUP=1         warm-up rounds (0 skips it: the topic kcat just wrote is in the page cache anyway)
 'use strict';
@@ -216,6 +219,9 @@ function consumers(topic, w, nodes) {
       if (process.env.KIEL_TRACED === '1') {
         add(`${impl}+traced`, [bin, worker, impl, brokers, topic, String(w.messages)], { env: { KIEL_TRACE: '1' } });
       }
+      if (process.env.KIEL_MARKER === '1' && impl === 'kiel-grouped') {
+        add(`${impl}+marker`, [bin, worker, impl, brokers, topic, String(w.messages)], { env: { KIEL_POISON: '1' } });
+      }
     }
     add('kiel-cli', [
       bin,
@@ -346,6 +352,14 @@ async function main() {
         const now = summary[name.replace('@base', '')];
         console.log(
           `${name.replace('@base', '')} / baseline: ${fmt(now.msgsPerSec / summary[name].msgsPerSec, 3)}x msgs/s`,
+        );
+      }
+      for (const name of Object.keys(summary).filter((n) => n.includes('+marker'))) {
+        const plain = summary[name.replace('+marker', '')];
+        console.log(
+          `${name} / no marker: ${fmt(summary[name].msgsPerSec / plain.msgsPerSec, 3)}x msgs/s, ` +
+            `${fmt(summary[name].cpuPerMillion / plain.cpuPerMillion, 3)}x CPU per message, ` +
+            `${fmt(summary[name].wholeCpuPerMillion / plain.wholeCpuPerMillion, 3)}x whole-process CPU`,
         );
       }
       for (const name of Object.keys(summary).filter((n) => n.includes('+traced'))) {
