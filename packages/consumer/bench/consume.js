@@ -7,8 +7,9 @@
 //   platformatic   @platformatic/kafka 2.12.1, consume({ mode: 'earliest' }) + 'data' events (Node >= 22.22)
 //   kafka-crab-js  5.0.0 (librdkafka), createConsumer() + recvBatch(4096, 2) (Node 24 only)
 //   kcat           Debian's kcat 1.7 (librdkafka), `-C -o beginning -c N -e -q`
-// Every consumer turns each value into a string, writes it with a newline to stdout (/dev/null) and exits after N
-// messages. Two clocks: from the first message to the Nth (msgs/s, MB/s of values, CPU seconds over that span per
+// Every consumer does what `kiel consume --format value` does: each value's bytes and a newline go into one buffer
+// per batch, checked once to be UTF-8 text (buffer.isUtf8), written to stdout (/dev/null); it exits after N
+// messages (see consume-worker.js; OUTPUT=string makes the workers turn each value into a JS string instead). Two clocks: from the first message to the Nth (msgs/s, MB/s of values, CPU seconds over that span per
 // million messages), and the whole process (spawn to exit: wall time, CPU seconds from /usr/bin/time, peak RSS).
 // Runs are interleaved: run 1 runs every consumer once, then run 2, and so on, after one warm-up round; medians of
 // RUNS runs (3 by default). Needs the local stack (scripts/stack up); Node 24 comes from scripts/node-version.
@@ -19,6 +20,7 @@
 //   IMPLS=kiel,...   only these consumers (names as in the list above, kafka-crab-js as `crab`, `kiel-cli`)
 //   KIEL_IMPLS=kiel,kiel-message,kiel-grouped   kiel's handler paths run as workers (see consume-worker.js)
 //   BASELINE_DIST=<dir of another build's packages/consumer/dist> adds each kiel worker again as `<name>@base`
+//   BASELINE_CLI=<another build's apps/example/dist/cli.js> adds `kiel-cli@base`
 //   KIEL_TRACED=1    adds each kiel worker again as `<name>+traced`, a no-op subscriber on every kiel:consumer:*
 //                    tracing channel (what subscribing costs)
 //   RUNS=3           measured runs after the warm-up
@@ -217,9 +219,9 @@ function consumers(topic, w, nodes) {
         add(`${impl}+traced`, [bin, worker, impl, brokers, topic, String(w.messages)], { env: { KIEL_TRACE: '1' } });
       }
     }
-    add('kiel-cli', [
+    const cliArgs = (cli) => [
       bin,
-      CLI,
+      cli,
       'consume',
       '--brokers',
       brokers,
@@ -231,7 +233,9 @@ function consumers(topic, w, nodes) {
       String(w.messages),
       '--format',
       'value',
-    ]);
+    ];
+    add('kiel-cli', cliArgs(CLI));
+    if (process.env.BASELINE_CLI) add('kiel-cli@base', cliArgs(process.env.BASELINE_CLI));
     add('kafkajs', [bin, worker, 'kafkajs', brokers, topic, String(w.messages)]);
     if (n >= 22) add('platformatic', [bin, worker, 'platformatic', brokers, topic, String(w.messages)]);
     if (n >= 24) add('crab', [bin, worker, 'crab', brokers, topic, String(w.messages)]);
@@ -344,8 +348,11 @@ async function main() {
       }
       for (const name of Object.keys(summary).filter((n) => n.includes('@base'))) {
         const now = summary[name.replace('@base', '')];
+        if (!now) continue;
         console.log(
-          `${name.replace('@base', '')} / baseline: ${fmt(now.msgsPerSec / summary[name].msgsPerSec, 3)}x msgs/s`,
+          `${name.replace('@base', '')} / baseline: ${fmt(now.msgsPerSec / summary[name].msgsPerSec, 3)}x msgs/s, ` +
+            `whole process ${fmt(now.wholeCpuPerMillion / summary[name].wholeCpuPerMillion, 3)}x CPU, ` +
+            `${fmt(now.wallSeconds / summary[name].wallSeconds, 3)}x wall`,
         );
       }
       for (const name of Object.keys(summary).filter((n) => n.includes('+traced'))) {

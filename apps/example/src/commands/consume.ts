@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { SingleConsumer, type StartPosition } from '@kiel/consumer';
 import { brokersOption, formatOption, log, onStopSignal, positiveInt, reach, UsageError } from '../common';
-import { renderBatch } from '../format';
+import { renderBatchBytes } from '../format';
 
 interface ConsumeFlags {
   topic: string;
@@ -54,7 +54,7 @@ export function consumeCommand(): Command {
           eachBatch: (batch) => {
             const n = Math.min(batch.messages.length, flags.count === undefined ? Infinity : flags.count - printed);
             if (n <= 0) return;
-            process.stdout.write(renderBatch(batch.messages, n, flags.format));
+            process.stdout.write(renderBatchBytes(batch.messages, n, flags.format));
             printed += n;
             if (flags.count !== undefined && printed >= flags.count) finish();
           },

@@ -16,7 +16,7 @@ import {
   reach,
   zkOption,
 } from '../common';
-import { render, renderBatch } from '../format';
+import { render, renderBatchBytes } from '../format';
 
 /** Thrown from the message handler once --count messages were printed: stops the run, message unhandled. */
 const COUNT_REACHED = new Error('--count reached');
@@ -145,8 +145,8 @@ export function workCommand(): Command {
       const countReached = () => flags.count !== undefined && printed >= flags.count;
       /** Prints a batch in full: every message handed out is printed before it can be committed. */
       const print = (messages: readonly Message<Buffer | null>[]): void => {
-        const out = renderBatch(messages, messages.length, flags.format, consumer.memberId);
-        if (out) process.stdout.write(out);
+        const out = renderBatchBytes(messages, messages.length, flags.format, consumer.memberId);
+        if (out.length > 0) process.stdout.write(out);
         printed += messages.length;
         if (countReached()) finish();
       };
