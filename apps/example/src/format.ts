@@ -73,12 +73,13 @@ export function renderBatchBytes(
   count: number,
   format: 'value' | 'json',
   member?: string,
+  scratch?: Buffer,
 ): Buffer {
   const n = Math.min(count, messages.length);
   if (format === 'value') {
     let size = 0;
     for (let i = 0; i < n; i++) size += (messages[i]!.value?.length ?? 4) + 1;
-    const out = Buffer.allocUnsafe(size);
+    const out = scratch !== undefined && scratch.length >= size ? scratch.subarray(0, size) : Buffer.allocUnsafe(size);
     let pos = 0;
     for (let i = 0; i < n; i++) {
       const value = messages[i]!.value ?? NULL_LINE;
@@ -92,6 +93,42 @@ export function renderBatchBytes(
   for (let i = 0; i < n; i++) text += render(messages[i]!, format, member);
   return Buffer.from(text);
 }
+
+/**
+ * Writes rendered batches (see {@link renderBatchBytes}) to a stream, reusing one output buffer once the stream is
+ * done with it. A fresh buffer per batch (a megabyte at a time) is memory outside V8's heap, and allocating it
+ * fast makes V8 collect garbage often to see whether some can be freed: at 1 KiB values that cost more than the
+ * copying it serves.
+ */
+export class BatchWriter {
+  private spare: Buffer | undefined;
+
+  constructor(private readonly stream: NodeJS.WritableStream) {}
+
+  /** Writes the first `count` messages of a batch, as {@link renderBatchBytes} renders them. */
+  write(messages: readonly Message<Buffer | null>[], count: number, format: 'value' | 'json', member?: string): void {
+    const scratch = this.spare;
+    this.spare = undefined;
+    const out = renderBatchBytes(messages, count, format, member, scratch);
+    if (scratch !== undefined && out.buffer !== scratch.buffer) this.spare = scratch; // not used this time
+    if (out.length === 0) return;
+    const reusable =
+      out.buffer === scratch?.buffer ||
+      (out.byteOffset === 0 && out.buffer.byteLength === out.length && out.length <= MAX_SPARE);
+    if (!reusable) {
+      this.stream.write(out);
+      return;
+    }
+    const whole = out.buffer === scratch?.buffer ? scratch : out;
+    // In use until the stream calls back: at once for a file or /dev/null, later for a pipe that is full.
+    this.stream.write(out, () => {
+      if (this.spare === undefined || this.spare.length < whole.length) this.spare = whole;
+    });
+  }
+}
+
+/** Largest output buffer kept for reuse. */
+const MAX_SPARE = 64 * 1024 * 1024;
 
 /** Formats rows as an aligned text table. */
 export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {

@@ -21,6 +21,7 @@
 //   KIEL_IMPLS=kiel,kiel-message,kiel-grouped   kiel's handler paths run as workers (see consume-worker.js)
 //   BASELINE_DIST=<dir of another build's packages/consumer/dist> adds each kiel worker again as `<name>@base`
 //   BASELINE_CLI=<another build's apps/example/dist/cli.js> adds `kiel-cli@base`
+//   CLI_NODE_FLAGS="--max-semi-space-size=2" adds `kiel-cli+flags`: the CLI under those Node flags
 //   KIEL_TRACED=1    adds each kiel worker again as `<name>+traced`, a no-op subscriber on every kiel:consumer:*
 //                    tracing channel (what subscribing costs)
 //   RUNS=3           measured runs after the warm-up
@@ -236,6 +237,10 @@ function consumers(topic, w, nodes) {
     ];
     add('kiel-cli', cliArgs(CLI));
     if (process.env.BASELINE_CLI) add('kiel-cli@base', cliArgs(process.env.BASELINE_CLI));
+    if (process.env.CLI_NODE_FLAGS) {
+      const [node, ...rest] = cliArgs(CLI);
+      add('kiel-cli+flags', [node, ...process.env.CLI_NODE_FLAGS.split(' '), ...rest]);
+    }
     add('kafkajs', [bin, worker, 'kafkajs', brokers, topic, String(w.messages)]);
     if (n >= 22) add('platformatic', [bin, worker, 'platformatic', brokers, topic, String(w.messages)]);
     if (n >= 24) add('crab', [bin, worker, 'crab', brokers, topic, String(w.messages)]);

@@ -16,7 +16,7 @@ import {
   reach,
   zkOption,
 } from '../common';
-import { render, renderBatchBytes } from '../format';
+import { BatchWriter, render } from '../format';
 
 /** Thrown from the message handler once --count messages were printed: stops the run, message unhandled. */
 const COUNT_REACHED = new Error('--count reached');
@@ -144,9 +144,9 @@ export function workCommand(): Command {
       });
       const countReached = () => flags.count !== undefined && printed >= flags.count;
       /** Prints a batch in full: every message handed out is printed before it can be committed. */
+      const output = new BatchWriter(process.stdout);
       const print = (messages: readonly Message<Buffer | null>[]): void => {
-        const out = renderBatchBytes(messages, messages.length, flags.format, consumer.memberId);
-        if (out.length > 0) process.stdout.write(out);
+        output.write(messages, messages.length, flags.format, consumer.memberId);
         printed += messages.length;
         if (countReached()) finish();
       };
