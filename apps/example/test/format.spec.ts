@@ -1,7 +1,8 @@
 /** The JSON line format and `--from` parsing: pure functions, no servers. */
 import type { Message } from '@kiel/consumer';
 import { parseFrom } from '../src/commands/consume';
-import { render, renderBatchBytes, toLine } from '../src/format';
+import { Writable } from 'node:stream';
+import { BatchWriter, render, renderBatchBytes, toLine } from '../src/format';
 
 const message = (key: Buffer | null, value: Buffer | null): Message<Buffer | null> => ({
   topic: 'orders',
@@ -79,6 +80,44 @@ describe('renderBatchBytes', () => {
     expect(renderBatchBytes(messages, 3, 'value').toString()).toBe('plain\nnull\nünïcödé ✓\n');
     expect(renderBatchBytes(messages, 0, 'value')).toHaveLength(0);
     expect(renderBatchBytes([messages[0]!, messages[3]!], 2, 'value').toString()).toBe('plain\nbase64:ww==\n');
+  });
+});
+
+describe('BatchWriter', () => {
+  const batch = (tag: string, n: number, size: number) =>
+    Array.from({ length: n }, (_, i) => message(null, Buffer.from(`${tag}${i}`.padEnd(size, tag))));
+
+  it('reuses its buffer only after the stream is done with it', async () => {
+    // A stream that takes its time: what it consumes is read when it calls back, as a slow pipe would.
+    const consumed: string[] = [];
+    const held: Array<{ chunk: Buffer; done: () => void }> = [];
+    const stream = new Writable({
+      highWaterMark: 1 << 30,
+      write(chunk: Buffer, _encoding, done) {
+        held.push({ chunk, done });
+      },
+    });
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    /** Consumes everything written so far, one chunk at a time as a stream does, and lets the callbacks run. */
+    const flush = async () => {
+      await turn();
+      while (held.length > 0) {
+        const { chunk, done } = held.shift()!;
+        consumed.push(chunk.toString());
+        done();
+        await turn();
+      }
+    };
+    const writer = new BatchWriter(stream);
+    const batches = [batch('a', 100, 100), batch('b', 100, 100), batch('c', 50, 100), batch('d', 100, 120)];
+    const expected = batches.map((b) => b.map((m) => render(m, 'value')).join(''));
+    writer.write(batches[0]!, 100, 'value');
+    writer.write(batches[1]!, 100, 'value'); // the first write has not completed: a new buffer
+    await flush();
+    writer.write(batches[2]!, 100, 'value'); // reuses a completed one
+    writer.write(batches[3]!, 100, 'value'); // in use, and too small anyway: a new buffer
+    await flush();
+    expect(consumed).toEqual(expected);
   });
 });
 

@@ -143,8 +143,8 @@ export function workCommand(): Command {
         finish();
       });
       const countReached = () => flags.count !== undefined && printed >= flags.count;
-      /** Prints a batch in full: every message handed out is printed before it can be committed. */
       const output = new BatchWriter(process.stdout);
+      /** Prints a batch in full: every message handed out is printed before it can be committed. */
       const print = (messages: readonly Message<Buffer | null>[]): void => {
         output.write(messages, messages.length, flags.format, consumer.memberId);
         printed += messages.length;
