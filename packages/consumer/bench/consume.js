@@ -15,7 +15,7 @@
 // RUNS runs (3 by default). Needs the local stack (scripts/stack up); Node 24 comes from scripts/node-version.
 //
 // Environment:
-//   WORKLOAD=0,2     only these workloads (indexes into WORKLOADS below)
+//   WORKLOAD=0,2     only these workloads, in this order (indexes into ALL_WORKLOADS below)
 //   NODES=24,20      Node versions to run the Node consumers on (24 via scripts/node-version; 20 = the machine's)
 //   IMPLS=kiel,...   only these consumers (names as in the list above, kafka-crab-js as `crab`, `kiel-cli`)
 //   KIEL_IMPLS=kiel,kiel-message,kiel-grouped   kiel's handler paths run as workers (see consume-worker.js)
@@ -42,7 +42,7 @@ const only = process.env.WORKLOAD?.split(',');
 const onlyImpls = process.env.IMPLS?.split(',');
 const CLI = path.join(ROOT, 'apps/example/dist/cli.js');
 
-const WORKLOADS = [
+const ALL_WORKLOADS = [
   { name: '2,000,000 x 100 B, 6 partitions', messages: 2_000_000, size: 100, partitions: 6 },
   { name: '400,000 x 1 KiB, 6 partitions', messages: 400_000, size: 1024, partitions: 6 },
   { name: '2,000,000 x 100 B, 24 partitions', messages: 2_000_000, size: 100, partitions: 24 },
@@ -62,7 +62,9 @@ const WORKLOADS = [
     codec: 'zstd',
     text: true,
   },
-].filter((w, i) => only === undefined || only.includes(String(i)));
+];
+// WORKLOAD=1,0 runs the 1 KiB workload first: in the order given.
+const SELECTED = only === undefined ? ALL_WORKLOADS : only.map((i) => ALL_WORKLOADS[Number(i)]).filter(Boolean);
 
 function nodeBinary(major) {
   if (process.versions.node.split('.')[0] === major) return process.execPath;
@@ -286,7 +288,7 @@ async function main() {
       `Node ${nodes.map(([, bin]) => spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim()).join(', ')}; ` +
       `commit ${spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim()}`,
   );
-  for (const w of WORKLOADS) {
+  for (const w of SELECTED) {
     process.stderr.write(`filling ${w.name}...\n`);
     const topic = await fill(w);
     try {
