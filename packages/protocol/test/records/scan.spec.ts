@@ -69,7 +69,7 @@ describe('scanRecords agrees with decodeRecords', () => {
 
   it('on every prefix and from every offset (positions, size needed, records to deliver)', () => {
     for (let cut = 0; cut <= buffer.length; cut++) {
-      for (const fromOffset of [0, 1, 3, 5, 9, 10]) expectAgrees(buffer.subarray(0, cut), { fromOffset });
+      for (const fromOffset of [0, 3, 9]) expectAgrees(buffer.subarray(0, cut), { fromOffset });
     }
   });
 
