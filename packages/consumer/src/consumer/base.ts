@@ -580,7 +580,7 @@ export abstract class BaseConsumer<
     if (this.epochs.get(k) !== fb.token) return undefined;
     let slot = this.positions.get(k);
     if (!slot) {
-      slot = { topic: fb.topic, partition: fb.partition, offset: fb.records[0]!.offset, live: true };
+      slot = { topic: fb.topic, partition: fb.partition, offset: fb.fromOffset, live: true };
       this.positions.set(k, slot);
     }
     return slot;
@@ -668,16 +668,13 @@ export abstract class BaseConsumer<
       const k = tpKey(fb.topic, fb.partition);
       if (seen.has(k) || !this.fetcher.isCurrent(fb)) continue;
       seen.add(k);
-      const first = fb.records[0]?.offset;
-      const position = this.positions.get(k)?.offset ?? first;
+      const position = this.positions.get(k)?.offset ?? fb.fromOffset;
       // A re-seek keeps the partition's paused state; the position moves to a fresh slot of the new assignment.
-      if (position !== undefined) {
-        this.epochs.set(k, this.fetcher.assign(fb.topic, fb.partition, position));
-        const old = this.positions.get(k);
-        if (old) {
-          old.live = false;
-          this.positions.set(k, { topic: old.topic, partition: old.partition, offset: old.offset, live: true });
-        }
+      this.epochs.set(k, this.fetcher.assign(fb.topic, fb.partition, position));
+      const old = this.positions.get(k);
+      if (old) {
+        old.live = false;
+        this.positions.set(k, { topic: old.topic, partition: old.partition, offset: old.offset, live: true });
       }
     }
     for (const fb of unhandled) this.fetcher.release(fb);
@@ -958,7 +955,10 @@ export abstract class BaseConsumer<
 
   /** Turns fetched records into messages in place: adds topic and partition, deserializes values. */
   private toBatch(fb: FetchedBatch): Batch<V> | null {
-    const { topic, partition, records } = fb;
+    const { topic, partition } = fb;
+    // Decoded now, not on arrival: records die young. Empty when compacted away or undecodable (reported, paused).
+    const records = this.fetcher.recordsOf(fb);
+    if (records.length === 0) return null;
     const deserialize = this.options.deserializer;
     const raw = deserialize === (deserializers.raw as unknown);
     let messages = records as unknown as Array<Message<V> & { topic: string; partition: number; value: V }>;
