@@ -347,15 +347,29 @@ class Soak {
             return { partition, value: String(seq++) };
           });
         }
-        try {
-          await this.producer.send({ topic: this.topic, acks: -1, messages: pending });
-          for (const m of pending) this.produced[m.partition] = (this.produced[m.partition] ?? 0) + 1;
-          pending = [];
-        } catch {
-          // The broker is down or moving: the same messages again shortly (the log may get them twice; the
-          // checker counts offsets, so that is fine).
-          await sleep(300);
+        // One send() per partition: kafkajs 2.2.4 (sendMessages.js) retries a send only to the brokers that have
+        // not answered yet, so when a killed broker's partitions move to a broker that already answered for its own,
+        // their messages are dropped and send() still resolves: acknowledged, never written (seen in a soak run).
+        const byPartition = new Map<number, Array<{ partition: number; value: string }>>();
+        for (const m of pending) byPartition.set(m.partition, [...(byPartition.get(m.partition) ?? []), m]);
+        const sent = await Promise.allSettled(
+          [...byPartition.values()].map(async (messages) => {
+            await this.producer.send({ topic: this.topic, acks: -1, messages });
+            return messages;
+          }),
+        );
+        const written = new Set<{ partition: number; value: string }>();
+        for (const r of sent) {
+          if (r.status !== 'fulfilled') continue;
+          for (const m of r.value) {
+            written.add(m);
+            this.produced[m.partition] = (this.produced[m.partition] ?? 0) + 1;
+          }
         }
+        pending = pending.filter((m) => !written.has(m));
+        // A broker is down or moving: the rest again shortly (the log may get them twice; the checker counts
+        // offsets, so that is fine).
+        if (pending.length > 0) await sleep(300);
         await sleep(Math.max(0, 100 - (Date.now() - tickStart)));
       }
     })();
