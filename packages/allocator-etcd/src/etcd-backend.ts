@@ -187,7 +187,10 @@ export class EtcdBackend implements AllocatorBackend {
     const previous = this.currentState;
     this.currentState = 'connecting';
     const client = this.etcd('connect');
-    const sentAt = performance.now();
+    // Our clock starts when the grant was sent (the earliest the lease can have started), not when connect() began:
+    // a connect that waited for etcd to come back would otherwise start on a stale clock, and the member fence itself
+    // right after it joined.
+    let sentAt = performance.now();
     const { connectTimeout, hosts, prefix, ttl } = this.options;
     const deadline = Date.now() + connectTimeout;
     let granted: { ID: string; TTL: string };
@@ -199,6 +202,7 @@ export class EtcdBackend implements AllocatorBackend {
           // first join or claim.
           const key = Buffer.from(prefix);
           await client.kv.range({ key, range_end: prefixRangeEnd(key), limit: 1, keys_only: true }, { deadline });
+          sentAt = performance.now();
           return client.leaseClient.leaseGrant({ TTL: ttl }, { deadline });
         })(),
         connectTimeout,

@@ -156,6 +156,18 @@ describe('EtcdBackend under faults (private etcd)', () => {
     expect(await a.claim('g', 't:0', 'a')).toBe(true);
   }, 60_000);
 
+  it('a connect that waited for a frozen etcd starts its contact clock at the grant, not at the call', async () => {
+    const a = backends.make({ ttl: 6, connectTimeout: 10_000 });
+    await etcd.pause();
+    const connecting = a.connect();
+    await delay(3_000);
+    await etcd.resume();
+    await connecting;
+    // Contact is the grant's send time: after the resume. Counted from the call, the consumer would find 3 s of
+    // silence at once and fence itself (at 2/3 of the TTL) right after joining.
+    expect(performance.now() - a.lastContact).toBeLessThan(1_500);
+  }, 30_000);
+
   it('an etcd restart: the backend reconnects on its own lease and its watches resume', async () => {
     const [a, observer] = await Promise.all([backends.connected({ ttl: 6 }), backends.connected({ ttl: 6 })]);
     const events = recordEvents(a);
