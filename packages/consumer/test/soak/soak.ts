@@ -348,8 +348,9 @@ class Soak {
           });
         }
         // One send() per partition: kafkajs 2.2.4 (sendMessages.js) retries a send only to the brokers that have
-        // not answered yet, so when a killed broker's partitions move to a broker that already answered for its own,
-        // their messages are dropped and send() still resolves: acknowledged, never written (seen in a soak run).
+        // not answered yet, so when a killed broker's partitions move to a broker that already answered for its
+        // own, their messages are dropped and send() still resolves: acknowledged, never written (seen in a soak
+        // run; kafkajs issue #1303, open).
         const byPartition = new Map<number, Array<{ partition: number; value: string }>>();
         for (const m of pending) byPartition.set(m.partition, [...(byPartition.get(m.partition) ?? []), m]);
         const sent = await Promise.allSettled(
