@@ -265,7 +265,7 @@ export class EtcdBackend implements AllocatorBackend {
         if (gone || performance.now() - since > 10 * this.options.ttl * 1000) this.abandonedLeases.delete(id);
       }
     }
-    if (this.abandonedLeases.size > 0 && this.currentState !== 'closed') {
+    if (this.abandonedLeases.size > 0 && !this.isClosed()) {
       this.abandonedTimer = setTimeout(() => void this.revokeAbandoned(), 500);
       this.abandonedTimer.unref();
     }

@@ -373,7 +373,8 @@ export class ZooKeeperBackend implements AllocatorBackend {
       }),
     );
     this.abandoned = left;
-    if (left.length > 0 && this.current !== 'closed') {
+    // Read again after the awaits above (a close may have come meanwhile); a getter keeps TypeScript from narrowing.
+    if (left.length > 0 && this.state !== 'closed') {
       this.abandonedTimer = setTimeout(() => void this.removeAbandoned(), 500);
       this.abandonedTimer.unref();
     }
