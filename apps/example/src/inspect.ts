@@ -5,6 +5,7 @@ import {
   OffsetStore,
   parseAllocation,
   parseControl,
+  parseMarker,
   type AllocationRecord,
   type AllocatorBackend,
   type Claim,
@@ -30,6 +31,12 @@ export interface PartitionView {
   highWatermark: number;
   /** `highWatermark - committed`, or null when nothing was committed (as Kafka's own tool shows "-"). */
   lag: number | null;
+  /**
+   * The partition's handler made no progress for the member's `stallTimeout` (the partition's marker in the backend
+   * says so, and that member still holds the claim): who reported it, the offset it is stuck on, and since when
+   * (`Date.now()`). Absent otherwise.
+   */
+  stalled?: { member: string; offset: number; since: number };
 }
 
 /** One member of the group as the inspector sees it. */
@@ -175,13 +182,14 @@ export class GroupInspector {
 
   /** Takes one snapshot. */
   async snapshot(): Promise<GroupSnapshot> {
-    const [record, live, claims, control] = await Promise.all([
+    const [record, live, claims, control, markers] = await Promise.all([
       this.allocation(),
       this.backend.members(this.group),
       this.backend.claims(this.group),
       this.backend.readRecord(this.group, 'control').then(parseControlRecord),
+      this.backend.markers(this.group),
     ]);
-    return this.build(record, live, claims, control);
+    return this.build(record, live, claims, control, markers);
   }
 
   /**
@@ -193,6 +201,7 @@ export class GroupInspector {
     live: readonly Member[],
     claims: ReadonlyMap<string, Claim>,
     control: ControlRecord | null,
+    markers: ReadonlyMap<string, string> = new Map(),
   ): Promise<GroupSnapshot> {
     const at = Date.now();
     const owners = new Map<string, string>();
@@ -208,7 +217,11 @@ export class GroupInspector {
       const offset = committed.get(id)?.offset ?? -1;
       const highWatermark = watermarks.get(id) ?? 0;
       const claim = claims.get(id);
+      // A stall report counts while its member still holds the claim (it may have crashed, or handed the partition off).
+      const reported = stalledOf(markers.get(id), id);
+      const stalled = reported && claim && parseClaimValue(claim)?.member === reported.member ? reported : undefined;
       return {
+        ...(stalled ? { stalled } : {}),
         id,
         topic,
         partition,
@@ -378,6 +391,17 @@ export class GroupInspector {
       if (retriable) throw retriable;
     });
     return result;
+  }
+}
+
+/** A marker's stall report, if it has one (an unreadable marker reports nothing: it is only a hint). */
+function stalledOf(text: string | undefined, id: string): PartitionView['stalled'] {
+  if (text === undefined) return undefined;
+  try {
+    const stalled = parseMarker(text, id).stalled;
+    return stalled ? { member: stalled.member, offset: stalled.offset, since: stalled.since } : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,7 +1,8 @@
 /** The JSON line format and `--from` parsing: pure functions, no servers. */
 import type { Message } from '@kiel/consumer';
 import { parseFrom } from '../src/commands/consume';
-import { render, renderBatch, toLine } from '../src/format';
+import { Writable } from 'node:stream';
+import { BatchWriter, render, renderBatchBytes, toLine } from '../src/format';
 
 const message = (key: Buffer | null, value: Buffer | null): Message<Buffer | null> => ({
   topic: 'orders',
@@ -45,38 +46,78 @@ describe('toLine', () => {
   });
 });
 
-describe('renderBatch', () => {
+describe('renderBatchBytes', () => {
   const values = [
     Buffer.from('plain'),
     null,
     Buffer.from('ünïcödé ✓'),
-    Buffer.from([0xc3]), // a truncated sequence: base64
+    Buffer.from([0xc3]), // a truncated sequence
     Buffer.from('a valid \uFFFD stays text'),
-    Buffer.from([0xed, 0xa0, 0x80]), // an encoded surrogate: invalid
+    Buffer.from([0xed, 0xa0, 0x80]), // an encoded surrogate
+    Buffer.from([0x80, 0x41]), // starts with a continuation byte
+    Buffer.from([0x41, 0xe2, 0x82]), // ends mid-sequence
+    Buffer.from('null'),
+    Buffer.alloc(0),
+    Buffer.from('\uFEFFwith a byte order mark'),
   ];
   const messages = values.map((v) => message(null, v));
   const oneByOne = (list: typeof messages, format: 'value' | 'json', member?: string) =>
-    list.map((m) => render(m, format, member)).join('');
+    Buffer.from(list.map((m) => render(m, format, member)).join(''));
 
-  it.each(['value', 'json'] as const)('gives what render gives message by message (--format %s)', (format) => {
-    // Every mix: each value alone, each pair, and the whole batch.
-    for (let i = 0; i < messages.length; i++) {
-      for (let j = i + 1; j <= messages.length; j++) {
-        const slice = messages.slice(i, j);
-        expect(renderBatch(slice, slice.length, format, 'm1')).toBe(oneByOne(slice, format, 'm1'));
+  it.each(['value', 'json'] as const)(
+    'writes the bytes of what render gives message by message (--format %s)',
+    (format) => {
+      for (let i = 0; i < messages.length; i++) {
+        for (let j = i + 1; j <= messages.length; j++) {
+          const slice = messages.slice(i, j);
+          expect(renderBatchBytes(slice, slice.length, format, 'm1')).toEqual(oneByOne(slice, format, 'm1'));
+        }
       }
-    }
-  });
+    },
+  );
 
-  it('renders only the first count messages', () => {
-    expect(renderBatch(messages, 3, 'value')).toBe('plain\nnull\nünïcödé ✓\n');
-    expect(renderBatch(messages, 0, 'value')).toBe('');
-    expect(renderBatch(messages, 99, 'value')).toBe(oneByOne(messages, 'value'));
+  it('renders only the first count messages; valid text is copied as it is', () => {
+    expect(renderBatchBytes(messages, 3, 'value').toString()).toBe('plain\nnull\nünïcödé ✓\n');
+    expect(renderBatchBytes(messages, 0, 'value')).toHaveLength(0);
+    expect(renderBatchBytes([messages[0]!, messages[3]!], 2, 'value').toString()).toBe('plain\nbase64:ww==\n');
   });
+});
 
-  it('falls back to the strict check when a batch of valid text holds U+FFFD or an invalid value', () => {
-    expect(renderBatch([messages[0]!, messages[3]!], 2, 'value')).toBe('plain\nbase64:ww==\n');
-    expect(renderBatch([messages[4]!], 1, 'value')).toBe('a valid \uFFFD stays text\n');
+describe('BatchWriter', () => {
+  const batch = (tag: string, n: number, size: number) =>
+    Array.from({ length: n }, (_, i) => message(null, Buffer.from(`${tag}${i}`.padEnd(size, tag))));
+
+  it('reuses its buffer only after the stream is done with it', async () => {
+    // A stream that takes its time: what it consumes is read when it calls back, as a slow pipe would.
+    const consumed: string[] = [];
+    const held: Array<{ chunk: Buffer; done: () => void }> = [];
+    const stream = new Writable({
+      highWaterMark: 1 << 30,
+      write(chunk: Buffer, _encoding, done) {
+        held.push({ chunk, done });
+      },
+    });
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    /** Consumes everything written so far, one chunk at a time as a stream does, and lets the callbacks run. */
+    const flush = async () => {
+      await turn();
+      while (held.length > 0) {
+        const { chunk, done } = held.shift()!;
+        consumed.push(chunk.toString());
+        done();
+        await turn();
+      }
+    };
+    const writer = new BatchWriter(stream);
+    const batches = [batch('a', 100, 100), batch('b', 100, 100), batch('c', 50, 100), batch('d', 100, 120)];
+    const expected = batches.map((b) => b.map((m) => render(m, 'value')).join(''));
+    writer.write(batches[0]!, 100, 'value');
+    writer.write(batches[1]!, 100, 'value'); // the first write has not completed: a new buffer
+    await flush();
+    writer.write(batches[2]!, 100, 'value'); // reuses a completed one
+    writer.write(batches[3]!, 100, 'value'); // in use, and too small anyway: a new buffer
+    await flush();
+    expect(consumed).toEqual(expected);
   });
 });
 

@@ -19,7 +19,7 @@ import type {
 import { emitToEach } from '@kiel/consumer';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, noop, retry } from 'cockatiel';
 import type { IPolicy } from 'cockatiel';
-import { Etcd3, GRPCUnavailableError } from 'etcd3';
+import { Etcd3, EtcdLeaseInvalidError, GRPCUnavailableError } from 'etcd3';
 import type {
   ICompare,
   IDuplexStream,
@@ -99,8 +99,12 @@ export class EtcdBackend implements AllocatorBackend {
   private client: Etcd3 | undefined;
   private currentState: BackendState = 'idle';
   private session: Session | undefined;
-  /** A lease we gave up on by our own clock; revoked at the next connect() in case etcd still holds it. */
-  private abandonedLeaseId: string | undefined;
+  /**
+   * Leases we gave up on by our own clock (id -> `performance.now()` when), in case etcd still holds them: revoked
+   * once a connect() has a new lease, and retried until etcd confirms (see {@link revokeAbandoned}).
+   */
+  private readonly abandonedLeases = new Map<string, number>();
+  private abandonedTimer: NodeJS.Timeout | undefined;
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private grantedTimeoutMs: number;
@@ -183,16 +187,10 @@ export class EtcdBackend implements AllocatorBackend {
     const previous = this.currentState;
     this.currentState = 'connecting';
     const client = this.etcd('connect');
-    const abandoned = this.abandonedLeaseId;
-    this.abandonedLeaseId = undefined;
-    if (abandoned !== undefined) {
-      // Our clock gave up on it, but etcd may still hold it (a leader change extends leases): free its keys now
-      // rather than when etcd gets round to it, so that other members can take over its claims at once.
-      void client.leaseClient
-        .leaseRevoke({ ID: abandoned }, { deadline: Date.now() + this.options.operationTimeout })
-        .catch(() => undefined);
-    }
-    const sentAt = performance.now();
+    // Our clock starts when the grant was sent (the earliest the lease can have started), not when connect() began:
+    // a connect that waited for etcd to come back would otherwise start on a stale clock, and the member fence itself
+    // right after it joined.
+    let sentAt = performance.now();
     const { connectTimeout, hosts, prefix, ttl } = this.options;
     const deadline = Date.now() + connectTimeout;
     let granted: { ID: string; TTL: string };
@@ -204,6 +202,7 @@ export class EtcdBackend implements AllocatorBackend {
           // first join or claim.
           const key = Buffer.from(prefix);
           await client.kv.range({ key, range_end: prefixRangeEnd(key), limit: 1, keys_only: true }, { deadline });
+          sentAt = performance.now();
           return client.leaseClient.leaseGrant({ TTL: ttl }, { deadline });
         })(),
         connectTimeout,
@@ -223,13 +222,15 @@ export class EtcdBackend implements AllocatorBackend {
       }
       throw mapped;
     }
+    const grantedAt = performance.now();
+    // Before `connected`: the member joins again next, and the group's leader should find the old entries gone.
+    await this.revokeAbandoned();
     if (this.isClosed()) {
       void client.leaseClient.leaseRevoke({ ID: granted.ID }).catch(() => undefined);
       throw closedError('connect');
     }
-    const now = performance.now();
     const ttlMs = Number(granted.TTL) * 1000;
-    const session: Session = { id: granted.ID, ttlMs, renewedAt: now, pending: [], replyTimers: new Set() };
+    const session: Session = { id: granted.ID, ttlMs, renewedAt: grantedAt, pending: [], replyTimers: new Set() };
     this.session = session;
     this.grantedTimeoutMs = ttlMs;
     this.lastContactAt = sentAt;
@@ -237,6 +238,37 @@ export class EtcdBackend implements AllocatorBackend {
     this.startKeepAlive(session);
     this.emit('connected', { sessionId: session.id, newSession: true });
     for (const watch of this.watches) watch.rearm();
+  }
+
+  /**
+   * Revokes the leases our clock gave up on. etcd may still hold one well after its TTL (a new etcd leader extends
+   * every lease by a TTL), and with it the old session's member entry and claims: the group would wait for it. Each
+   * is forgotten once revoked or once etcd says it is gone; a failure (etcd still settling after an outage: `leader
+   * changed`) is retried every 500 ms, for up to 10 TTLs. Never throws.
+   */
+  private async revokeAbandoned(): Promise<void> {
+    clearTimeout(this.abandonedTimer);
+    this.abandonedTimer = undefined;
+    if (this.abandonedLeases.size === 0 || this.currentState === 'closed') return;
+    const client = this.etcd('revoke');
+    const timeout = this.options.operationTimeout;
+    for (const [id, since] of [...this.abandonedLeases]) {
+      try {
+        await bounded(
+          client.leaseClient.leaseRevoke({ ID: id }, { deadline: Date.now() + timeout }),
+          timeout,
+          () => new EtcdBackendError('ERR_BACKEND_TIMEOUT', 'etcd: revoking an abandoned lease took too long'),
+        );
+        this.abandonedLeases.delete(id);
+      } catch (error) {
+        const gone = error instanceof EtcdLeaseInvalidError;
+        if (gone || performance.now() - since > 10 * this.options.ttl * 1000) this.abandonedLeases.delete(id);
+      }
+    }
+    if (this.abandonedLeases.size > 0 && !this.isClosed()) {
+      this.abandonedTimer = setTimeout(() => void this.revokeAbandoned(), 500);
+      this.abandonedTimer.unref();
+    }
   }
 
   /** A method rather than a comparison, so that TypeScript does not narrow the state across awaits. */
@@ -274,6 +306,7 @@ export class EtcdBackend implements AllocatorBackend {
     const session = this.session;
     this.currentState = 'closed';
     this.session = undefined;
+    clearTimeout(this.abandonedTimer);
     for (const watch of this.watches) watch.stop();
     this.watches.clear();
     if (session) this.stopKeepAlive(session);
@@ -432,7 +465,7 @@ export class EtcdBackend implements AllocatorBackend {
     if (this.session !== session) return;
     this.session = undefined;
     this.stopKeepAlive(session);
-    if (maybeAlive) this.abandonedLeaseId = session.id;
+    if (maybeAlive) this.abandonedLeases.set(session.id, performance.now());
     if (this.currentState === 'closed') return;
     if (this.currentState === 'connected') {
       // Never go straight from connected to expired without saying contact was lost first.
@@ -592,6 +625,39 @@ export class EtcdBackend implements AllocatorBackend {
       const claim = kvs.length > 0 ? this.toClaim(kvs[0], key) : null;
       this.callListener(key, () => listener(claim));
     });
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Markers.
+
+  /** Puts (or deletes) `markers/<partition>`, without a lease: it outlives the session that wrote it. */
+  async writeMarker(group: string, partition: string, value: string | null): Promise<void> {
+    const key = this.keys.marker(group, partition);
+    const keyBuffer = Buffer.from(key);
+    await this.txn('writeMarker', key, {
+      compare: [],
+      success: [
+        value === null
+          ? { request_delete_range: { key: keyBuffer } }
+          : { request_put: { key: keyBuffer, value: Buffer.from(value) } },
+      ],
+    });
+  }
+
+  /** Reads one marker. */
+  async readMarker(group: string, partition: string): Promise<string | null> {
+    const key = this.keys.marker(group, partition);
+    const [kv] = await this.rangeOp('readMarker', key, false);
+    return kv ? kv.value.toString() : null;
+  }
+
+  /** Lists every marker of the group, keyed by partition id. */
+  async markers(group: string): Promise<ReadonlyMap<string, string>> {
+    const prefix = this.keys.markersPrefix(group);
+    const kvs = await this.rangeOp('markers', prefix, true);
+    const markers = new Map<string, string>();
+    for (const kv of kvs) markers.set(this.keys.partitionOf(prefix, kv.key.toString()), kv.value.toString());
+    return new Map([...markers].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
 
   // ------------------------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import { EtcdBackendError } from './errors';
  *
  * - `P groups/G/members/<lease id, hex>`: one member entry per lease, JSON MemberInfo, bound to the lease;
  * - `P groups/G/partitions` and `P groups/G/allocation`: the shared records, persistent;
- * - `P groups/G/owners/<topic:partition>`: one claim per partition, bound to the claimer's lease.
+ * - `P groups/G/owners/<topic:partition>`: one claim per partition, bound to the claimer's lease;
+ * - `P groups/G/markers/<topic:partition>`: one marker per partition (in-flight offset, stall report), persistent.
  *
  * Group names and partition ids may hold any character, so `%` and `/` in them are percent-encoded: a group
  * called `a/members/b` must not read as a member of group `a`.
@@ -41,7 +42,15 @@ export class KeyLayout {
     return `${this.ownersPrefix(group)}${segment(partition, 'partition')}`;
   }
 
-  /** The partition id of a claim key listed under {@link ownersPrefix}. */
+  markersPrefix(group: string): string {
+    return `${this.group(group)}markers/`;
+  }
+
+  marker(group: string, partition: string): string {
+    return `${this.markersPrefix(group)}${segment(partition, 'partition')}`;
+  }
+
+  /** The partition id of a claim (or marker) key listed under {@link ownersPrefix}. */
   partitionOf(ownersPrefix: string, key: string): string {
     return decodeSegment(key.slice(ownersPrefix.length));
   }

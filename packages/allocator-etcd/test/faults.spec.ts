@@ -126,6 +126,48 @@ describe('EtcdBackend under faults (private etcd)', () => {
     expect(after.order).toBeGreaterThan(before.order);
   }, 30_000);
 
+  it('a lease our clock gave up on while etcd was down is revoked by the next connect, though a connect failed meanwhile and etcd extended it', async () => {
+    const a = await backends.connected({ ttl: 6 });
+    const oldLease = a.sessionId!;
+    const entry = await a.join('g', info('a'));
+    expect(await a.claim('g', 't:0', 'a')).toBe(true);
+
+    await etcd.stop();
+    await eventually('expired by our own clock', () => a.state === 'expired', 10_000);
+    // A connect while etcd is down fails; the lease it gave up on must not be forgotten with it.
+    expect((await rejection(a.connect())).error.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    await etcd.restart();
+    // etcd, leader again, extends every lease by its TTL: the old session's entry and claim would stay 6 s more.
+    expect((await raw.leaseClient.leaseTimeToLive({ ID: oldLease })).TTL).not.toBe('-1');
+    const reconnectStarted = Date.now();
+    for (;;) {
+      try {
+        await a.connect();
+        break;
+      } catch (error) {
+        if (Date.now() - reconnectStarted > 10_000) throw error;
+        await delay(200);
+      }
+    }
+    expect(a.sessionId).not.toBe(oldLease);
+    // Gone at once, not a TTL later: another member may take the claim now.
+    expect((await raw.leaseClient.leaseTimeToLive({ ID: oldLease })).TTL).toBe('-1');
+    expect(await raw.get(entry.location).string()).toBeNull();
+    expect(await a.claim('g', 't:0', 'a')).toBe(true);
+  }, 60_000);
+
+  it('a connect that waited for a frozen etcd starts its contact clock at the grant, not at the call', async () => {
+    const a = backends.make({ ttl: 6, connectTimeout: 10_000 });
+    await etcd.pause();
+    const connecting = a.connect();
+    await delay(3_000);
+    await etcd.resume();
+    await connecting;
+    // Contact is the grant's send time: after the resume. Counted from the call, the consumer would find 3 s of
+    // silence at once and fence itself (at 2/3 of the TTL) right after joining.
+    expect(performance.now() - a.lastContact).toBeLessThan(1_500);
+  }, 30_000);
+
   it('an etcd restart: the backend reconnects on its own lease and its watches resume', async () => {
     const [a, observer] = await Promise.all([backends.connected({ ttl: 6 }), backends.connected({ ttl: 6 })]);
     const events = recordEvents(a);

@@ -86,6 +86,14 @@ export class ZooKeeperBackend implements AllocatorBackend {
   private heartbeatInFlight = false;
   private lastHeartbeat = 0;
   private lastForcedReconnect = 0;
+  /** Ephemeral znodes (member entries, claims) this session created and has not removed. */
+  private readonly ephemerals = new Set<string>();
+  /**
+   * Ephemeral znodes of sessions given up on (by our own clock, or expired), in case the server still holds them:
+   * removed once a new session is open, and retried until done (see {@link removeAbandoned}).
+   */
+  private abandoned: Array<{ owner: Buffer; path: string; since: number }> = [];
+  private abandonedTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Throws `ERR_INVALID_CONFIG`, naming the option, when an option is invalid. Does not connect. */
   constructor(options: ZooKeeperBackendOptions) {
@@ -155,6 +163,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
   private async shutDown(): Promise<void> {
     this.current = 'closed';
     this.stopLiveness();
+    clearTimeout(this.abandonedTimer);
     for (const subscription of this.subscriptions) subscription.stop();
     this.subscriptions.clear();
     this.abortConnect?.(closedError());
@@ -198,6 +207,9 @@ export class ZooKeeperBackend implements AllocatorBackend {
       if (this.current === 'closed') throw closedError();
       throw toBackendError(error, 'connect', this.options.connectionString);
     }
+    if (this.connection !== connection) throw closedError();
+    // Before `connected`: the member joins again next, and the group's leader should find the old entries gone.
+    await this.removeAbandoned();
     if (this.connection !== connection) throw closedError();
     this.granted = connection.sessionTimeout;
     // Contact is the send time of the read above (onContact), not now: the process may have paused since.
@@ -323,12 +335,49 @@ export class ZooKeeperBackend implements AllocatorBackend {
   private expire(connection: ZkConnection): void {
     if (this.connection !== connection) return;
     const sessionId = connection.sessionId;
+    // Given up on by our clock, the server may still hold the session for a while (a new ensemble leader gives every
+    // session a whole timeout again), and with it this member's entry and claims: the group would wait for them.
+    const owner = Buffer.from(connection.raw.getSessionId());
+    const since = performance.now();
+    for (const path of this.ephemerals) this.abandoned.push({ owner, path, since });
+    this.ephemerals.clear();
     this.connection = undefined;
     this.current = 'expired';
     this.stopLiveness();
     for (const subscription of this.subscriptions) subscription.disarm();
     void connection.dispose(0);
     this.emit('expired', { sessionId });
+  }
+
+  /**
+   * Removes the ephemeral znodes of sessions given up on, each only while the old session still owns it (never
+   * another session's node of the same path). Done by the new session; a failure (the ensemble still settling after
+   * an outage) is retried every 500 ms, for up to 10 session timeouts. Never throws.
+   */
+  private async removeAbandoned(): Promise<void> {
+    clearTimeout(this.abandonedTimer);
+    this.abandonedTimer = undefined;
+    const connection = this.connection;
+    if (this.abandoned.length === 0 || connection === undefined || this.current === 'closed') return;
+    const left: typeof this.abandoned = [];
+    await Promise.all(
+      this.abandoned.map(async (entry) => {
+        try {
+          const stat = await connection.exists(entry.path);
+          if (stat && stat.ephemeralOwner.equals(entry.owner)) await connection.remove(entry.path, stat.version);
+        } catch (error) {
+          const code = exceptionCode(error);
+          if (code === zookeeper.Exception.NO_NODE || code === zookeeper.Exception.BAD_VERSION) return;
+          if (performance.now() - entry.since <= 10 * this.granted) left.push(entry);
+        }
+      }),
+    );
+    this.abandoned = left;
+    // Read again after the awaits above (a close may have come meanwhile); a getter keeps TypeScript from narrowing.
+    if (left.length > 0 && this.state !== 'closed') {
+      this.abandonedTimer = setTimeout(() => void this.removeAbandoned(), 500);
+      this.abandonedTimer.unref();
+    }
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -398,7 +447,10 @@ export class ZooKeeperBackend implements AllocatorBackend {
     // A retry after a lost reply must find the entry the first attempt created: the client sends requests in
     // order on one session, so listing after the lost create sees it if the server executed it.
     const existing = await this.ownMember(connection, dir, info.id);
-    if (existing) return existing;
+    if (existing) {
+      this.ownEphemeral(connection, existing.location);
+      return existing;
+    }
     const data = encode(JSON.stringify(info), dir);
     let created: string;
     try {
@@ -410,9 +462,13 @@ export class ZooKeeperBackend implements AllocatorBackend {
       );
     } catch (error) {
       const found = await this.ownMember(connection, dir, info.id).catch(() => undefined);
-      if (found) return found;
+      if (found) {
+        this.ownEphemeral(connection, found.location);
+        return found;
+      }
       throw toBackendError(error, 'create', dir);
     }
+    this.ownEphemeral(connection, created);
     return { info, order: memberOrder(created.slice(dir.length + 1)), location: created };
   }
 
@@ -434,6 +490,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
               missing: undefined,
             });
           }
+          this.ephemerals.delete(path);
         }),
     );
   }
@@ -578,15 +635,25 @@ export class ZooKeeperBackend implements AllocatorBackend {
     for (let round = 0; round < 3; round++) {
       try {
         await this.createWithParents(connection, path, data, zookeeper.CreateMode.EPHEMERAL);
+        this.ownEphemeral(connection, path);
         return true;
       } catch (error) {
         if (exceptionCode(error) !== zookeeper.Exception.NODE_EXISTS) throw toBackendError(error, 'create', path);
       }
       // Maybe our own create whose reply was lost: the owner decides, never the data.
       const stat = await this.call(connection, 'exists', path, () => connection.exists(path));
-      if (stat) return connection.ownsEphemeral(stat);
+      if (stat) {
+        const mine = connection.ownsEphemeral(stat);
+        if (mine) this.ownEphemeral(connection, path);
+        return mine;
+      }
     }
     return false;
+  }
+
+  /** Records an ephemeral znode of the current session (see {@link expire}). */
+  private ownEphemeral(connection: ZkConnection, path: string): void {
+    if (this.connection === connection) this.ephemerals.add(path);
   }
 
   /** @inheritdoc */
@@ -594,11 +661,15 @@ export class ZooKeeperBackend implements AllocatorBackend {
     const connection = this.session();
     const path = this.claimPath(group, partition);
     const stat = await this.call(connection, 'exists', path, () => connection.exists(path));
-    if (!stat || !connection.ownsEphemeral(stat)) return;
+    if (!stat || !connection.ownsEphemeral(stat)) {
+      this.ephemerals.delete(path);
+      return;
+    }
     await this.call(connection, 'remove', path, () => connection.remove(path, stat.version), {
       missing: undefined,
       conflict: undefined,
     });
+    this.ephemerals.delete(path);
   }
 
   /** @inheritdoc */
@@ -632,6 +703,56 @@ export class ZooKeeperBackend implements AllocatorBackend {
     return this.subscribe<Claim | null>(path, listener, async (connection, watcher) =>
       this.readWatched(connection, path, watcher, (data, stat) => toClaim(connection, path, data, stat)),
     );
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Markers.
+
+  /** @inheritdoc */
+  async writeMarker(group: string, partition: string, value: string | null): Promise<void> {
+    const connection = this.session();
+    const path = this.markerPath(group, partition);
+    if (value === null) {
+      await this.call(connection, 'remove', path, () => connection.remove(path, -1), { missing: undefined });
+      return;
+    }
+    const data = encode(value, path);
+    // Usually there: one setData. The first write of a partition creates it (a racing creator is as good).
+    const stat = await this.call(connection, 'setData', path, () => connection.setData(path, data, -1), {
+      missing: null,
+    });
+    if (stat !== null) return;
+    try {
+      await this.createWithParents(connection, path, data, zookeeper.CreateMode.PERSISTENT);
+    } catch (error) {
+      if (exceptionCode(error) !== zookeeper.Exception.NODE_EXISTS) throw toBackendError(error, 'create', path);
+      await this.call(connection, 'setData', path, () => connection.setData(path, data, -1));
+    }
+  }
+
+  /** @inheritdoc */
+  async readMarker(group: string, partition: string): Promise<string | null> {
+    const connection = this.session();
+    const path = this.markerPath(group, partition);
+    const read = await this.call(connection, 'getData', path, () => connection.getData(path), { missing: null });
+    return read && (read.data?.toString('utf8') ?? '');
+  }
+
+  /** @inheritdoc */
+  async markers(group: string): Promise<ReadonlyMap<string, string>> {
+    const connection = this.session();
+    const dir = this.path(group, 'markers');
+    const children = await this.call(connection, 'getChildren', dir, () => connection.getChildren(dir), {
+      missing: [],
+    });
+    const found = await Promise.all(
+      children.map(async (partition) => {
+        const path = `${dir}/${partition}`;
+        const read = await this.call(connection, 'getData', path, () => connection.getData(path), { missing: null });
+        return read && ([partition, read.data?.toString('utf8') ?? ''] as const);
+      }),
+    );
+    return new Map(found.filter((entry) => entry !== null).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -755,7 +876,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
     for (const subscription of this.subscriptions) subscription.refresh();
   }
 
-  private path(group: string, leaf: 'members' | 'owners' | RecordName): string {
+  private path(group: string, leaf: 'members' | 'owners' | 'markers' | RecordName): string {
     checkName('group', group);
     return `${this.options.rootPath}/groups/${group}/${leaf}`;
   }
@@ -765,6 +886,11 @@ export class ZooKeeperBackend implements AllocatorBackend {
       throw new ZooKeeperBackendError('ERR_INVALID_CONFIG', `unknown record ${JSON.stringify(name)}`);
     }
     return this.path(group, name);
+  }
+
+  private markerPath(group: string, partition: string): string {
+    checkName('partition', partition);
+    return `${this.path(group, 'markers')}/${partition}`;
   }
 
   private claimPath(group: string, partition: string): string {

@@ -209,6 +209,38 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
     await eventually('the change after the restart', () => values.at(-1) === 'after');
   });
 
+  it('a session our clock gave up on while the server was down: the next session removes its entry and claim at once, though the server kept the session', async () => {
+    const sessionTimeout = 6000;
+    const member = await backends.open({ sessionTimeout });
+    const oldSession = member.sessionId;
+    await member.join('abandoned', memberInfo('m'));
+    expect(await member.claim('abandoned', 't:0', 'm')).toBe(true);
+    const expired = events(member, 'expired');
+
+    zk.stop();
+    await eventually('expired by our own clock', () => expired.length > 0, 3 * sessionTimeout);
+    // A connect while the server is down fails; what the old session left must not be forgotten with it.
+    await expect(member.connect()).rejects.toMatchObject({ code: 'ERR_BACKEND_UNAVAILABLE' });
+    await zk.start();
+    // A loaded machine may take a while to have the restarted server answer.
+    const openedBy = Date.now() + 30_000;
+    let observer: Awaited<ReturnType<Backends['open']>> | undefined;
+    while (!observer) {
+      observer = await backends.open({ sessionTimeout }).catch((error: unknown) => {
+        if (Date.now() > openedBy) throw error;
+        return undefined;
+      });
+    }
+    // The restarted server gives the old session a whole timeout again: its entry and claim are still there.
+    expect(ids(await observer.members('abandoned'))).toEqual(['m']);
+    await member.connect();
+    expect(member.sessionId).not.toBe(oldSession);
+    // Gone at once, not a session timeout later: another member may take the claim now.
+    expect(ids(await observer.members('abandoned'))).toEqual([]);
+    expect(await observer.readClaim('abandoned', 't:0')).toBeNull();
+    expect(await observer.claim('abandoned', 't:0', 'observer')).toBe(true);
+  }, 60_000);
+
   it('an unreachable ensemble: a typed, retriable error within the connect timeout, and nothing left running', async () => {
     const port = await freePort();
     const backend = backends.create({ hosts: `127.0.0.1:${port}`, connectTimeout: 1500 });

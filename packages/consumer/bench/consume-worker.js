@@ -8,14 +8,20 @@
 //   crab           kafka-crab-js 5.0.0 (librdkafka), createConsumer() + recvBatch(4096, 2), earliest
 // KIEL_DIST=<dir> runs another build of @kiel/consumer (a baseline commit's dist) instead of this one's.
 // KIEL_TRACE=1 subscribes a no-op handler to every kiel:consumer:* tracing channel (per-message spans included).
+// KIEL_POISON=1 turns on kiel-grouped's poison detection (the in-flight marker written before every batch);
+// KIEL_GROUPED_BACKEND=zk|etcd puts kiel-grouped on the local ZooKeeper (ZK_HOSTS) or etcd (ETCD_HOSTS).
 //
-// Every consumer does the same work: each value becomes a string (UTF-8), followed by a newline, written to
-// stdout (the benchmark points stdout at /dev/null), and the process exits after <expected> messages, once its
-// consumer is closed. The result goes to fd 3 as one JSON line: messages, value bytes, ms from the first message
+// Every consumer does the same work, what `kiel consume --format value` does: per batch (platformatic: per 4,096
+// messages), each value's bytes and a newline are copied into one buffer, the buffer is checked to be valid UTF-8
+// text (buffer.isUtf8, which is exact per value since a newline cannot continue a multi-byte sequence) and written
+// to stdout (the benchmark points stdout at /dev/null); the process exits after <expected> messages, once its
+// consumer is closed. No consumer turns values into JS strings (OUTPUT=string restores that older workload for the
+// workers: each value through toString(), the batch's text concatenated and written). The result goes to fd 3 as one JSON line: messages, value bytes, ms from the first message
 // to the last, CPU seconds over that span, peak RSS.
 'use strict';
 
 const fs = require('node:fs');
+const { isUtf8 } = require('node:buffer');
 
 const [impl, brokers, topic, expectedRaw] = process.argv.slice(2);
 const expected = Number(expectedRaw);
@@ -56,18 +62,39 @@ function report() {
   );
 }
 
-/** One batch of Buffer values to text, the way `kiel consume --format value` renders them. */
+const NULL_LINE = Buffer.from('null\n');
+const OUTPUT = process.env.OUTPUT ?? 'bytes';
+
+/** One batch of Buffer values as `kiel consume --format value` prints it (see the header). */
 function batchText(list, valueOf, limit) {
-  let out = '';
-  let size = 0;
   const n = Math.min(list.length, limit);
+  let size = 0;
+  if (OUTPUT === 'string') {
+    let out = '';
+    for (let i = 0; i < n; i++) {
+      const v = valueOf(list[i]);
+      if (v) {
+        out += v.toString() + '\n';
+        size += v.length;
+      } else out += 'null\n';
+    }
+    return { out, size, n };
+  }
+  let total = 0;
   for (let i = 0; i < n; i++) {
     const v = valueOf(list[i]);
-    if (v) {
-      out += v.toString() + '\n';
-      size += v.length;
-    } else out += 'null\n';
+    if (v) size += v.length;
+    total += v ? v.length + 1 : NULL_LINE.length;
   }
+  const out = Buffer.allocUnsafe(total);
+  let pos = 0;
+  for (let i = 0; i < n; i++) {
+    const v = valueOf(list[i]) ?? NULL_LINE;
+    out.set(v, pos);
+    pos += v.length;
+    if (v !== NULL_LINE) out[pos++] = 0x0a;
+  }
+  if (!isUtf8(out)) throw new Error('a value is not UTF-8 text (the CLI would print it as base64)');
   return { out, size, n };
 }
 
@@ -77,6 +104,20 @@ function subscribeAll(kiel) {
   const noop = () => {};
   const handlers = { start: noop, end: noop, asyncStart: noop, asyncEnd: noop, error: noop };
   for (const name of Object.values(kiel.channels ?? {})) dc.tracingChannel(name).subscribe(handlers);
+}
+
+/** kiel-grouped's backend: in memory by default, or the local stack's ZooKeeper or etcd. */
+function groupedBackend(kiel) {
+  const root = `kiel-bench-${process.pid}`;
+  if (process.env.KIEL_GROUPED_BACKEND === 'zk') {
+    const { ZooKeeperBackend } = require('@kiel/allocator-zk');
+    return new ZooKeeperBackend({ hosts: process.env.ZK_HOSTS ?? '127.0.0.1:2181', rootPath: `/${root}` });
+  }
+  if (process.env.KIEL_GROUPED_BACKEND === 'etcd') {
+    const { EtcdBackend } = require('@kiel/allocator-etcd');
+    return new EtcdBackend({ hosts: process.env.ETCD_HOSTS ?? '127.0.0.1:2379', prefix: `${root}/` });
+  }
+  return new kiel.MemoryBackend({ store: new kiel.MemoryStore() });
 }
 
 async function kiel() {
@@ -93,8 +134,9 @@ async function kiel() {
       ? new kiel.GroupedConsumer({
           ...common,
           group: `bench-${process.pid}-${Date.now()}`,
-          backend: new kiel.MemoryBackend({ store: new kiel.MemoryStore() }),
+          backend: groupedBackend(kiel),
           autocommit: false,
+          ...(process.env.KIEL_POISON === '1' ? { poison: { onPoison: () => undefined } } : {}),
         })
       : new kiel.SingleConsumer({ ...common, from: 'beginning' });
   let done = false;
@@ -112,7 +154,7 @@ async function kiel() {
   } else {
     await consumer.run({
       eachMessage: (m) => {
-        if (!done && deliver(1, m.value ? m.value.length : 0, m.value ? m.value.toString() + '\n' : 'null\n')) {
+        if (!done && deliver(1, m.value ? m.value.length : 0, batchText([m], (x) => x.value, 1).out)) {
           done = true;
           void consumer.stop();
         }
@@ -168,24 +210,30 @@ async function platformatic() {
     groupId: `bench-${process.pid}-${Date.now()}`,
     clientId: 'bench',
     bootstrapBrokers: brokers.split(','),
-    deserializers: stringDeserializers,
+    // Buffers (its default) for the same work as the others; its string deserializers for OUTPUT=string.
+    ...(OUTPUT === 'string' ? { deserializers: stringDeserializers } : {}),
   });
   const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
   await new Promise((resolve, reject) => {
     let out = '';
     let pending = 0;
     let size = 0;
+    let held = [];
     let done = false;
     stream.on('error', reject);
     stream.on('data', (message) => {
       if (done) return;
       const v = message.value;
-      out += (v ?? 'null') + '\n';
-      size += v ? Buffer.byteLength(v) : 0;
+      if (OUTPUT === 'string') {
+        out += (v ?? 'null') + '\n';
+        size += v ? Buffer.byteLength(v) : 0;
+      } else held.push(v);
       // Output in chunks, as the others write once per batch.
       if (++pending === 4096 || messages + pending >= expected) {
+        if (OUTPUT !== 'string') ({ out, size } = batchText(held, (x) => x, pending));
         const finished = deliver(pending, size, out);
         out = '';
+        held = [];
         pending = 0;
         size = 0;
         if (finished) {

@@ -7,20 +7,26 @@
 //   platformatic   @platformatic/kafka 2.12.1, consume({ mode: 'earliest' }) + 'data' events (Node >= 22.22)
 //   kafka-crab-js  5.0.0 (librdkafka), createConsumer() + recvBatch(4096, 2) (Node 24 only)
 //   kcat           Debian's kcat 1.7 (librdkafka), `-C -o beginning -c N -e -q`
-// Every consumer turns each value into a string, writes it with a newline to stdout (/dev/null) and exits after N
-// messages. Two clocks: from the first message to the Nth (msgs/s, MB/s of values, CPU seconds over that span per
+// Every consumer does what `kiel consume --format value` does: each value's bytes and a newline go into one buffer
+// per batch, checked once to be UTF-8 text (buffer.isUtf8), written to stdout (/dev/null); it exits after N
+// messages (see consume-worker.js; OUTPUT=string makes the workers turn each value into a JS string instead). Two clocks: from the first message to the Nth (msgs/s, MB/s of values, CPU seconds over that span per
 // million messages), and the whole process (spawn to exit: wall time, CPU seconds from /usr/bin/time, peak RSS).
 // Runs are interleaved: run 1 runs every consumer once, then run 2, and so on, after one warm-up round; medians of
 // RUNS runs (3 by default). Needs the local stack (scripts/stack up); Node 24 comes from scripts/node-version.
 //
 // Environment:
-//   WORKLOAD=0,2     only these workloads (indexes into WORKLOADS below)
+//   WORKLOAD=0,2     only these workloads, in this order (indexes into ALL_WORKLOADS below)
 //   NODES=24,20      Node versions to run the Node consumers on (24 via scripts/node-version; 20 = the machine's)
 //   IMPLS=kiel,...   only these consumers (names as in the list above, kafka-crab-js as `crab`, `kiel-cli`)
 //   KIEL_IMPLS=kiel,kiel-message,kiel-grouped   kiel's handler paths run as workers (see consume-worker.js)
 //   BASELINE_DIST=<dir of another build's packages/consumer/dist> adds each kiel worker again as `<name>@base`
+//   BASELINE_CLI=<another build's apps/example/dist/cli.js> adds `kiel-cli@base`
+//   CLI_NODE_FLAGS="--max-semi-space-size=2" adds `kiel-cli+flags`: the CLI under those Node flags
 //   KIEL_TRACED=1    adds each kiel worker again as `<name>+traced`, a no-op subscriber on every kiel:consumer:*
 //                    tracing channel (what subscribing costs)
+//   KIEL_MARKER=1    adds each kiel-grouped worker again as `<name>+marker`, with poison detection on (the in-flight
+//                    marker written to the backend before every batch): what the marker costs
+//   KIEL_GROUPED_BACKEND=zk|etcd   kiel-grouped on the local ZooKeeper or etcd instead of the in-memory backend
 //   RUNS=3           measured runs after the warm-up
 //   WARMUP=1         warm-up rounds (0 skips it: the topic kcat just wrote is in the page cache anyway)
 'use strict';
@@ -39,7 +45,7 @@ const only = process.env.WORKLOAD?.split(',');
 const onlyImpls = process.env.IMPLS?.split(',');
 const CLI = path.join(ROOT, 'apps/example/dist/cli.js');
 
-const WORKLOADS = [
+const ALL_WORKLOADS = [
   { name: '2,000,000 x 100 B, 6 partitions', messages: 2_000_000, size: 100, partitions: 6 },
   { name: '400,000 x 1 KiB, 6 partitions', messages: 400_000, size: 1024, partitions: 6 },
   { name: '2,000,000 x 100 B, 24 partitions', messages: 2_000_000, size: 100, partitions: 24 },
@@ -59,7 +65,9 @@ const WORKLOADS = [
     codec: 'zstd',
     text: true,
   },
-].filter((w, i) => only === undefined || only.includes(String(i)));
+];
+// WORKLOAD=1,0 runs the 1 KiB workload first: in the order given.
+const SELECTED = only === undefined ? ALL_WORKLOADS : only.map((i) => ALL_WORKLOADS[Number(i)]).filter(Boolean);
 
 function nodeBinary(major) {
   if (process.versions.node.split('.')[0] === major) return process.execPath;
@@ -216,10 +224,13 @@ function consumers(topic, w, nodes) {
       if (process.env.KIEL_TRACED === '1') {
         add(`${impl}+traced`, [bin, worker, impl, brokers, topic, String(w.messages)], { env: { KIEL_TRACE: '1' } });
       }
+      if (process.env.KIEL_MARKER === '1' && impl === 'kiel-grouped') {
+        add(`${impl}+marker`, [bin, worker, impl, brokers, topic, String(w.messages)], { env: { KIEL_POISON: '1' } });
+      }
     }
-    add('kiel-cli', [
+    const cliArgs = (cli) => [
       bin,
-      CLI,
+      cli,
       'consume',
       '--brokers',
       brokers,
@@ -231,7 +242,13 @@ function consumers(topic, w, nodes) {
       String(w.messages),
       '--format',
       'value',
-    ]);
+    ];
+    add('kiel-cli', cliArgs(CLI));
+    if (process.env.BASELINE_CLI) add('kiel-cli@base', cliArgs(process.env.BASELINE_CLI));
+    if (process.env.CLI_NODE_FLAGS) {
+      const [node, ...rest] = cliArgs(CLI);
+      add('kiel-cli+flags', [node, ...process.env.CLI_NODE_FLAGS.split(' '), ...rest]);
+    }
     add('kafkajs', [bin, worker, 'kafkajs', brokers, topic, String(w.messages)]);
     if (n >= 22) add('platformatic', [bin, worker, 'platformatic', brokers, topic, String(w.messages)]);
     if (n >= 24) add('crab', [bin, worker, 'crab', brokers, topic, String(w.messages)]);
@@ -277,7 +294,7 @@ async function main() {
       `Node ${nodes.map(([, bin]) => spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim()).join(', ')}; ` +
       `commit ${spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim()}`,
   );
-  for (const w of WORKLOADS) {
+  for (const w of SELECTED) {
     process.stderr.write(`filling ${w.name}...\n`);
     const topic = await fill(w);
     try {
@@ -344,8 +361,19 @@ async function main() {
       }
       for (const name of Object.keys(summary).filter((n) => n.includes('@base'))) {
         const now = summary[name.replace('@base', '')];
+        if (!now) continue;
         console.log(
-          `${name.replace('@base', '')} / baseline: ${fmt(now.msgsPerSec / summary[name].msgsPerSec, 3)}x msgs/s`,
+          `${name.replace('@base', '')} / baseline: ${fmt(now.msgsPerSec / summary[name].msgsPerSec, 3)}x msgs/s, ` +
+            `whole process ${fmt(now.wholeCpuPerMillion / summary[name].wholeCpuPerMillion, 3)}x CPU, ` +
+            `${fmt(now.wallSeconds / summary[name].wallSeconds, 3)}x wall`,
+        );
+      }
+      for (const name of Object.keys(summary).filter((n) => n.includes('+marker'))) {
+        const plain = summary[name.replace('+marker', '')];
+        console.log(
+          `${name} / no marker: ${fmt(summary[name].msgsPerSec / plain.msgsPerSec, 3)}x msgs/s, ` +
+            `${fmt(summary[name].cpuPerMillion / plain.cpuPerMillion, 3)}x CPU per message, ` +
+            `${fmt(summary[name].wholeCpuPerMillion / plain.wholeCpuPerMillion, 3)}x whole-process CPU`,
         );
       }
       for (const name of Object.keys(summary).filter((n) => n.includes('+traced'))) {

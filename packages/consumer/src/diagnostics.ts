@@ -57,7 +57,10 @@ export interface FetchTraceContext extends TraceOrigin {
 export interface FetchTraceResult {
   readonly broker: number;
   readonly partitions: number;
-  /** Records queued for the application. */
+  /**
+   * Records queued for the application, as the batch headers announce them (records are decoded when the
+   * application takes them; compaction can leave fewer).
+   */
   readonly records: number;
   /** Record bytes in the answer. */
   readonly bytes: number;

@@ -45,6 +45,8 @@ export type {
 export { GroupedConsumer } from './consumer/grouped';
 export type { CloseOptions, GroupedConsumerEvents, GroupedConsumerOptions } from './consumer/grouped';
 export { freezeGroup, unfreezeGroup, groupControl } from './group/control';
+export { parseMarker } from './group/marker';
+export type { PartitionMarker, PoisonOptions, StallAction } from './group/marker';
 export type { GroupControlState } from './group/control';
 export { GroupCoordinator } from './group/coordinator';
 export type {

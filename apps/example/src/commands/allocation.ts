@@ -68,6 +68,8 @@ export interface AllocationReport {
     committed: number | null;
     highWatermark: number;
     lag: number | null;
+    /** Its handler made no progress for `stallTimeout`: reported by `member`, stuck at `offset` since `since`. */
+    stalled?: { member: string; offset: number; since: number };
   }>;
   /** Sum of every partition's lag. */
   lag: number;
@@ -113,6 +115,7 @@ export function allocationReport(snapshot: GroupSnapshot): AllocationReport {
       committed: p.committed,
       highWatermark: p.highWatermark,
       lag: p.lag,
+      ...(p.stalled ? { stalled: p.stalled } : {}),
     })),
     lag: snapshot.lag,
     waiting: snapshot.waiting,
@@ -178,6 +181,12 @@ export function renderAllocation(report: AllocationReport): string {
   }
   if (report.throttled > 0) {
     out += `\nconverging: ${report.throttled} moves held back (maxMovesPerRebalance)\n`;
+  }
+  for (const p of report.offsets) {
+    if (!p.stalled) continue;
+    out +=
+      `\nstalled: ${p.partition} at offset ${p.stalled.offset}, no progress for ` +
+      `${((report.at - p.stalled.since) / 1000).toFixed(1)} s (reported by ${p.stalled.member})\n`;
   }
   return out;
 }

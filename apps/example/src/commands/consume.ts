@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { SingleConsumer, type StartPosition } from '@kiel/consumer';
 import { brokersOption, formatOption, log, onStopSignal, positiveInt, reach, UsageError } from '../common';
-import { renderBatch } from '../format';
+import { BatchWriter } from '../format';
 
 interface ConsumeFlags {
   topic: string;
@@ -45,6 +45,7 @@ export function consumeCommand(): Command {
       });
       consumer.on('error', (err) => log(`kiel consume: ${err.message}`));
       let printed = 0;
+      const output = new BatchWriter(process.stdout);
       let finish!: () => void;
       const finished = new Promise<void>((resolve) => (finish = resolve));
       const unlisten = onStopSignal(() => finish());
@@ -54,7 +55,7 @@ export function consumeCommand(): Command {
           eachBatch: (batch) => {
             const n = Math.min(batch.messages.length, flags.count === undefined ? Infinity : flags.count - printed);
             if (n <= 0) return;
-            process.stdout.write(renderBatch(batch.messages, n, flags.format));
+            output.write(batch.messages, n, flags.format);
             printed += n;
             if (flags.count !== undefined && printed >= flags.count) finish();
           },

@@ -17,7 +17,7 @@ import {
   reach,
   zkOption,
 } from '../common';
-import { render, renderBatch } from '../format';
+import { BatchWriter, render } from '../format';
 
 /** Thrown from the message handler once --count messages were printed: stops the run, message unhandled. */
 const COUNT_REACHED = new Error('--count reached');
@@ -162,10 +162,10 @@ export function workCommand(): Command {
         finish();
       });
       const countReached = () => flags.count !== undefined && printed >= flags.count;
+      const output = new BatchWriter(process.stdout);
       /** Prints a batch in full: every message handed out is printed before it can be committed. */
       const print = (messages: readonly Message<Buffer | null>[]): void => {
-        const out = renderBatch(messages, messages.length, flags.format, consumer.memberId);
-        if (out) process.stdout.write(out);
+        output.write(messages, messages.length, flags.format, consumer.memberId);
         printed += messages.length;
         if (countReached()) finish();
       };

@@ -290,6 +290,21 @@ export class MemoryBackend implements AllocatorBackend {
     );
   }
 
+  async writeMarker(group: string, partition: string, value: string | null): Promise<void> {
+    this.contact();
+    this.core.writeMarker(group, partition, value);
+  }
+
+  async readMarker(group: string, partition: string): Promise<string | null> {
+    this.contact();
+    return this.core.markersOf(group).get(partition) ?? null;
+  }
+
+  async markers(group: string): Promise<ReadonlyMap<string, string>> {
+    this.contact();
+    return this.core.markersOf(group);
+  }
+
   on<E extends keyof AllocatorBackendEvents>(event: E, listener: (...args: AllocatorBackendEvents[E]) => void): this {
     this.emitter.on(event, listener as (...args: unknown[]) => void);
     return this;
@@ -472,6 +487,7 @@ interface GroupData {
   readonly members: Map<string, StoredMember>;
   readonly records: Map<string, StoredRecord>;
   readonly claims: Map<string, StoredClaim>;
+  readonly markers: Map<string, string>;
 }
 
 interface SessionData {
@@ -630,6 +646,16 @@ class StoreCore {
     this.notify({ group, kind: 'claim', key: partition });
   }
 
+  writeMarker(group: string, partition: string, value: string | null): void {
+    const data = this.group(group);
+    if (value === null) data.markers.delete(partition);
+    else data.markers.set(partition, value);
+  }
+
+  markersOf(group: string): ReadonlyMap<string, string> {
+    return new Map([...(this.groups.get(group)?.markers ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
   claimsOf(group: string): ReadonlyMap<string, StoredClaim> {
     return new Map(this.groups.get(group)?.claims ?? []);
   }
@@ -685,7 +711,7 @@ class StoreCore {
   private group(name: string): GroupData {
     let data = this.groups.get(name);
     if (data === undefined) {
-      data = { members: new Map(), records: new Map(), claims: new Map() };
+      data = { members: new Map(), records: new Map(), claims: new Map(), markers: new Map() };
       this.groups.set(name, data);
     }
     return data;

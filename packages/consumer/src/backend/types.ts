@@ -14,6 +14,7 @@
  * | published allocation  | `<root>/groups/G/allocation`        | persistent, compare-and-set       |
  * | operator control      | `<root>/groups/G/control`           | persistent, compare-and-set       |
  * | ownership claims      | `<root>/groups/G/owners/<t:p>`      | bound to the session / lease      |
+ * | partition markers     | `<root>/groups/G/markers/<t:p>`     | persistent, last write wins       |
  *
  * Sessions. A backend instance holds at most one session (ZooKeeper session, etcd lease) at a time. Everything
  * ephemeral it creates (member entries, claims) is bound to that session and vanishes when the session ends,
@@ -245,6 +246,18 @@ export interface AllocatorBackend {
   /** Lists every claim of the group, keyed by partition id. */
   claims(group: string): Promise<ReadonlyMap<string, Claim>>;
   watchClaim(group: string, partition: string, listener: ClaimListener): Unsubscribe;
+
+  /**
+   * Writes the marker of `partition` ("topic:partition"): a small persistent value per partition that outlives the
+   * session which wrote it, so that the partition's next owner (or an inspector) can read it: the in-flight offset of
+   * poison-message detection, a stalled partition's report. Unconditional, the last write wins; `null` deletes it
+   * (resolves if there was none). Creates the parent paths as needed.
+   */
+  writeMarker(group: string, partition: string, value: string | null): Promise<void>;
+  /** Reads the marker of `partition`, raw; null when there is none. */
+  readMarker(group: string, partition: string): Promise<string | null>;
+  /** Lists every marker of the group, raw, keyed by partition id. */
+  markers(group: string): Promise<ReadonlyMap<string, string>>;
 
   on<E extends keyof AllocatorBackendEvents>(event: E, listener: (...args: AllocatorBackendEvents[E]) => void): this;
   off<E extends keyof AllocatorBackendEvents>(event: E, listener: (...args: AllocatorBackendEvents[E]) => void): this;

@@ -92,6 +92,24 @@ const CLOCK_STRIDE = 32;
 const RESOLVED = Symbol('resolved');
 
 /**
+ * Vets the messages of one batch one by one before the handler sees them (GroupedConsumer's poison detection, after a
+ * crash was seen on the partition): `before` resolves `'skip'` for a message that must not reach the handler (it
+ * counts as handled, then `skipped` runs), `'handle'` otherwise.
+ */
+export interface MessageGuard<V> {
+  before(message: Message<V>): Promise<'handle' | 'skip'>;
+  skipped(message: Message<V>): Promise<void>;
+}
+
+/** A handler call of `run()` under way: when it started, and the first offset of its batch. */
+export interface RunningHandler {
+  readonly topic: string;
+  readonly partition: number;
+  readonly startedAt: number;
+  readonly firstOffset: number;
+}
+
+/**
  * What SingleConsumer and GroupedConsumer share: the cluster, the fetch engine, the three ways to receive messages
  * (kiel's `consume(topic)`, kafkajs-style `run()`, and an async iterator of batches), positions and lifecycle.
  */
@@ -125,6 +143,10 @@ export abstract class BaseConsumer<
   private readonly aborts = new Map<string, AbortController>();
   /** Partitions the application paused: fencing never resumes them. */
   private readonly userPaused = new Set<string>();
+  /** Handler calls of `run()` under way per partition, kept only while {@link tracksHandlers} (stall detection). */
+  private readonly runningHandlers = new Map<string, RunningHandler>();
+  /** Per partition whose handler call is under way: lets the handler loop go on without it (see abandonHandler). */
+  private readonly abandoners = new Map<string, () => void>();
   /** Batches `consume()` returned that the application has not asked past yet, and their revocation gate. */
   private consumed: { batches: FetchedBatch[]; done: () => void } | undefined;
   /** When the handler loop last let the event loop turn. */
@@ -558,7 +580,7 @@ export abstract class BaseConsumer<
     if (this.epochs.get(k) !== fb.token) return undefined;
     let slot = this.positions.get(k);
     if (!slot) {
-      slot = { topic: fb.topic, partition: fb.partition, offset: fb.records[0]!.offset, live: true };
+      slot = { topic: fb.topic, partition: fb.partition, offset: fb.fromOffset, live: true };
       this.positions.set(k, slot);
     }
     return slot;
@@ -646,16 +668,13 @@ export abstract class BaseConsumer<
       const k = tpKey(fb.topic, fb.partition);
       if (seen.has(k) || !this.fetcher.isCurrent(fb)) continue;
       seen.add(k);
-      const first = fb.records[0]?.offset;
-      const position = this.positions.get(k)?.offset ?? first;
+      const position = this.positions.get(k)?.offset ?? fb.fromOffset;
       // A re-seek keeps the partition's paused state; the position moves to a fresh slot of the new assignment.
-      if (position !== undefined) {
-        this.epochs.set(k, this.fetcher.assign(fb.topic, fb.partition, position));
-        const old = this.positions.get(k);
-        if (old) {
-          old.live = false;
-          this.positions.set(k, { topic: old.topic, partition: old.partition, offset: old.offset, live: true });
-        }
+      this.epochs.set(k, this.fetcher.assign(fb.topic, fb.partition, position));
+      const old = this.positions.get(k);
+      if (old) {
+        old.live = false;
+        this.positions.set(k, { topic: old.topic, partition: old.partition, offset: old.offset, live: true });
       }
     }
     for (const fb of unhandled) this.fetcher.release(fb);
@@ -703,20 +722,30 @@ export abstract class BaseConsumer<
         // The unit a revocation waits for: the handler, then the position it reached.
         // Tracing is decided once per batch: unsubscribed, the handler path is exactly the untraced one.
         const work =
-          handlerChannel.hasSubscribers || messageChannel.hasSubscribers
-            ? this.traced(fb, batch, eachBatch, eachMessage)
-            : eachBatch
-              ? this.eachBatchOf(fb, batch, eachBatch)
-              : this.eachMessageOf(fb, batch, eachMessage!);
+          this.batchGuard !== undefined
+            ? this.guardedWork(fb, batch, eachBatch, eachMessage)
+            : this.handlerWork(fb, batch, eachBatch, eachMessage);
         this.handling.set(k, work);
+        if (this.tracksHandlers) {
+          this.runningHandlers.set(k, {
+            topic: fb.topic,
+            partition: fb.partition,
+            startedAt: performance.now(),
+            firstOffset: batch.firstOffset,
+          });
+        }
+        // A handler that outlives its partition's handoff bound is let go: the loop goes on with the other partitions.
+        const abandoned = new Promise<boolean>((resolve) => this.abandoners.set(k, () => resolve(false)));
         let complete: boolean;
         try {
-          complete = await work;
+          complete = await Promise.race([work, abandoned]);
         } catch (err) {
           this.rewind(fetched.slice(i));
           throw err;
         } finally {
           if (this.handling.get(k) === work) this.handling.delete(k);
+          this.abandoners.delete(k);
+          this.runningHandlers.delete(k);
         }
         if (!complete) {
           // Stopped early: revoked or lost (the batch is stale, dropped), or fenced (fetched again once it is safe).
@@ -732,6 +761,92 @@ export abstract class BaseConsumer<
         this.fetcher.release(fb);
       }
     }
+  }
+
+  /** The handler call for one batch, traced when someone subscribes. */
+  private handlerWork(
+    fb: FetchedBatch,
+    batch: Batch<V>,
+    eachBatch: RunHandlers<V>['eachBatch'],
+    eachMessage: RunHandlers<V>['eachMessage'],
+  ): Promise<boolean> {
+    return handlerChannel.hasSubscribers || messageChannel.hasSubscribers
+      ? this.traced(fb, batch, eachBatch, eachMessage)
+      : eachBatch
+        ? this.eachBatchOf(fb, batch, eachBatch)
+        : this.eachMessageOf(fb, batch, eachMessage!);
+  }
+
+  /** The subclass's {@link batchGuard} first; then the handler, or the messages one by one under its guard. */
+  private async guardedWork(
+    fb: FetchedBatch,
+    batch: Batch<V>,
+    eachBatch: RunHandlers<V>['eachBatch'],
+    eachMessage: RunHandlers<V>['eachMessage'],
+  ): Promise<boolean> {
+    const guard = await this.batchGuard!(batch);
+    // Revoked, fenced or lost while the guard wrote to the backend: nothing goes out.
+    if (batch.signal.aborted || !this.mayHandOut(fb.topic, fb.partition)) return false;
+    if (guard === undefined) return this.handlerWork(fb, batch, eachBatch, eachMessage);
+    const { signal, messages } = batch;
+    const slot = this.slotFor(fb);
+    for (const message of messages) {
+      if (signal.aborted || this.clockStale(performance.now())) return false;
+      const verdict = await guard.before(message);
+      if (signal.aborted || !this.mayHandOut(fb.topic, fb.partition)) return false;
+      if (verdict === 'skip') {
+        if (slot !== undefined && slot.live) slot.offset = message.offset + 1;
+        await guard.skipped(message);
+        continue;
+      }
+      if (eachMessage) {
+        await eachMessage(message);
+      } else {
+        // One message per handler call: the guard vets each before the handler sees it.
+        const single: Batch<V> = {
+          topic: batch.topic,
+          partition: batch.partition,
+          messages: [message],
+          highWatermark: batch.highWatermark,
+          firstOffset: message.offset,
+          lastOffset: message.offset,
+          signal,
+          isStale: batch.isStale,
+          resolveOffset: batch.resolveOffset,
+        };
+        try {
+          await eachBatch!(single);
+        } catch (err) {
+          if (signal.aborted) return false;
+          throw err;
+        }
+      }
+      if (slot !== undefined && slot.live) slot.offset = message.offset + 1;
+    }
+    return true;
+  }
+
+  /**
+   * Subclass hook, set to run before each batch of `run()` reaches the handler (GroupedConsumer's poison detection
+   * writes its in-flight marker here). It may return a guard that vets the batch's messages one by one.
+   */
+  protected batchGuard: ((batch: Batch<V>) => Promise<MessageGuard<V> | undefined>) | undefined;
+
+  /** Whether to keep {@link handlersRunning} (GroupedConsumer's stall detection). */
+  protected tracksHandlers = false;
+
+  /** The handler calls of `run()` under way, per partition (only while {@link tracksHandlers}). */
+  protected handlersRunning(): IterableIterator<RunningHandler> {
+    return this.runningHandlers.values();
+  }
+
+  /**
+   * Lets the handler loop go on without the handler call running on a partition (one that outlived its handoff
+   * bound): the call goes on in the background, but its result is ignored, as the handoff already let the partition
+   * go. Does nothing when no call runs there.
+   */
+  protected abandonHandler(topic: string, partition: number): void {
+    this.abandoners.get(tpKey(topic, partition))?.();
   }
 
   /**
@@ -840,7 +955,10 @@ export abstract class BaseConsumer<
 
   /** Turns fetched records into messages in place: adds topic and partition, deserializes values. */
   private toBatch(fb: FetchedBatch): Batch<V> | null {
-    const { topic, partition, records } = fb;
+    const { topic, partition } = fb;
+    // Decoded now, not on arrival: records die young. Empty when compacted away or undecodable (reported, paused).
+    const records = this.fetcher.recordsOf(fb);
+    if (records.length === 0) return null;
     const deserialize = this.options.deserializer;
     const raw = deserialize === (deserializers.raw as unknown);
     let messages = records as unknown as Array<Message<V> & { topic: string; partition: number; value: V }>;

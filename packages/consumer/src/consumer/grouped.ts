@@ -21,8 +21,20 @@ import {
 } from '../diagnostics';
 import type { GroupedConsumerMetrics } from '../metrics';
 import { OffsetStore, type PartitionOffset } from '../group/offsets';
-import { BaseConsumer, type ConsumerEvents } from './base';
-import type { BaseConsumerOptions, Batch } from './options';
+import {
+  giveUpPeriod,
+  inheritRange,
+  lossesAt,
+  parseMarker,
+  resolvePoison,
+  resolveStall,
+  type InheritedRange,
+  type PartitionMarker,
+  type PoisonOptions,
+  type StallAction,
+} from '../group/marker';
+import { BaseConsumer, type ConsumerEvents, type MessageGuard } from './base';
+import type { BaseConsumerOptions, Batch, Message } from './options';
 
 /** Options of a {@link GroupedConsumer}: kiel's constructor, plus what a production group needs. */
 export interface GroupedConsumerOptions<V> extends BaseConsumerOptions<V> {
@@ -83,6 +95,26 @@ export interface GroupedConsumerOptions<V> extends BaseConsumerOptions<V> {
    * once. Default: unlimited.
    */
   readonly maxMovesPerRebalance?: number;
+  /**
+   * A partition whose `run()` handler has made no progress (no message handled, no new handler call) for this long,
+   * ms, is reported: a `stalled` event, and the partition's marker in the backend, which `kiel allocation` shows.
+   * Default: off. At least 100.
+   */
+  readonly stallTimeout?: number;
+  /**
+   * What to do with a stalled partition: `'report'` (default) only reports it; `'handoff'` also gives up that one
+   * partition, as a revocation does (stop fetching it, wait up to `stallTimeout` more for the handler, commit what
+   * was handled, release the claim), and keeps away from it for `max(30 s, 2 × stallTimeout)` while the leader gives
+   * it to another live member. The member's other partitions keep flowing. Needs `stallTimeout`.
+   */
+  readonly stallAction?: StallAction;
+  /**
+   * Poison-message detection: before `run()` hands out a batch, the member records in the backend which offsets of
+   * the partition it is working on. A message that was in flight at `maxAttempts` consecutive session losses (the
+   * process crashed, was killed or lost its session every time it handled it) is not handed to the application again:
+   * the next owner calls `onPoison(message, attempts)` and commits past it. Default: off.
+   */
+  readonly poison?: PoisonOptions<Message<V>>;
 }
 
 /** Options of {@link GroupedConsumer.close}. */
@@ -112,6 +144,12 @@ export interface GroupedConsumerEvents extends ConsumerEvents {
   rejoined: CoordinatorEvents['rejoined'];
   /** Offsets were committed. */
   commit: [info: { offsets: PartitionOffset[] }];
+  /**
+   * A partition's `run()` handler made no progress for `stallTimeout`: `offset` is the message it is stuck on (the
+   * first one not handled), `stalledMs` the time since its last progress, `action` what the member does about it
+   * (`stallAction`). Once per stall. Alert on it; with `'handoff'` the partition goes to another member.
+   */
+  stalled: [info: { topic: string; partition: number; offset: number; stalledMs: number; action: StallAction }];
 }
 
 const tpId = (topic: string, partition: number) => `${topic}:${partition}`;
@@ -171,6 +209,20 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
   /** Open spans of the rebalance and fence channels (only while someone subscribes). */
   private rebalanceSpan: RebalanceTraceContext | undefined;
   private fenceSpan: { context: FenceTraceContext; started: number; lost: boolean } | undefined;
+  private readonly stall: { timeout: number; action: StallAction } | undefined;
+  private stallTimer: NodeJS.Timeout | undefined;
+  /** Per partition with a handler running: its last progress, and whether its stall was reported. */
+  private readonly progress = new Map<
+    string,
+    { startedAt: number; offset: number; since: number; reported: boolean }
+  >();
+  /** Partitions being given up (stalled, handed off): their revocation waits at most `stallTimeout`. */
+  private readonly givingUp = new Set<string>();
+  private readonly poison: { maxAttempts: number; onPoison: PoisonOptions<Message<V>>['onPoison'] } | undefined;
+  /** Per owned partition: offsets in flight at consecutive session losses before this member took it. */
+  private readonly inherited = new Map<string, InheritedRange>();
+  /** Per owned partition: the marker this member wrote last. */
+  private readonly markerWritten = new Map<string, PartitionMarker>();
 
   constructor(options: GroupedConsumerOptions<V>) {
     super(options);
@@ -247,6 +299,10 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       throw invalidConfig('handlerTimeout', 'expected a positive integer (ms)');
     }
     this.handlerTimeout = handlerTimeout;
+    this.stall = resolveStall(options.stallTimeout, options.stallAction);
+    this.poison = resolvePoison(options.poison);
+    if (this.poison) this.batchGuard = (batch) => this.guardBatch(batch);
+    if (this.stall) this.tracksHandlers = true;
     this.backend = backend;
     this.group = options.group;
     this.origin.group = options.group;
@@ -472,6 +528,10 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       this.options.metadataMaxAge,
     );
     this.metadataTimer.unref();
+    if (this.stall) {
+      this.stallTimer = setInterval(() => this.checkStalls(), Math.max(50, Math.min(1_000, this.stall.timeout / 4)));
+      this.stallTimer.unref();
+    }
   }
 
   protected override async onConsume(topic: string): Promise<void> {
@@ -528,6 +588,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
 
   protected override async onClose(): Promise<void> {
     clearInterval(this.metadataTimer);
+    clearInterval(this.stallTimer);
     await this.committing?.catch(() => undefined);
     // Graceful leave: every owned partition is committed, then released; then the member entry goes.
     await this.coordinator.stop({ restarting: this.restarting });
@@ -643,6 +704,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
         // forever. It starts from the last commit instead: duplicates, nothing lost.
         this.reportError(err);
       }
+      await Promise.all(partitions.map(({ topic, partition }) => this.settleMarker(topic, partition)));
       for (const { topic, partition } of partitions) this.forget(topic, partition);
     } finally {
       for (const id of ids) this.revoking.delete(id);
@@ -669,17 +731,176 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     return batch.done;
   }
 
-  /** Waits for a revoked partition's handler, at most `handlerTimeout`; past it, reports and lets it go. */
+  /**
+   * Waits for a revoked partition's handler, at most `handlerTimeout` (`stallTimeout` for a stalled partition given
+   * up); past it, reports and lets it go, and the handler loop goes on without it.
+   */
   private async waitForHandler({ topic, partition }: TopicPartition): Promise<void> {
-    if (await this.handlerDone(topic, partition, this.handlerTimeout)) return;
+    const givingUp = this.givingUp.has(tpId(topic, partition));
+    const bound = givingUp ? Math.min(this.handlerTimeout, this.stall!.timeout) : this.handlerTimeout;
+    if (await this.handlerDone(topic, partition, bound)) return;
+    this.abandonHandler(topic, partition);
     this.reportError(
       new KielError(
         'ERR_HANDLER_TIMEOUT',
-        `the handler of ${topic}-${partition} ran past handlerTimeout (${this.handlerTimeout} ms) while the ` +
-          `partition was being handed off: committing what was handled and letting it go; its result is ignored`,
+        `the handler of ${topic}-${partition} ran past ${givingUp ? 'stallTimeout' : 'handlerTimeout'} (${bound} ms) ` +
+          `while the partition was being handed off: committing what was handled and letting it go; its result is ` +
+          `ignored`,
         { location: `${topic}-${partition}` },
       ),
     );
+  }
+
+  // ---- stalled partitions --------------------------------------------------------------------------------
+
+  /** Compares each running handler's progress with the last look; reports those stuck past `stallTimeout`. */
+  private checkStalls(): void {
+    const stall = this.stall!;
+    const now = performance.now();
+    const running = new Set<string>();
+    for (const h of this.handlersRunning()) {
+      const id = tpId(h.topic, h.partition);
+      running.add(id);
+      const offset = this.positionOf(h.topic, h.partition) ?? h.firstOffset;
+      const seen = this.progress.get(id);
+      if (seen === undefined || seen.startedAt !== h.startedAt || seen.offset !== offset) {
+        if (seen?.reported) this.unstalled(h.topic, h.partition);
+        const since = seen !== undefined && seen.startedAt === h.startedAt ? now : h.startedAt;
+        this.progress.set(id, { startedAt: h.startedAt, offset, since, reported: false });
+        continue;
+      }
+      if (seen.reported || now - seen.since < stall.timeout) continue;
+      seen.reported = true;
+      this.stalled(h.topic, h.partition, offset, now - seen.since);
+    }
+    for (const [id, seen] of this.progress) {
+      if (running.has(id)) continue;
+      this.progress.delete(id);
+      if (seen.reported && this.coordinator.isOwned(id)) {
+        const { topic, partition } = splitId(id);
+        this.unstalled(topic, partition);
+      }
+    }
+  }
+
+  private stalled(topic: string, partition: number, offset: number, stalledMs: number): void {
+    const id = tpId(topic, partition);
+    const action = this.stall!.action;
+    const member = this.memberId;
+    const marker: PartitionMarker = {
+      ...(this.markerWritten.get(id) ?? { member }),
+      stalled: { offset, since: Date.now() - Math.round(stalledMs), member },
+    };
+    void this.writeMarker(id, marker);
+    this.emit('stalled', { topic, partition, offset, stalledMs, action });
+    if (action === 'handoff' && this.coordinator.isOwned(id)) {
+      this.givingUp.add(id);
+      this.coordinator.giveUp(id, giveUpPeriod(this.stall!.timeout));
+    }
+  }
+
+  /** Progress again after a stall was reported: the marker no longer says stalled. */
+  private unstalled(topic: string, partition: number): void {
+    const id = tpId(topic, partition);
+    const written = this.markerWritten.get(id);
+    if (written?.stalled === undefined || this.givingUp.has(id)) return;
+    const { stalled: _stalled, ...rest } = written;
+    void this.writeMarker(id, rest.from === undefined ? null : rest);
+  }
+
+  // ---- poison messages -----------------------------------------------------------------------------------
+
+  /**
+   * Before a batch of `run()` reaches the handler: records its offsets as in flight in the partition's marker, or,
+   * while the offsets a crashed owner had in flight are ahead, vets its messages one by one.
+   */
+  private async guardBatch(batch: Batch<V>): Promise<MessageGuard<V> | undefined> {
+    const id = tpId(batch.topic, batch.partition);
+    const inherited = this.inherited.get(id);
+    if (inherited !== undefined && batch.lastOffset >= inherited.from && batch.firstOffset <= inherited.to) {
+      return this.carefulGuard(id, inherited);
+    }
+    if (inherited !== undefined && batch.firstOffset > inherited.to) this.inherited.delete(id);
+    await this.writeMarker(id, { member: this.memberId, from: batch.firstOffset, to: batch.lastOffset, losses: 0 });
+    return undefined;
+  }
+
+  /**
+   * One message at a time: each is recorded as in flight (with the losses it already caused) before the handler sees
+   * it, and one that reached `maxAttempts` goes to `onPoison` instead, then is committed past.
+   */
+  private carefulGuard(id: string, inherited: InheritedRange): MessageGuard<V> {
+    const { maxAttempts, onPoison } = this.poison!;
+    return {
+      before: async (message) => {
+        const losses = lossesAt(inherited, message.offset);
+        if (losses >= maxAttempts) {
+          await onPoison(message, losses);
+          return 'skip';
+        }
+        if (message.offset >= inherited.to) this.inherited.delete(id);
+        await this.writeMarker(id, { member: this.memberId, from: message.offset, to: message.offset, losses });
+        return 'handle';
+      },
+      skipped: async (message) => {
+        if (message.offset >= inherited.to) this.inherited.delete(id);
+        await this.commitOffsets();
+      },
+    };
+  }
+
+  /** Writes a partition's marker; a failure is reported, and handling goes on (the marker is a hint, not a lock). */
+  private async writeMarker(id: string, marker: PartitionMarker | null): Promise<void> {
+    if (marker === null) this.markerWritten.delete(id);
+    else this.markerWritten.set(id, marker);
+    try {
+      await this.backend.writeMarker(this.group, id, marker === null ? null : JSON.stringify(marker));
+    } catch (err) {
+      this.reportError(
+        new KielError('ERR_BACKEND', `writing the marker of ${id} failed: ${(err as Error)?.message ?? err}`, {
+          retriable: true,
+          cause: err,
+        }),
+      );
+    }
+  }
+
+  /**
+   * A graceful handoff of a partition whose marker this member wrote (or whose crashed range it inherited): what is
+   * still ahead of the crashed range is passed on as released (not a loss), anything else is deleted.
+   */
+  private async settleMarker(topic: string, partition: number): Promise<void> {
+    const id = tpId(topic, partition);
+    const inherited = this.inherited.get(id);
+    if (!this.markerWritten.has(id) && inherited === undefined) return;
+    const position = this.positionOf(topic, partition) ?? -1;
+    await this.writeMarker(
+      id,
+      inherited !== undefined && position <= inherited.to
+        ? {
+            member: this.memberId,
+            from: Math.max(position, inherited.from),
+            to: inherited.to,
+            losses: inherited.losses,
+            released: true,
+          }
+        : null,
+    );
+  }
+
+  /** The crashed range a new owner inherits from the partition's marker, for a start at `start`. */
+  private inheritFrom(id: string, text: string | null, start: number): void {
+    let marker: PartitionMarker | null = null;
+    if (text !== null) {
+      try {
+        marker = parseMarker(text, `${this.group}/markers/${id}`);
+      } catch (err) {
+        this.reportError(err as KielError);
+      }
+    }
+    const inherited = inheritRange(marker, start);
+    if (inherited !== undefined) this.inherited.set(id, inherited);
+    else this.inherited.delete(id);
   }
 
   /** Resolves when no commit in flight carries any of `ids`. */
@@ -703,12 +924,24 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
         return listOffset(this.cluster, topic, partition, policy, this.options.isolationLevel);
       }),
     );
+    // Poison detection: what a crashed previous owner had in flight.
+    const markers = this.poison
+      ? await Promise.all(
+          partitions.map(async ({ topic, partition }, i) => {
+            const id = tpId(topic, partition);
+            const found = await this.backend.readMarker(this.group, id);
+            return { id, found, start: starts[i]! };
+          }),
+        )
+      : [];
     partitions.forEach(({ topic, partition }, i) => {
       const id = tpId(topic, partition);
       // Lost or revoked while the offsets were being looked up: do not start.
       if (!this.coordinator.isOwned(id)) return;
       // Whatever an earlier ownership of this partition left behind is not this one's.
       this.forget(topic, partition);
+      const marker = markers[i];
+      if (marker !== undefined) this.inheritFrom(marker.id, marker.found, marker.start);
       const offset = committed.get(id) ?? -1;
       if (offset >= 0) this.committed.set(id, offset);
       this.startFetching(topic, partition, starts[i]!, starts[i]!);
@@ -741,7 +974,12 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
 
   private forget(topic: string, partition: number): void {
     this.forgetPosition(topic, partition);
-    this.committed.delete(tpId(topic, partition));
+    const id = tpId(topic, partition);
+    this.committed.delete(id);
+    this.inherited.delete(id);
+    this.markerWritten.delete(id);
+    this.progress.delete(id);
+    this.givingUp.delete(id);
   }
 
   // ---- commits -------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ import {
   ListOffsetsTimestamp,
   decodeRecords,
   isKafkaProtocolError,
+  scanRecords,
+  type AbortedTransaction,
   type CodecRegistry,
   type KafkaRecord,
   type ResponseOf,
@@ -38,19 +40,36 @@ export interface FetcherOptions {
   readonly origin?: TraceOrigin;
 }
 
-/** A run of records of one partition, fetched and decoded, waiting for the application. */
+/**
+ * A run of records of one partition, fetched and waiting for the application. Its bytes are kept raw and decoded by
+ * {@link Fetcher.recordsOf} when the application takes it, so that records are made just before they are handled
+ * (and die young) rather than when the answer arrives.
+ */
 export interface FetchedBatch {
   readonly topic: string;
   readonly partition: number;
-  readonly records: KafkaRecord[];
   readonly highWatermark: number;
   readonly lastStableOffset: number;
-  /** The partition position once these records are handled: one past the last offset read. */
-  readonly nextOffset: number;
+  /** The fetch position this run was fetched at: nothing before it is in it. */
+  readonly fromOffset: number;
+  /**
+   * The partition position once these records are handled: one past the last offset read. If its bytes turn out
+   * not to decode, it becomes {@link fromOffset} (nothing of it was handled).
+   */
+  nextOffset: number;
   /** Raw bytes this batch holds in the fetch buffer (for the memory budget). */
   readonly bytes: number;
   /** Assignment token: a batch whose partition was revoked or re-seeked since it was fetched is stale. */
   readonly token: number;
+  /** Bumped per partition when a batch fails to decode: the partition's later batches are stale too. */
+  readonly generation: number;
+  /** The records bytes (whole batches only), until decoded. */
+  raw: Buffer | undefined;
+  readonly abortedTransactions: readonly AbortedTransaction[] | null;
+  /** The leader epoch the partition's last fetched batch had before this run (restored if it fails to decode). */
+  readonly epochBefore: number;
+  /** Set by {@link Fetcher.recordsOf}. */
+  records: KafkaRecord[] | undefined;
 }
 
 /**
@@ -109,6 +128,8 @@ interface PartitionState {
   fetchSeq: number;
   /** The leader epoch of the last batch fetched (Fetch v12 `lastFetchedEpoch`), -1 when unknown (after a seek). */
   lastFetchedEpoch: number;
+  /** See {@link FetchedBatch.generation}. */
+  generation: number;
 }
 
 /** Per-broker bookkeeping of the fetches in flight. */
@@ -222,6 +243,7 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
       highWatermark: -1,
       fetchSeq: 0,
       lastFetchedEpoch: -1,
+      generation: 0,
     };
     if (existing) this.dropQueued(existing);
     state.fetchOffset = offset;
@@ -270,7 +292,57 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
 
   /** Whether a batch still belongs to the current assignment of its partition. */
   isCurrent(batch: FetchedBatch): boolean {
-    return this.partitions.get(tpKey(batch.topic, batch.partition))?.token === batch.token;
+    const state = this.partitions.get(tpKey(batch.topic, batch.partition));
+    return state !== undefined && state.token === batch.token && state.generation === batch.generation;
+  }
+
+  /**
+   * The records of a batch, decoded on the first call (CRC checked, decompressed, aborted transactions dropped).
+   * Empty when none is left to deliver (compacted away), or when its bytes do not decode: then the partition's
+   * fetch position goes back to the batch's first offset and the partition is paused (nothing is skipped), its
+   * later batches are dropped or become stale, the batch's `nextOffset` becomes its `fromOffset`, and an
+   * ERR_PROTOCOL error naming the partition and offset is emitted, as when decoding failed on arrival before.
+   */
+  recordsOf(batch: FetchedBatch): KafkaRecord[] {
+    if (batch.records !== undefined) return batch.records;
+    const raw = batch.raw!;
+    batch.raw = undefined;
+    let result;
+    try {
+      result = decodeRecords(raw, {
+        verifyCrc: this.options.verifyCrc,
+        isolationLevel: this.options.isolationLevel,
+        abortedTransactions: batch.abortedTransactions,
+        fromOffset: batch.fromOffset,
+        ...(this.options.codecs ? { codecs: this.options.codecs } : {}),
+      });
+    } catch (err) {
+      batch.records = [];
+      batch.nextOffset = batch.fromOffset;
+      const state = this.partitions.get(tpKey(batch.topic, batch.partition));
+      if (state && state.token === batch.token && state.generation === batch.generation) {
+        // Fetch it again from here once the application decides (seek or resume); what was fetched after it is
+        // dropped, and an answer in flight for it is ignored.
+        state.paused = true;
+        state.fetchOffset = batch.fromOffset;
+        state.lastFetchedEpoch = batch.epochBefore;
+        state.generation++;
+        state.fetchSeq++;
+        state.inFlight = false;
+        this.dropQueued(state);
+      }
+      this.emit('error', decodeError(batch.topic, batch.partition, batch.fromOffset, err));
+      return batch.records;
+    }
+    let records: KafkaRecord[];
+    if (result.batches.length === 1) {
+      records = result.batches[0]!.records;
+    } else {
+      records = [];
+      for (const b of result.batches) for (const r of b.records) records.push(r);
+    }
+    batch.records = records;
+    return records;
   }
 
   /**
@@ -299,8 +371,9 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
   /** The application is done with a batch: its bytes leave the budget and fetching may continue. */
   release(batch: FetchedBatch): void {
     this.bufferedBytes -= batch.bytes;
+    batch.raw = undefined;
     const state = this.partitions.get(tpKey(batch.topic, batch.partition));
-    if (state && state.token === batch.token) state.queued--;
+    if (state && state.token === batch.token && state.generation === batch.generation) state.queued--;
     this.wake();
   }
 
@@ -643,69 +716,59 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     );
   }
 
+  /**
+   * Reads the batch headers of a partition's answer (no CRC, no decompression, no record decoded), moves the fetch
+   * position past it and queues the raw bytes; {@link recordsOf} decodes them when the application takes them.
+   */
   private queueRecords(
     state: PartitionState,
     p: ResponseOf<'Fetch'>['responses'][number]['partitions'][number],
   ): number {
-    const where = `${state.topic}-${state.partition} at offset ${state.fetchOffset}`;
-    let result;
+    let scan;
     try {
-      result = decodeRecords(p.records!, {
-        verifyCrc: this.options.verifyCrc,
+      scan = scanRecords(p.records!, {
         isolationLevel: this.options.isolationLevel,
         abortedTransactions: p.abortedTransactions,
         fromOffset: state.fetchOffset,
-        ...(this.options.codecs ? { codecs: this.options.codecs } : {}),
       });
     } catch (err) {
-      // Malformed bytes: keep the position (nothing is skipped) and pause the partition for the application.
+      // Malformed framing: keep the position (nothing is skipped) and pause the partition for the application.
       state.paused = true;
-      const code = isKafkaProtocolError(err) ? err.code : 'unknown';
-      this.emit(
-        'error',
-        new KielError(
-          'ERR_PROTOCOL',
-          `cannot decode records of ${where} (${code}): ${(err as Error).message}; partition paused`,
-          {
-            location: `${state.topic}-${state.partition}`,
-            cause: err,
-          },
-        ),
-      );
+      this.emit('error', decodeError(state.topic, state.partition, state.fetchOffset, err));
       return 0;
     }
-    if (result.nextOffset === undefined) {
+    if (scan.nextOffset === undefined) {
       // Not even one whole batch fitted: make room for it next time.
-      if (result.sizeNeeded !== undefined && result.sizeNeeded > state.maxBytes) state.maxBytes = result.sizeNeeded;
+      if (scan.sizeNeeded !== undefined && scan.sizeNeeded > state.maxBytes) state.maxBytes = scan.sizeNeeded;
       return 0;
     }
     state.maxBytes = this.options.maxPartitionBytes;
-    let records: KafkaRecord[];
-    if (result.batches.length === 1) {
-      records = result.batches[0]!.records;
-    } else {
-      records = [];
-      for (const b of result.batches) for (const r of b.records) records.push(r);
-    }
-    const nextOffset = Math.max(result.nextOffset, state.fetchOffset);
+    const fromOffset = state.fetchOffset;
+    const epochBefore = state.lastFetchedEpoch;
+    const nextOffset = Math.max(scan.nextOffset, fromOffset);
     state.fetchOffset = nextOffset;
-    if (result.lastEpoch >= 0) state.lastFetchedEpoch = result.lastEpoch;
+    if (scan.lastEpoch >= 0) state.lastFetchedEpoch = scan.lastEpoch;
     // Control batches and aborted records advance the position without giving the application anything.
-    if (records.length === 0) return 0;
+    if (scan.records === 0) return 0;
     const batch: FetchedBatch = {
       topic: state.topic,
       partition: state.partition,
-      records,
       highWatermark: p.highWatermark,
       lastStableOffset: p.lastStableOffset,
+      fromOffset,
       nextOffset,
-      bytes: result.bytesConsumed,
+      bytes: scan.bytesConsumed,
       token: state.token,
+      generation: state.generation,
+      raw: p.records!.subarray(0, scan.bytesConsumed),
+      abortedTransactions: p.abortedTransactions ?? null,
+      epochBefore,
+      records: undefined,
     };
     state.queued++;
     this.bufferedBytes += batch.bytes;
     this.queue.push(batch);
-    return records.length;
+    return scan.records;
   }
 
   private partitionError(state: PartitionState, errorCode: number, address: string): void {
@@ -757,6 +820,16 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
       this.wake();
     }
   }
+}
+
+/** The error for records bytes of a partition that do not decode (the partition is paused at `offset`). */
+function decodeError(topic: string, partition: number, offset: number, err: unknown): KielError {
+  const code = isKafkaProtocolError(err) ? err.code : 'unknown';
+  return new KielError(
+    'ERR_PROTOCOL',
+    `cannot decode records of ${topic}-${partition} at offset ${offset} (${code}): ${(err as Error).message}; partition paused`,
+    { location: `${topic}-${partition}`, cause: err },
+  );
 }
 
 /**

@@ -213,6 +213,56 @@ function toTopicPartition(id: string): TopicPartition {
 }
 
 /**
+ * Moves each partition that a live member gave up (a stalled handler handed off, `stallAction: 'handoff'`) away from
+ * that member while its `until` (wall clock) lies ahead: to the live member with the fewest partitions (then the
+ * lowest id) among the others. Deterministic; with no other live member the partition stays (nobody else can take
+ * it, and its member keeps away from it by itself). Returns the assignment unchanged when nothing applies.
+ */
+export function keepAwayFromGivenUp(
+  assignment: Assignment,
+  givenUp: Readonly<Record<string, { readonly member: string; readonly until: number }>> | undefined,
+  live: readonly string[],
+  now: number,
+): Assignment {
+  if (givenUp === undefined) return assignment;
+  const active = Object.entries(givenUp)
+    .filter(([, g]) => g.until > now)
+    .sort(([a], [b]) => compareStrings(a, b));
+  if (active.length === 0) return assignment;
+  const owner = new Map<string, string>();
+  const counts = new Map<string, number>(live.map((m) => [m, 0]));
+  for (const [member, topics] of Object.entries(assignment)) {
+    for (const [topic, ids] of Object.entries(topics)) {
+      for (const p of ids) {
+        owner.set(`${topic}:${p}`, member);
+        counts.set(member, (counts.get(member) ?? 0) + 1);
+      }
+    }
+  }
+  let changed = false;
+  for (const [id, { member }] of active) {
+    if (owner.get(id) !== member) continue;
+    const others = live.filter((m) => m !== member).sort(compareStrings);
+    if (others.length === 0) continue;
+    let best = others[0]!;
+    for (const m of others) if ((counts.get(m) ?? 0) < (counts.get(best) ?? 0)) best = m;
+    owner.set(id, best);
+    counts.set(member, counts.get(member)! - 1);
+    counts.set(best, (counts.get(best) ?? 0) + 1);
+    changed = true;
+  }
+  if (!changed) return assignment;
+  const result: Record<string, Record<string, number[]>> = {};
+  for (const member of Object.keys(assignment)) result[member] = {};
+  for (const [id, member] of owner) {
+    const { topic, partition } = toTopicPartition(id);
+    ((result[member] ??= {})[topic] ??= []).push(partition);
+  }
+  for (const topics of Object.values(result)) for (const ids of Object.values(topics)) ids.sort((x, y) => x - y);
+  return result;
+}
+
+/**
  * The coordination protocol of DESIGN.md, written once for every backend: membership, leader election (lowest
  * live member by creation order), the leader running and validating the strategy and publishing `generation + 1`
  * by compare-and-set, and each member's handoff: commit-before-release for revoked partitions, claim-before-fetch
@@ -252,6 +302,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private reportedRegression: string | undefined;
   /** What the latest allocation gives this member. */
   private target = new Set<string>();
+  /** Partitions this member gave up (a stalled handler handed off), until a wall-clock time: never claimed meanwhile. */
+  private readonly givenUp = new Map<string, number>();
+  private givenUpTimer: NodeJS.Timeout | undefined;
   /** Partitions whose claim this member holds (fetching, or about to). */
   private readonly owned = new Set<string>();
   /** Claim attempts in progress, with a way to cancel their wait. */
@@ -511,6 +564,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.leaderTimer = undefined;
     clearTimeout(this.strayTimer);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.givenUpTimer);
     this.retryTimer = undefined;
     for (const unsubscribe of this.unsubscribes) unsubscribe();
     this.unsubscribes = [];
@@ -771,7 +825,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         !wentBack &&
         !waitingChanged &&
         sameList(current.members, memberIds) &&
-        sameList(current.partitions, partitions)
+        sameList(current.partitions, partitions) &&
+        !this.breaksGivenUp(current, liveIds)
       ) {
         // A throttled step goes on once its handoffs are done.
         if (!current.throttled || !(await this.throttledStepDone(current))) {
@@ -817,6 +872,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
           this.options.maxMovesPerRebalance,
         ));
       }
+      // A stalled partition handed off goes to another live member for a while, whatever the strategy (or the
+      // throttle) says: one such move per handoff, never held back.
+      assignment = keepAwayFromGivenUp(assignment, this.control.givenUp, liveIds, Date.now());
       const namedIds = memberIds.filter((id) => named.has(id));
       const record: AllocationRecord = {
         generation: Math.max(current?.generation ?? 0, this.generation) + 1,
@@ -1045,10 +1103,80 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.followed = record;
     // Reported generations restart below with a republication.
     if (options.republished) this.reportedGeneration = -1;
-    this.target = partitionsOf(record.assignment, this.info.id);
+    this.target = this.targetOf(record);
     this.handoffStarted = performance.now();
     this.options.observer?.handoffStarted(this.generation);
     void this.reconcile();
+  }
+
+  /** What `record` gives this member, minus the partitions it gave up for now. */
+  private targetOf(record: AllocationRecord): Set<string> {
+    const target = partitionsOf(record.assignment, this.info.id);
+    const now = Date.now();
+    for (const [id, until] of this.givenUp) {
+      if (until <= now) this.givenUp.delete(id);
+      else target.delete(id);
+    }
+    return target;
+  }
+
+  /**
+   * Gives up one partition (its handler stalled): it is handed off as a revoked partition is (stop fetching, wait for
+   * the handler within the consumer's bound, commit what was handled, release the claim), this member does not claim
+   * it again for `periodMs`, and a notice in the group's control record asks the leader to give it to another live
+   * member meanwhile. Its other partitions are not touched.
+   */
+  giveUp(id: string, periodMs: number): void {
+    if (this.stopping || !this.owned.has(id)) return;
+    const until = Date.now() + periodMs;
+    this.givenUp.set(id, until);
+    this.target.delete(id);
+    void this.reconcile();
+    const member = this.info.id;
+    void updateControl(this.backend, this.group, (control) => {
+      const now = Date.now();
+      const kept = Object.fromEntries(Object.entries(control.givenUp ?? {}).filter(([, g]) => g.until > now));
+      return { ...control, givenUp: { ...kept, [id]: { member, until } } };
+    }).catch((err: unknown) =>
+      this.report(
+        new KielError(
+          'ERR_BACKEND',
+          `writing the notice that ${member} gave up ${id} failed: ${(err as Error)?.message ?? err}; the leader may ` +
+            `leave it with this member, which keeps away from it for ${periodMs} ms`,
+          { retriable: true, cause: err },
+        ),
+      ),
+    );
+    this.scheduleGivenUpExpiry();
+  }
+
+  /** When a partition given up may be taken again, follow the allocation again (it may still give it here). */
+  private scheduleGivenUpExpiry(): void {
+    clearTimeout(this.givenUpTimer);
+    if (this.givenUp.size === 0 || this.stopping) return;
+    const next = Math.min(...this.givenUp.values());
+    this.givenUpTimer = setTimeout(
+      () => {
+        this.givenUpTimer = undefined;
+        if (this.stopping) return;
+        if (this.followed) this.target = this.targetOf(this.followed);
+        void this.reconcile();
+        this.scheduleGivenUpExpiry();
+      },
+      Math.max(0, next - Date.now()) + 5,
+    );
+    this.givenUpTimer.unref();
+  }
+
+  /** Whether `record` gives a live member a partition that member gave up and is still keeping away from. */
+  private breaksGivenUp(record: AllocationRecord, live: readonly string[]): boolean {
+    const givenUp = this.control.givenUp;
+    if (givenUp === undefined) return false;
+    const now = Date.now();
+    return Object.entries(givenUp).some(
+      ([id, g]) =>
+        g.until > now && live.some((m) => m !== g.member) && partitionsOf(record.assignment, g.member).has(id),
+    );
   }
 
   /** Brings what this member owns in line with its target, one step at a time, until they agree. */

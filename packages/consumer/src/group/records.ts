@@ -47,6 +47,11 @@ export interface ControlRecord {
    * member's partitions at once instead of waiting `rebalanceDelay`. A member clears its own notice when it joins.
    */
   readonly leaving?: Readonly<Record<string, number>>;
+  /**
+   * Stalled partitions handed off (`stallAction: 'handoff'`): `topic:partition` → the member that gave it up and the
+   * wall-clock ms until which the leader gives it to another live member. Expired entries mean nothing.
+   */
+  readonly givenUp?: Readonly<Record<string, { readonly member: string; readonly until: number }>>;
 }
 
 /** What a claim on a partition holds. */
@@ -469,6 +474,18 @@ export function parseControl(text: string, location: string): ControlRecord {
       !Object.values(leaving).every((o) => Number.isFinite(o)))
   ) {
     throw malformed(location, '`leaving` must be an object of member → order');
+  }
+  const { givenUp } = value;
+  if (
+    givenUp !== undefined &&
+    (givenUp === null ||
+      typeof givenUp !== 'object' ||
+      Array.isArray(givenUp) ||
+      !Object.values(givenUp).every(
+        (g) => g !== null && typeof g === 'object' && typeof g.member === 'string' && Number.isFinite(g.until),
+      ))
+  ) {
+    throw malformed(location, '`givenUp` must be an object of partition → {"member": string, "until": ms}');
   }
   return value as ControlRecord;
 }

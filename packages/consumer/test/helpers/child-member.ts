@@ -32,6 +32,14 @@ export interface ChildMemberConfig {
   readonly instanceId?: string;
   readonly rebalanceDelay?: number;
   readonly maxMovesPerRebalance?: number;
+  /** Issue 19's stall and poison options (poison's onPoison reports POISON). */
+  readonly stallTimeout?: number;
+  readonly stallAction?: 'report' | 'handoff';
+  readonly poison?: { readonly maxAttempts?: number };
+  /** The handler hangs for good at a message whose value is HANG. */
+  readonly hangOnValue?: boolean;
+  /** The process exits (code 3) at a message whose value is EXIT, every time it handles one. */
+  readonly exitOnValue?: boolean;
   /** Load, report LOADED, and start only on {@link ChildMember.release} (SIGUSR1). */
   readonly holdStart?: boolean;
 }
@@ -63,6 +71,11 @@ export class ChildMember {
   readonly threw: string[] = [];
   /** The consumer's fenced, unfenced, lost and rejoined events, with the wall-clock time it reported. */
   readonly events: Array<{ event: string; at: number }> = [];
+  /** Where its handler hung (HANG), exited (EXIT), stalled, and what onPoison got, as reported. */
+  readonly hanging: Array<{ partition: number; offset: number }> = [];
+  readonly exiting: Array<{ partition: number; offset: number }> = [];
+  readonly stalls: Array<{ partition: number; offset: number; stalledMs: number; at: number }> = [];
+  readonly poisoned: Array<{ partition: number; offset: number; attempts: number }> = [];
   /** Messages it reported handled. */
   handledCount = 0;
   /** Output lines it did not understand (a test asserts there are none). */
@@ -162,6 +175,23 @@ export class ChildMember {
         break;
       case 'EVENT':
         this.events.push({ event: rest[0]!, at: Number(rest[1]) });
+        break;
+      case 'HANGING':
+        this.hanging.push({ partition: Number(rest[0]), offset: Number(rest[1]) });
+        break;
+      case 'EXITING':
+        this.exiting.push({ partition: Number(rest[0]), offset: Number(rest[1]) });
+        break;
+      case 'STALLED':
+        this.stalls.push({
+          partition: Number(rest[0]),
+          offset: Number(rest[1]),
+          stalledMs: Number(rest[2]),
+          at: performance.timeOrigin + performance.now(),
+        });
+        break;
+      case 'POISON':
+        this.poisoned.push({ partition: Number(rest[0]), offset: Number(rest[1]), attempts: Number(rest[2]) });
         break;
       case 'LEFT':
         this.left = true;

@@ -23,6 +23,13 @@
 //   COMMITTED <partition> <offset> <wall-clock ms>               per committed partition (the next offset to read)
 //   LEFT                                                         after a graceful close on SIGTERM (then exit 0), or
 //                                                                close({ restarting: true }) on SIGUSR2
+//   HANGING <partition> <offset>                                 (hangOnValue) the handler hangs for good at a message
+//                                                                whose value is HANG
+//   EXITING <partition> <offset>                                 (exitOnValue) the process exits (code 3) at a message
+//                                                                whose value is EXIT, every time it is handled
+//   STALLED <partition> <offset> <stalledMs>                     the consumer's stalled event (stallTimeout)
+//   POISON <partition> <offset> <attempts>                       poison.onPoison was called (poison: { maxAttempts })
+// Issue 19's stall and poison options pass through: stallTimeout, stallAction, poison ({ maxAttempts }).
 // Issue 19's options pass through: instanceId, rebalanceDelay, maxMovesPerRebalance. With `count` (n > 1) the process
 // runs n members, each with a backend of its own and instanceId `<instanceId>-<i>` if one is given, and prefixes each
 // line with `M <i> `. With `command: 'freeze' | 'unfreeze'` it freezes or unfreezes the group, prints
@@ -66,6 +73,21 @@ function handlers(config, say) {
     return hold.ms;
   };
 
+  // A message whose value is HANG hangs the handler for good (hangOnValue); one whose value is EXIT ends the process
+  // every time it is handled (exitOnValue). Checked before the handler's work, per message.
+  const trap = (m) => {
+    const text = m.value === null ? '' : m.value.toString();
+    if (config.exitOnValue && text === 'EXIT') {
+      say(`EXITING ${m.partition} ${m.offset}`);
+      process.exit(3);
+    }
+    if (config.hangOnValue && text === 'HANG') {
+      say(`HANGING ${m.partition} ${m.offset}`);
+      return new Promise(() => {});
+    }
+    return undefined;
+  };
+
   if (config.mode === 'eachMessage') {
     if (kind === 'cpu') {
       // Synchronous: returns no promise, and never yields.
@@ -80,6 +102,8 @@ function handlers(config, say) {
     return {
       eachMessage: async (m) => {
         const start = wallClock();
+        const trapped = trap(m);
+        if (trapped) await trapped;
         if (failsAt(m.partition, m.offset)) {
           say(`THREW ${m.partition} ${m.offset}`);
           throw new InjectedFailure(`injected failure at ${m.partition}:${m.offset}`);
@@ -97,6 +121,10 @@ function handlers(config, say) {
   return {
     eachBatch: async (batch) => {
       const start = wallClock();
+      for (const m of batch.messages) {
+        const trapped = trap(m);
+        if (trapped) await trapped;
+      }
       for (const m of batch.messages) {
         if (failsAt(batch.partition, m.offset)) {
           // Before any work: the whole batch comes again.
@@ -204,6 +232,16 @@ function startMember(config, makeBackend, say) {
     ...(config.rebalanceDelay !== undefined ? { rebalanceDelay: config.rebalanceDelay } : {}),
     ...(config.maxMovesPerRebalance !== undefined ? { maxMovesPerRebalance: config.maxMovesPerRebalance } : {}),
     ...(config.metadataMaxAge !== undefined ? { metadataMaxAge: config.metadataMaxAge } : {}),
+    ...(config.stallTimeout !== undefined ? { stallTimeout: config.stallTimeout } : {}),
+    ...(config.stallAction !== undefined ? { stallAction: config.stallAction } : {}),
+    ...(config.poison !== undefined
+      ? {
+          poison: {
+            maxAttempts: config.poison.maxAttempts,
+            onPoison: (m, attempts) => say(`POISON ${m.partition} ${m.offset} ${attempts}`),
+          },
+        }
+      : {}),
     deserializer: 'raw',
     maxWaitTime: 100,
   });
@@ -218,6 +256,9 @@ function startMember(config, makeBackend, say) {
   for (const event of ['fenced', 'unfenced', 'lost', 'rejoined']) {
     consumer.on(event, () => say(`EVENT ${event} ${wallClock()}`));
   }
+  consumer.on('stalled', ({ partition, offset, stalledMs }) =>
+    say(`STALLED ${partition} ${offset} ${Math.round(stalledMs)}`),
+  );
   consumer.on('error', (error) => process.stderr.write(`${error.code} ${error.message}\n`));
   const fail = (error) => {
     process.stderr.write(`${error.stack}\n`);

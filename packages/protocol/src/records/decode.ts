@@ -12,6 +12,7 @@ import type {
   DecodeRecordsOptions,
   DecodeRecordsResult,
   KafkaRecord,
+  RecordsScan,
   RecordBatch,
   RecordHeader,
   TimestampType,
@@ -608,6 +609,26 @@ function batchNextOffset(buf: Buffer, pos: number, magic: number): number {
   return magic === 2 ? offset + buf.readInt32BE(pos + 23) + 1 : offset + 1;
 }
 
+function context(options: DecodeRecordsOptions): Context {
+  const ctx: Context = {
+    verifyCrc: options.verifyCrc ?? true,
+    readCommitted: options.isolationLevel === 'read_committed',
+    fromOffset: options.fromOffset ?? 0,
+    codecs: options.codecs ?? defaultCodecs,
+    maxDecompressedBytes: options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES,
+  };
+  if (!(ctx.maxDecompressedBytes > 0)) {
+    throw new KafkaProtocolError(
+      'ERR_INVALID_ARGUMENT',
+      `maxDecompressedBytes must be positive, got ${ctx.maxDecompressedBytes}`,
+    );
+  }
+  if (!Number.isSafeInteger(ctx.fromOffset)) {
+    throw new KafkaProtocolError('ERR_INVALID_ARGUMENT', `fromOffset must be a safe integer, got ${ctx.fromOffset}`);
+  }
+  return ctx;
+}
+
 /**
  * Decodes the records bytes of one Fetch response partition: RecordBatch v2 and legacy message sets (magic 0 and
  * 1) in any mix; null (a partition without records) decodes to nothing. A batch cut short at the end is normal
@@ -639,22 +660,7 @@ export function decodeRecords(buffer: Buffer | null, options: DecodeRecordsOptio
       lastEpoch: -1,
     };
   }
-  const ctx: Context = {
-    verifyCrc: options.verifyCrc ?? true,
-    readCommitted: options.isolationLevel === 'read_committed',
-    fromOffset: options.fromOffset ?? 0,
-    codecs: options.codecs ?? defaultCodecs,
-    maxDecompressedBytes: options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES,
-  };
-  if (!(ctx.maxDecompressedBytes > 0)) {
-    throw new KafkaProtocolError(
-      'ERR_INVALID_ARGUMENT',
-      `maxDecompressedBytes must be positive, got ${ctx.maxDecompressedBytes}`,
-    );
-  }
-  if (!Number.isSafeInteger(ctx.fromOffset)) {
-    throw new KafkaProtocolError('ERR_INVALID_ARGUMENT', `fromOffset must be a safe integer, got ${ctx.fromOffset}`);
-  }
+  const ctx = context(options);
   const aborted = ctx.readCommitted ? new AbortedTransactions(options.abortedTransactions) : undefined;
   const batches: RecordBatch[] = [];
   const length = buffer.length;
@@ -683,4 +689,81 @@ export function decodeRecords(buffer: Buffer | null, options: DecodeRecordsOptio
     pos = end;
   }
   return { batches, bytesConsumed: pos, truncated: pos < length, nextOffset, sizeNeeded, lastEpoch };
+}
+
+/**
+ * Reads only the framing and headers of a Fetch partition's records bytes: what {@link decodeRecords} would report
+ * about positions (`nextOffset`, `lastEpoch`, `bytesConsumed`, `truncated`, `sizeNeeded`) and how many records it
+ * would deliver, without checking CRCs, decompressing or decoding a single data record. A fetch engine uses it to
+ * move its fetch position on and queue the raw bytes, and calls {@link decodeRecords} on `buffer.subarray(0,
+ * bytesConsumed)` with the same options when the application takes them, so records are made just before they are
+ * handled and die young.
+ *
+ * `records` is 0 exactly when `decodeRecords` would deliver nothing: no data batch ends at or after `fromOffset`
+ * and outside an aborted transaction (under read_committed, the control batches are decoded to follow the ABORT
+ * markers; they are tiny). Otherwise it counts the records the batch headers announce at or after `fromOffset`,
+ * each batch counting at least one; compaction can leave fewer. Framing errors (a negative length, an unknown magic
+ * byte, a batch shorter than its header, offsets beyond 2^53) throw the same {@link KafkaProtocolError}s as
+ * `decodeRecords`; a bad CRC or a malformed record is found only by `decodeRecords`.
+ *
+ * @example
+ * const scan = scanRecords(partition.records, { fromOffset: position });
+ * if (scan.nextOffset !== undefined) position = scan.nextOffset;
+ * const raw = partition.records!.subarray(0, scan.bytesConsumed); // queue it; later:
+ * const { batches } = decodeRecords(raw, { fromOffset: oldPosition });
+ */
+export function scanRecords(buffer: Buffer | null, options: DecodeRecordsOptions = {}): RecordsScan {
+  const length = buffer === null ? 0 : buffer.length;
+  const ctx = context(options);
+  const aborted = ctx.readCommitted ? new AbortedTransactions(options.abortedTransactions) : undefined;
+  const from = ctx.fromOffset;
+  let pos = 0;
+  let nextOffset: number | undefined;
+  let sizeNeeded: number | undefined;
+  let lastEpoch = -1;
+  let records = 0;
+  while (pos < length) {
+    const buf = buffer!;
+    if (length - pos < LOG_OVERHEAD) break;
+    const size = buf.readInt32BE(pos + 8);
+    if (size < 0) fail('ERR_INVALID_LENGTH', `batch length ${size} is negative`, pos + 8);
+    const end = pos + LOG_OVERHEAD + size;
+    if (end > length) {
+      if (nextOffset === undefined) sizeNeeded = LOG_OVERHEAD + size;
+      break;
+    }
+    if (size < 5) fail('ERR_INVALID_LENGTH', `batch length ${size} is too short to hold a magic byte`, pos + 8);
+    const magic = buf[pos + 16];
+    if (magic === 2) {
+      if (end - pos < RECORD_BATCH_OVERHEAD) {
+        fail('ERR_INVALID_LENGTH', `record batch length ${size} is below the header size`, pos + 8);
+      }
+      const baseOffset = int64(buf, pos, 'base offset');
+      if (baseOffset < 0) fail('ERR_OUT_OF_RANGE', `base offset ${baseOffset} is negative`, pos);
+      const attributes = buf.readInt16BE(pos + 21);
+      const lastOffset = baseOffset + buf.readInt32BE(pos + 23);
+      if ((attributes & ATTR_CONTROL) !== 0) {
+        // Only an ABORT marker changes what follows, and only under read_committed.
+        if (aborted) decodeBatchV2(buf, pos, end, ctx, aborted);
+      } else if (lastOffset >= from) {
+        const transactional = (attributes & ATTR_TRANSACTIONAL) !== 0;
+        if (!(aborted && transactional && aborted.isAborted(int64(buf, pos + 43, 'producer id'), lastOffset))) {
+          const count = buf.readInt32BE(pos + 57);
+          records += Math.max(1, count - Math.max(0, from - baseOffset));
+        }
+      }
+      nextOffset = lastOffset + 1;
+      lastEpoch = buf.readInt32BE(pos + 12);
+    } else if (magic === 0 || magic === 1) {
+      // A compressed wrapper's offset is that of its last inner message: it holds one at or after `from` iff this.
+      const offset = int64(buf, pos, 'offset');
+      if (offset >= from) records++;
+      nextOffset = offset + 1;
+      lastEpoch = -1;
+    } else {
+      throw new KafkaProtocolError('ERR_UNKNOWN_MAGIC', `unknown magic byte ${magic}`, { offset: pos + 16 });
+    }
+    pos = end;
+  }
+  return { bytesConsumed: pos, truncated: pos < length, nextOffset, sizeNeeded, lastEpoch, records };
 }

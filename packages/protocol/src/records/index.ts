@@ -1,4 +1,4 @@
-export { decodeRecords, DEFAULT_MAX_DECOMPRESSED_BYTES } from './decode';
+export { decodeRecords, scanRecords, DEFAULT_MAX_DECOMPRESSED_BYTES } from './decode';
 export { encodeRecordBatch, encodeMessageSet, controlRecord } from './encode';
 export type {
   RecordBatchInput,
@@ -20,4 +20,5 @@ export type {
   AbortedTransaction,
   DecodeRecordsOptions,
   DecodeRecordsResult,
+  RecordsScan,
 } from './types';

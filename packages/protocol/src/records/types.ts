@@ -111,3 +111,22 @@ export interface DecodeRecordsResult {
    */
   lastEpoch: number;
 }
+
+/** What {@link scanRecords} read from the batch headers alone. */
+export interface RecordsScan {
+  /** Bytes of the whole batches read: decode `buffer.subarray(0, bytesConsumed)` later. */
+  bytesConsumed: number;
+  /** As {@link DecodeRecordsResult.truncated}. */
+  truncated: boolean;
+  /** As {@link DecodeRecordsResult.nextOffset}. */
+  nextOffset: number | undefined;
+  /** As {@link DecodeRecordsResult.sizeNeeded}. */
+  sizeNeeded: number | undefined;
+  /** As {@link DecodeRecordsResult.lastEpoch}. */
+  lastEpoch: number;
+  /**
+   * 0 when decoding would deliver no record; otherwise the records the headers announce at or after `fromOffset`
+   * (at least one per data batch that reaches it; compaction can leave fewer).
+   */
+  records: number;
+}

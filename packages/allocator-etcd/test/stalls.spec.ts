@@ -1,0 +1,12 @@
+// Stalled partitions and poison messages (issue 19) with real Kafka and the shared etcd, every member a process of its
+// own: a handler that hangs on one partition (only that partition is handed off) and a message that makes the process
+// exit every time (onPoison after 3 crashes) (packages/consumer/test/helpers/stalls.ts). The ZooKeeper package runs the
+// same cases.
+import { describeStalls } from '../../consumer/test/helpers/stalls';
+import { EtcdBackend } from '../src';
+import { endToEndBackend } from './helpers';
+
+describeStalls({
+  ...endToEndBackend,
+  createBackend: (prefix) => new EtcdBackend({ hosts: endToEndBackend.hosts, prefix, ttl: 4 }),
+});
