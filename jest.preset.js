@@ -22,9 +22,9 @@ module.exports = {
   reporters: ['default', path.join(__dirname, 'scripts', 'jest-summary-reporter.js')],
   // kafkajs, which the tests use to produce, otherwise prints TimeoutNegativeWarning on Node 24 (see the file).
   setupFiles: [path.join(__dirname, 'scripts', 'jest-setup.js')],
-  // No forceExit: every package's suite was run without it (allocator-zk, allocator-etcd, consumer, example,
-  // protocol, allocators, prometheus, opentelemetry) and each Jest exited by itself, failed tests included, with no
-  // "did not exit" or "failed to exit gracefully" warning. A test that leaks a socket or a timer now shows. The
-  // cluster phase keeps it under CI until its suites have been run the same way.
-  forceExit: clusterRun && process.env.CI === 'true',
+  // In CI a failed assertion that skips a test's close() must not leave Jest waiting on an open socket for good:
+  // the run ends once the tests are done. Still needed: without it, @kiel/consumer's suite under CI=true did not exit
+  // after its last test ("Jest did not exit one second after the test run has completed"), although it exits
+  // without CI=true; what stays open there is not found yet (issue 17).
+  forceExit: process.env.CI === 'true',
 };
