@@ -579,7 +579,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       this.handoffStarted = performance.now();
       // A named member that leaves for good says so, so that the leader moves its partitions at once rather than
       // wait rebalanceDelay for it; one that restarts says nothing, and its partitions wait for it.
-      if (this.info.named === true && !options.restarting && this.entry !== undefined) {
+      // (No info yet when connect() failed before the join: a stop then has nobody to announce.)
+      if (this.info?.named === true && !options.restarting && this.entry !== undefined) {
         await this.noticeLeaving(this.entry.order);
       }
       this.options.observer?.handoffStarted(this.generation);
