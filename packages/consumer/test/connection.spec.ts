@@ -139,6 +139,42 @@ describe('Connection framing and bookkeeping (local fake broker)', () => {
     await fake.close();
   });
 
+  it('cuts mixed small and multi-megabyte frames out of arbitrarily split reads, each intact after later reads', async () => {
+    // Sizes around the 64 KiB read buffer and far above it; answers coalesced and re-split at odd boundaries, so a
+    // size prefix, a frame's end and the next frame's start land anywhere in a read.
+    const sizes = [6, 3 * 1024 * 1024 + 7, 10, 65_536 - 4, 65_536, 65_537, 200_000, 5, 1_000_001, 4];
+    const pattern = (id: number, i: number) => (id * 31 + i * 7) & 0xff;
+    const answers: Buffer[] = [];
+    let sent = false;
+    const fake = await fakeBroker((socket, frame) => {
+      const id = frame.readInt32BE(4);
+      const size = sizes[id]!;
+      const out = Buffer.alloc(4 + size);
+      out.writeInt32BE(size, 0);
+      out.writeInt32BE(id, 4);
+      for (let i = 8; i < out.length; i++) out[i] = pattern(id, i - 4);
+      answers.push(out);
+      if (answers.length < sizes.length || sent) return;
+      sent = true;
+      const all = Buffer.concat(answers);
+      for (let pos = 0, step = 1; pos < all.length; pos += step, step = (step * 7 + 3) % 150_001) {
+        socket.write(all.subarray(pos, pos + step));
+      }
+    });
+    const conn = new Connection({ host: '127.0.0.1', port: fake.port });
+    await conn.connect();
+    const frames = await Promise.all(sizes.map(() => conn.request(apiVersionsV0())));
+    expect(frames.map((f) => f.length)).toEqual(sizes);
+    frames.forEach((f, id) => {
+      expect(f.readInt32BE(0)).toBe(id);
+      let bad = -1;
+      for (let i = 4; i < f.length && bad < 0; i++) if (f[i] !== pattern(id, i)) bad = i;
+      expect({ id, bad }).toEqual({ id, bad: -1 });
+    });
+    conn.close();
+    await fake.close();
+  });
+
   it('closes with ERR_PROTOCOL when the broker sends a negative frame size', async () => {
     const fake = await fakeBroker((s) => s.write(Buffer.from('ffffffff', 'hex')));
     const conn = new Connection({ host: '127.0.0.1', port: fake.port });

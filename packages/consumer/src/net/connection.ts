@@ -5,6 +5,8 @@ import { KielError } from '../errors';
 
 /** Correlation ids are int32 and must stay positive: after 2^31-1 they wrap to 0. */
 const MAX_CORRELATION_ID = 0x7fffffff;
+/** Reads between frames (plain TCP) go to a reused buffer of this size. */
+const SCRATCH_SIZE = 64 * 1024;
 /** Offset of the correlation id in every request header version (after api key and api version, 2 × int16). */
 const REQUEST_CORRELATION_OFFSET = 4;
 
@@ -52,6 +54,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private frameSize = -1;
+  /** Plain TCP reads (see {@link readInto}): the frame being filled, how far, and the bytes of a size prefix. */
+  private frame: Buffer | undefined;
+  private frameFilled = 0;
+  private readonly head = Buffer.allocUnsafe(4);
+  private headFilled = 0;
+  private scratch: Buffer | undefined;
   private closedError: KielError | undefined;
   private closed = false;
 
@@ -91,7 +99,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
             servername: net.isIP(this.host) ? undefined : this.host,
             ...(typeof this.options.tls === 'object' ? this.options.tls : {}),
           })
-        : net.connect({ host: this.host, port: this.port });
+        : net.connect({
+            host: this.host,
+            port: this.port,
+            // The socket reads into the buffer nextRead() hands it: a large response straight into its own frame.
+            onread: { buffer: () => this.nextRead(), callback: (n: number, buf: Uint8Array) => this.onRead(n, buf) },
+          });
       socket.setNoDelay(true);
       let settled = false;
       const fail = (error: KielError) => {
@@ -118,7 +131,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         settled = true;
         clearTimeout(timer);
         this.socket = socket;
-        socket.on('data', (chunk: Buffer) => this.onData(chunk));
+        if (useTls) socket.on('data', (chunk: Buffer) => this.onData(chunk));
         socket.on('error', (err) => this.fail(this.socketError(err, useTls)));
         socket.on('close', () => this.fail(this.remoteClose()));
         resolve();
@@ -186,6 +199,74 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
   }
 
+  /**
+   * Where the socket's next read goes (plain TCP). Once a frame's size is known its whole buffer is allocated and
+   * the kernel reads the rest of it straight there, at most up to its end: a fetch response of megabytes is never
+   * assembled from 64 KiB socket chunks and copied again, and those chunks are never allocated (memory outside V8's
+   * heap that, allocated fast, makes V8 collect garbage more often). Between frames reads go to one reused scratch
+   * buffer; what they hold is copied out, a frame at a time.
+   */
+  private nextRead(): Buffer {
+    if (this.frame !== undefined) return this.frame.subarray(this.frameFilled);
+    return (this.scratch ??= Buffer.allocUnsafeSlow(SCRATCH_SIZE));
+  }
+
+  /** `n` bytes were read into `buf`, the buffer {@link nextRead} returned. */
+  private onRead(n: number, buf: Uint8Array): true {
+    this.readBytes(n, buf);
+    return true; // keep reading
+  }
+
+  private readBytes(n: number, buf: Uint8Array): void {
+    if (this.closed) return;
+    if (buf.buffer !== this.scratch?.buffer) {
+      // Read straight into the frame (the scratch buffer is allocated alone, so it shares no memory with a frame).
+      this.frameFilled += n;
+      if (this.frameFilled === this.frame!.length) this.frameDone();
+      return;
+    }
+    let pos = 0;
+    while (pos < n && !this.closed) {
+      if (this.frame === undefined) {
+        const want = Math.min(4 - this.headFilled, n - pos);
+        for (let i = 0; i < want; i++) this.head[this.headFilled++] = buf[pos + i]!;
+        pos += want;
+        if (this.headFilled < 4) return;
+        this.headFilled = 0;
+        const size = this.head.readInt32BE(0);
+        if (!this.checkSize(size)) return;
+        this.frame = Buffer.allocUnsafe(size);
+        this.frameFilled = 0;
+      }
+      const frame = this.frame;
+      const want = Math.min(frame.length - this.frameFilled, n - pos);
+      frame.set(buf.subarray(pos, pos + want), this.frameFilled);
+      this.frameFilled += want;
+      pos += want;
+      if (this.frameFilled === frame.length) this.frameDone();
+    }
+  }
+
+  private frameDone(): void {
+    const frame = this.frame!;
+    this.frame = undefined;
+    this.frameFilled = 0;
+    this.dispatch(frame);
+  }
+
+  /** False (and the connection failed) when a size prefix is out of bounds. */
+  private checkSize(size: number): boolean {
+    const max = this.options.maxFrameSize ?? 256 * 1024 * 1024;
+    if (size >= 4 && size <= max) return true;
+    this.fail(
+      new KielError('ERR_PROTOCOL', `broker ${this.address} sent a frame of ${size} bytes (limit ${max})`, {
+        location: this.address,
+      }),
+    );
+    return false;
+  }
+
+  /** TLS: Node's TLS sockets hand out decrypted chunks ('data'); frames are cut from them. */
   private onData(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
@@ -194,15 +275,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         if (this.buffered < 4) return;
         const head = this.take(4);
         const size = head.readInt32BE(0);
-        const max = this.options.maxFrameSize ?? 256 * 1024 * 1024;
-        if (size < 4 || size > max) {
-          this.fail(
-            new KielError('ERR_PROTOCOL', `broker ${this.address} sent a frame of ${size} bytes (limit ${max})`, {
-              location: this.address,
-            }),
-          );
-          return;
-        }
+        if (!this.checkSize(size)) return;
         this.frameSize = size;
       }
       if (this.buffered < this.frameSize) return;
@@ -272,6 +345,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.abandoned.clear();
     this.chunks = [];
     this.buffered = 0;
+    this.frame = undefined;
+    this.scratch = undefined;
     this.emit('close', error);
   }
 
