@@ -11,13 +11,16 @@
 // KIEL_POISON=1 turns on kiel-grouped's poison detection (the in-flight marker written before every batch);
 // KIEL_GROUPED_BACKEND=zk|etcd puts kiel-grouped on the local ZooKeeper (ZK_HOSTS) or etcd (ETCD_HOSTS).
 //
-// Every consumer does the same work, what `kiel consume --format value` does: per batch (platformatic: per 4,096
-// messages), each value's bytes and a newline are copied into one buffer, the buffer is checked to be valid UTF-8
-// text (buffer.isUtf8, which is exact per value since a newline cannot continue a multi-byte sequence) and written
-// to stdout (the benchmark points stdout at /dev/null); the process exits after <expected> messages, once its
-// consumer is closed. No consumer turns values into JS strings (OUTPUT=string restores that older workload for the
-// workers: each value through toString(), the batch's text concatenated and written). The result goes to fd 3 as one JSON line: messages, value bytes, ms from the first message
-// to the last, CPU seconds over that span, peak RSS.
+// Every consumer does the same work, in one of two modes (OUTPUT), per batch (platformatic: per 4,096 messages):
+//   string (default, the workload issue 18 states): each value becomes a JS string (Buffer#toString, UTF-8;
+//          platformatic: its stringDeserializers do that same call), the batch's text is concatenated, one string
+//          with a newline per value ('null' for a null value), and written to stdout in one write;
+//   bytes: each value's bytes and a newline are copied into one buffer, the buffer is checked to be valid UTF-8
+//          (buffer.isUtf8, exact per value since a newline cannot continue a multi-byte sequence) and written.
+// stdout is /dev/null; the process exits after <expected> messages, once its consumer is closed. `kiel consume
+// --format value` (run by consume.js, not here) always does the bytes work: that is how the CLI prints text.
+// The result goes to fd 3 as one JSON line: messages, value bytes, ms from the first message to the last, CPU
+// seconds over that span, peak RSS.
 'use strict';
 
 const fs = require('node:fs');
@@ -63,7 +66,8 @@ function report() {
 }
 
 const NULL_LINE = Buffer.from('null\n');
-const OUTPUT = process.env.OUTPUT ?? 'bytes';
+const OUTPUT = process.env.OUTPUT ?? 'string';
+if (OUTPUT !== 'string' && OUTPUT !== 'bytes') throw new Error(`OUTPUT=${OUTPUT}: expected string or bytes`);
 
 /** One batch of Buffer values as `kiel consume --format value` prints it (see the header). */
 function batchText(list, valueOf, limit) {

@@ -7,9 +7,10 @@
 //   platformatic   @platformatic/kafka 2.12.1, consume({ mode: 'earliest' }) + 'data' events (Node >= 22.22)
 //   kafka-crab-js  5.0.0 (librdkafka), createConsumer() + recvBatch(4096, 2) (Node 24 only)
 //   kcat           Debian's kcat 1.7 (librdkafka), `-C -o beginning -c N -e -q`
-// Every consumer does what `kiel consume --format value` does: each value's bytes and a newline go into one buffer
-// per batch, checked once to be UTF-8 text (buffer.isUtf8), written to stdout (/dev/null); it exits after N
-// messages (see consume-worker.js; OUTPUT=string makes the workers turn each value into a JS string instead). Two clocks: from the first message to the Nth (msgs/s, MB/s of values, CPU seconds over that span per
+// Every Node consumer's worker does the same work per batch, written to stdout (/dev/null), and exits after N messages
+// (see consume-worker.js): OUTPUT=string (the default, issue 18's workload) turns each value into a JS string and
+// writes the batch's text; OUTPUT=bytes copies each value's bytes and a newline into one buffer, checks it is UTF-8
+// (buffer.isUtf8) and writes it. `kiel consume --format value` always prints the bytes way. Two clocks: from the first message to the Nth (msgs/s, MB/s of values, CPU seconds over that span per
 // million messages), and the whole process (spawn to exit: wall time, CPU seconds from /usr/bin/time, peak RSS).
 // Runs are interleaved: run 1 runs every consumer once, then run 2, and so on, after one warm-up round; medians of
 // RUNS runs (3 by default). Needs the local stack (scripts/stack up); Node 24 comes from scripts/node-version.
@@ -61,6 +62,15 @@ const ALL_WORKLOADS = [
     name: '400,000 x 1 KiB, 6 partitions, zstd',
     messages: 400_000,
     size: 1024,
+    partitions: 6,
+    codec: 'zstd',
+    text: true,
+  },
+  { name: '2,000,000 x 100 B, 6 partitions, lz4', messages: 2_000_000, size: 100, partitions: 6, codec: 'lz4', text: true },
+  {
+    name: '2,000,000 x 100 B, 6 partitions, zstd',
+    messages: 2_000_000,
+    size: 100,
     partitions: 6,
     codec: 'zstd',
     text: true,
@@ -290,6 +300,7 @@ async function main() {
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npm run bench:consume builds it)`);
   const load = os.loadavg();
   console.log(
+    `OUTPUT=${process.env.OUTPUT ?? 'string'} (the workers' work; kiel consume prints bytes); ` +
     `bench:consume on ${os.cpus()[0].model}, ${os.cpus().length} cores, load ${load.map((l) => l.toFixed(2)).join(' ')}; ` +
       `Node ${nodes.map(([, bin]) => spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim()).join(', ')}; ` +
       `commit ${spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim()}`,
