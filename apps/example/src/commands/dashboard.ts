@@ -13,7 +13,9 @@ import {
   zkOption,
 } from '../common';
 import { GroupMonitor } from '../dashboard/monitor';
-import { dashboardServer } from '../dashboard/server';
+// The web server (fastify, @fastify/static and their ~200 modules) is loaded by this command alone: every other
+// command, `kiel consume` among them, started up paying for it.
+type DashboardServerModule = typeof import('../dashboard/server');
 
 interface DashboardFlags {
   group: string;
@@ -59,14 +61,15 @@ export function dashboardCommand(): Command {
       const monitor = new GroupMonitor(backend, server, flags.group, flags.brokers, {
         intervalMs: flags.interval * 1000,
       });
-      let app: Awaited<ReturnType<typeof dashboardServer>> | undefined;
+      let app: Awaited<ReturnType<DashboardServerModule['dashboardServer']>> | undefined;
       try {
         await reach(server, address, () => backend.connect());
         await reach('Kafka', flags.brokers.join(','), () => monitor.start());
         if (!(await backend.readRecord(flags.group, 'allocation'))) {
           log(`group ${flags.group} has no published allocation in ${server} at ${address} yet: waiting for one`);
         }
-        app = await dashboardServer(monitor);
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        app = await (require('../dashboard/server') as DashboardServerModule).dashboardServer(monitor);
         try {
           await app.listen({ port: flags.port, host: flags.host });
         } catch (err) {
