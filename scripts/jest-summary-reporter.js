@@ -39,7 +39,6 @@ const MESSAGE_LINES = 25;
 
 /** Each failed test (and each suite that failed outside a test): file, name, and the first lines of the message. */
 function failures(results, rootDir) {
-  // eslint-disable-next-line no-control-regex
   const plain = (text) => text.replace(/\u001b\[[0-9;]*m/g, '');
   // Jest's own frames say nothing about the failure.
   const head = (text) =>
