@@ -1,7 +1,9 @@
 // Records each Jest run's counts in .stack/test-results/<package>.json so scripts/test.js can print one total.
 // The counts are Jest's own: tests passed / failed / skipped, and the suites that failed without a failing test
 // (a suite that did not compile, threw at load time or failed in a hook outside any test). A suite that failed
-// because some of its tests failed is not counted again: those tests already are.
+// because some of its tests failed is not counted again: those tests already are. It also keeps each failure's
+// test name and the head of its message, which scripts/test.js prints again at the very end of the run: CI shows
+// only a run's tail, and Jest's own report of a failure may be thousands of lines above it.
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -27,9 +29,39 @@ class SummaryReporter {
         suitesFailed: results.testResults.filter(
           (r) => r.numFailingTests === 0 && (r.testExecError || r.failureMessage),
         ).length,
+        failures: failures(results, this.rootDir),
       }),
     );
   }
+}
+
+const MESSAGE_LINES = 25;
+
+/** Each failed test (and each suite that failed outside a test): file, name, and the first lines of the message. */
+function failures(results, rootDir) {
+  const plain = (text) => text.replace(/\u001b\[[0-9;]*m/g, '');
+  // Jest's own frames say nothing about the failure.
+  const head = (text) =>
+    plain(text)
+      .split('\n')
+      .filter((line) => !/^\s+at .*node_modules/.test(line))
+      .slice(0, MESSAGE_LINES)
+      .join('\n');
+  const out = [];
+  for (const suite of results.testResults) {
+    const file = path.relative(rootDir, suite.testFilePath);
+    for (const t of suite.testResults) {
+      if (t.status === 'failed') out.push({ file, name: t.fullName, message: head(t.failureMessages.join('\n')) });
+    }
+    if (suite.numFailingTests === 0 && (suite.testExecError || suite.failureMessage)) {
+      out.push({
+        file,
+        name: '(the suite itself)',
+        message: head(suite.failureMessage ?? String(suite.testExecError)),
+      });
+    }
+  }
+  return out;
 }
 
 module.exports = SummaryReporter;

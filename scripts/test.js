@@ -27,11 +27,12 @@ function step(label, cmd, args, extraEnv = {}) {
 }
 
 function total() {
-  const sum = { passed: 0, failed: 0, skipped: 0, suitesFailed: 0 };
+  const sum = { passed: 0, failed: 0, skipped: 0, suitesFailed: 0, failures: [] };
   if (!fs.existsSync(resultsDir)) return sum;
-  for (const f of fs.readdirSync(resultsDir)) {
+  for (const f of fs.readdirSync(resultsDir).sort()) {
     const r = JSON.parse(fs.readFileSync(path.join(resultsDir, f), 'utf8'));
-    for (const k of Object.keys(sum)) sum[k] += r[k];
+    for (const k of ['passed', 'failed', 'skipped', 'suitesFailed']) sum[k] += r[k];
+    for (const failure of r.failures ?? []) sum.failures.push({ project: f.replace(/\.json$/, ''), ...failure });
   }
   return sum;
 }
@@ -84,6 +85,10 @@ async function main() {
   }
   ok = ok && testsOk;
   const sum = total();
+  // Each failure again, last: a CI log is read from its tail.
+  for (const f of sum.failures) {
+    console.log(`\nFAILED ${f.project}: ${f.file}\n  ${f.name}\n${f.message.replace(/^/gm, '    ')}`);
+  }
   // The same numbers Jest prints as "Tests:" (summed over packages), plus suites that failed outside any test.
   const parts = [`${sum.passed} passed`, `${sum.failed} failed`];
   if (sum.skipped) parts.push(`${sum.skipped} skipped`);

@@ -1,3 +1,4 @@
+import { debuglog } from 'node:util';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type {
@@ -50,6 +51,9 @@ interface Session {
   /** One per unanswered keepalive: fires `disconnected` if the answer is late. */
   readonly replyTimers: Set<NodeJS.Timeout>;
 }
+
+/** A trace of the session's life on stderr, with NODE_DEBUG=kiel-etcd. */
+const trace = debuglog('kiel-etcd');
 
 // How long close() waits for the lease revoke, at most: close must be prompt even when etcd is not.
 const CLOSE_REVOKE_TIMEOUT_MS = 2_000;
@@ -775,6 +779,20 @@ export class EtcdBackend implements AllocatorBackend {
           );
           return { kvs: response.kvs, revision: BigInt(response.header.revision) };
         },
+        probe: async (k, rangeEnd, location, after) => {
+          // etcd's count is the range's, before the mod-revision filter; the kvs are the keys changed after `after`.
+          const response = await this.op('watch (check)', location, (client, deadline) =>
+            client.kv.range(
+              { key: k, range_end: rangeEnd, keys_only: true, min_mod_revision: (after + 1n).toString() },
+              { deadline },
+            ),
+          );
+          return {
+            count: Number(response.count),
+            changed: response.kvs.length,
+            revision: BigInt(response.header.revision),
+          };
+        },
         openStream: () => this.etcd('watch').watchClient.watch(),
         refreshAuth: async () => {
           const prefixKey = Buffer.from(this.options.prefix);
@@ -787,7 +805,14 @@ export class EtcdBackend implements AllocatorBackend {
         },
         reportError: (error) => this.emitError(error),
       },
-      { key, rangeEnd: prefix ? prefixRangeEnd(key) : undefined, location: keyOrPrefix, deliver },
+      {
+        key,
+        rangeEnd: prefix ? prefixRangeEnd(key) : undefined,
+        location: keyOrPrefix,
+        deliver,
+        // A third of the TTL, 1 to 10 s: a stuck watch is re-created within about two TTLs.
+        checkEveryMs: Math.min(10_000, Math.max(1_000, Math.floor((this.options.ttl * 1000) / 3))),
+      },
     );
     this.watches.add(watch);
     watch.start();
@@ -840,6 +865,7 @@ export class EtcdBackend implements AllocatorBackend {
   }
 
   private emit<E extends keyof AllocatorBackendEvents>(event: E, ...args: AllocatorBackendEvents[E]): void {
+    trace('backend: %s %j', event, args[0]);
     emitToEach(this.emitter, event, args, (error) =>
       this.emitError(
         new EtcdBackendError('ERR_MALFORMED_RECORD', `a \`${event}\` listener threw: ${String(error)}`, {

@@ -1,3 +1,4 @@
+import { debuglog } from 'node:util';
 import { EtcdWatchStreamEnded } from 'etcd3';
 import type { IDuplexStream, IKeyValue, IWatchRequest, IWatchResponse } from 'etcd3';
 import { EtcdBackendError, toBackendError } from './errors';
@@ -6,6 +7,16 @@ import { EtcdBackendError, toBackendError } from './errors';
 export interface WatchHost {
   /** Reads the key (or the range), returning its key-values and the store revision of the read. */
   range(key: Buffer, rangeEnd: Buffer | undefined, location: string): Promise<{ kvs: IKeyValue[]; revision: bigint }>;
+  /**
+   * Reads how many keys the range holds and how many of them changed after revision `after`, with the store revision
+   * of the read (one keys-only range filtered by mod revision: no values cross the wire).
+   */
+  probe(
+    key: Buffer,
+    rangeEnd: Buffer | undefined,
+    location: string,
+    after: bigint,
+  ): Promise<{ count: number; changed: number; revision: bigint }>;
   /** Opens a new watch stream. */
   openStream(): Promise<IDuplexStream<IWatchRequest, IWatchResponse>>;
   /**
@@ -26,7 +37,16 @@ export interface KeyWatchOptions {
   readonly location: string;
   /** Receives every state, as the current key-values sorted by key. Called outside any caller's stack. */
   readonly deliver: (kvs: IKeyValue[]) => void;
+  /**
+   * How often the watch checks itself against a read (keys and revisions only): a watch whose state still differs
+   * from a read at the next check, without having reached that read's revision, is stuck, and is re-created
+   * (watch again, read again, deliver). Off when undefined.
+   */
+  readonly checkEveryMs?: number;
 }
+
+/** A trace of each watch's life on stderr, with NODE_DEBUG=kiel-etcd (off, it costs a function call). */
+const trace = debuglog('kiel-etcd');
 
 // Backoff between attempts to re-open a broken watch stream.
 const RETRY_MIN_MS = 100;
@@ -66,6 +86,10 @@ export class KeyWatch {
   private retryDelay = RETRY_MIN_MS;
   /** While a fresh watch waits for its read: the responses that arrived meanwhile, applied after the read. */
   private listing: IWatchResponse[] | undefined;
+  private checkTimer: NodeJS.Timeout | undefined;
+  private checking = false;
+  /** The revision of a check's read that showed a state this watch had not delivered yet. */
+  private behindRead: bigint | undefined;
 
   constructor(
     private readonly host: WatchHost,
@@ -75,11 +99,62 @@ export class KeyWatch {
   /** Starts watching, reads the current state and delivers it. */
   start(): void {
     this.relist();
+    const every = this.options.checkEveryMs;
+    if (every !== undefined) {
+      this.checkTimer = setInterval(() => void this.check(), every);
+      this.checkTimer.unref();
+    }
+  }
+
+  /**
+   * A watch can stop delivering while its stream stays open: etcd members that restart, restore a snapshot or lose
+   * their quorum have had watch bugs (etcd-io/etcd#15220, #19487, #20221), and the soak once saw two members keep
+   * an old allocation for 35 s after a quorum loss, until their next session re-created their watches. So the watch
+   * compares itself with a read now and then (a keys-only count, filtered by mod revision: no values), one small
+   * read per watch and interval. A change the watch has not delivered is normal for a moment (the event may be on
+   * its way); still lacking at the next check, with the watch not moved at all, it is not: the watch is re-created
+   * from a fresh read.
+   */
+  private async check(): Promise<void> {
+    if (this.stopped || this.checking || this.revision === undefined || this.listing) return;
+    this.checking = true;
+    const generation = this.generation;
+    const at = this.revision;
+    let read: { count: number; changed: number; revision: bigint };
+    try {
+      read = await this.host.probe(this.options.key, this.options.rangeEnd, this.options.location, at);
+    } catch {
+      // Outages are the keepalive's and the stream's business; the next check reads again.
+      return;
+    } finally {
+      this.checking = false;
+    }
+    if (this.stopped || generation !== this.generation || this.revision === undefined || this.listing) return;
+    // What the watch lacks: keys changed after the revision it had when the read went out, or a different count.
+    const lacking = read.changed > 0 || read.count !== this.kvs.size;
+    if (!lacking || this.revision >= read.revision) {
+      this.behindRead = undefined;
+      return;
+    }
+    // First sight: the events may be on their way. Stuck only if still short of that read's revision a check later.
+    if (this.behindRead === undefined || this.revision >= this.behindRead) {
+      this.behindRead = read.revision;
+      return;
+    }
+    trace(
+      'watch %s: stuck at revision %s, a read at %s showed changes it has not delivered; re-creating it',
+      this.options.location,
+      this.revision,
+      this.behindRead,
+    );
+    this.behindRead = undefined;
+    this.relist();
   }
 
   /** Re-opens the stream from the last revision seen and delivers the current state again. */
   rearm(): void {
     if (this.stopped) return;
+    trace('watch %s: rearm at revision %s', this.options.location, this.revision);
     if (this.revision === undefined) {
       this.relist();
       return;
@@ -93,6 +168,7 @@ export class KeyWatch {
     this.stopped = true;
     this.generation++;
     clearTimeout(this.retryTimer);
+    clearInterval(this.checkTimer);
     this.closeStream();
   }
 
@@ -112,6 +188,13 @@ export class KeyWatch {
       return;
     }
     if (generation !== this.generation || this.stopped) return;
+    trace(
+      'watch %s: #%d read %d keys at revision %s',
+      this.options.location,
+      generation,
+      read.kvs.length,
+      read.revision,
+    );
     const buffered = this.listing ?? [];
     this.listing = undefined;
     this.kvs.clear();
@@ -131,6 +214,7 @@ export class KeyWatch {
    */
   private async watchFrom(startRevision: bigint | undefined, generation = ++this.generation): Promise<void> {
     if (this.stopped) return;
+    trace('watch %s: open #%d from %s', this.options.location, generation, startRevision ?? 'now, then read');
     clearTimeout(this.retryTimer);
     this.closeStream();
     this.listing = startRevision === undefined ? [] : undefined;
@@ -193,6 +277,13 @@ export class KeyWatch {
       return;
     }
     if (response.created) {
+      trace(
+        'watch %s: #%d created (id %s, header %s)',
+        this.options.location,
+        this.generation,
+        response.watch_id,
+        response.header.revision,
+      );
       this.watchId = response.watch_id;
       this.retryDelay = RETRY_MIN_MS;
       if (this.listing) {
@@ -213,9 +304,18 @@ export class KeyWatch {
     if (events.length === 0) {
       // A progress notification: every change up to the header revision has been sent.
       const progress = BigInt(response.header.revision);
+      trace('watch %s: progress %s (at %s)', this.options.location, progress, this.revision);
       if (this.revision === undefined || progress > this.revision) this.revision = progress;
       return;
     }
+    trace(
+      'watch %s: %d events, revisions %s..%s (at %s)',
+      this.options.location,
+      events.length,
+      events[0]!.kv.mod_revision,
+      events[events.length - 1]!.kv.mod_revision,
+      this.revision,
+    );
     const generation = this.generation;
     let pending: bigint | undefined;
     for (const event of events) {
@@ -247,6 +347,13 @@ export class KeyWatch {
   /** Schedules `retry` with backoff; only errors that a retry cannot fix are reported. */
   private failed(error: EtcdBackendError, retry: () => void): void {
     if (this.stopped) return;
+    trace(
+      'watch %s: #%d failed, retry in %d ms: %s',
+      this.options.location,
+      this.generation,
+      this.retryDelay,
+      error.message,
+    );
     clearTimeout(this.retryTimer);
     const delay = this.retryDelay;
     this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);

@@ -294,17 +294,22 @@ class Soak {
         this.timeline.onLine(incarnation, { at, kind: kind!, rest });
       }
     });
-    let stderr = '';
+    // Written as it comes, each line with the wall-clock time it arrived here, so that what a member reports (its
+    // errors; with NODE_DEBUG=kiel-etcd or kiel-zk, its backend's trace) lines up with the run's events.
+    const stderrFile = path.join(this.writer.dir, 'members', `${incarnation}.stderr`);
+    let stderrPending = '';
     member.child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      if (stderr.length > 20_000) stderr = stderr.slice(-10_000);
+      const lines = (stderrPending + chunk.toString()).split('\n');
+      stderrPending = lines.pop()!;
+      const at = Math.round(now());
+      if (lines.length > 0) fs.appendFileSync(stderrFile, lines.map((line) => `${at} ${line}\n`).join(''));
     });
     this.event({ type: 'spawn', at: now(), member: name, incarnation, pid: member.pid, handler: label });
     this.current.set(name, member);
     void member.exited.then((code) => {
       const expected = this.expectedExit.has(incarnation);
       this.event({ type: 'exit', at: now(), incarnation, code, signal: member.child.signalCode, expected });
-      if (stderr.trim()) fs.writeFileSync(path.join(this.writer.dir, 'members', `${incarnation}.stderr`), stderr);
+      if (stderrPending) fs.appendFileSync(stderrFile, `${Math.round(now())} ${stderrPending}\n`);
       if (!expected && !this.shuttingDown && this.current.get(name) === member) {
         process.stderr.write(`soak: ${incarnation} exited by itself (code ${code}); starting it again\n`);
         this.respawns.push(sleep(1_000).then(() => void (this.shuttingDown || this.spawn(name))));
