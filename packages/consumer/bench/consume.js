@@ -66,7 +66,14 @@ const ALL_WORKLOADS = [
     codec: 'zstd',
     text: true,
   },
-  { name: '2,000,000 x 100 B, 6 partitions, lz4', messages: 2_000_000, size: 100, partitions: 6, codec: 'lz4', text: true },
+  {
+    name: '2,000,000 x 100 B, 6 partitions, lz4',
+    messages: 2_000_000,
+    size: 100,
+    partitions: 6,
+    codec: 'lz4',
+    text: true,
+  },
   {
     name: '2,000,000 x 100 B, 6 partitions, zstd',
     messages: 2_000_000,
@@ -301,7 +308,7 @@ async function main() {
   const load = os.loadavg();
   console.log(
     `OUTPUT=${process.env.OUTPUT ?? 'string'} (the workers' work; kiel consume prints bytes); ` +
-    `bench:consume on ${os.cpus()[0].model}, ${os.cpus().length} cores, load ${load.map((l) => l.toFixed(2)).join(' ')}; ` +
+      `bench:consume on ${os.cpus()[0].model}, ${os.cpus().length} cores, load ${load.map((l) => l.toFixed(2)).join(' ')}; ` +
       `Node ${nodes.map(([, bin]) => spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim()).join(', ')}; ` +
       `commit ${spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim()}`,
   );
