@@ -994,10 +994,21 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       this.offsets.commit(offsets, {
         // Names the member (its id changes on rejoin), so that an observer can tell whose work a commit was.
         metadata: metadata ?? `committed by ${this.memberId}`,
-        // A retry drops partitions no longer owned and offsets committed meanwhile.
+        // Asked again right before each attempt goes out: drops partitions no longer owned and offsets committed
+        // meanwhile, and everything while fenced or out of contact past the fencing timeout. Such a member may have
+        // lost its session already (a process frozen past it: its partitions have a new owner, which read the
+        // committed offset), and a late commit would move the group's offset under that owner. What stays
+        // uncommitted is committed once contact returns with the session alive; if the session is lost, the next
+        // owner handles it again (a duplicate, never a loss).
         keep: (o) => {
           const id = tpId(o.topic, o.partition);
-          return this.coordinator.isOwned(id) && this.committed.get(id) !== o.offset && keep(o);
+          return (
+            this.coordinator.isOwned(id) &&
+            !this.coordinator.isFenced &&
+            !this.clockStale(performance.now()) &&
+            this.committed.get(id) !== o.offset &&
+            keep(o)
+          );
         },
       });
     const started = performance.now();
