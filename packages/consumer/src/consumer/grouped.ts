@@ -990,6 +990,9 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     keep: (o: PartitionOffset) => boolean = () => true,
   ): Promise<void> {
     if (offsets.length === 0) return;
+    // A clock gone stale only because this process was starved (a loaded machine, a long GC) comes back with the
+    // next heartbeat: wait for it (at most the fencing timeout) rather than drop the commit.
+    await this.contactConfirmed();
     const send = () =>
       this.offsets.commit(offsets, {
         // Names the member (its id changes on rejoin), so that an observer can tell whose work a commit was.
@@ -1029,6 +1032,19 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     for (const o of result.committed) this.committed.set(tpId(o.topic, o.partition), o.offset);
     if (result.unknown.length > 0) this.topicsGone(result.unknown);
     if (result.committed.length > 0) this.emit('commit', { offsets: result.committed });
+  }
+
+  /**
+   * Waits, at most the fencing timeout, while the fencing clock looks stale but the member is neither fenced nor has
+   * lost its session: the heartbeat of a starved process is on its way. Says whether contact is fresh.
+   */
+  private async contactConfirmed(): Promise<boolean> {
+    const deadline = performance.now() + this.coordinator.fencingTimeout;
+    while (this.clockStale(performance.now())) {
+      if (this.coordinator.isFenced || performance.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return !this.coordinator.isFenced;
   }
 
   /** Commits refused because the topic no longer exists: nothing to keep for them. */
