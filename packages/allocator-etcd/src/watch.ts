@@ -123,8 +123,9 @@ export class KeyWatch {
     let read: { count: number; changed: number; revision: bigint };
     try {
       read = await this.host.probe(this.options.key, this.options.rangeEnd, this.options.location, at);
-    } catch {
+    } catch (error) {
       // Outages are the keepalive's and the stream's business; the next check reads again.
+      trace('watch %s: check failed: %s', this.options.location, error instanceof Error ? error.message : error);
       return;
     } finally {
       this.checking = false;
@@ -138,6 +139,15 @@ export class KeyWatch {
     }
     // First sight: the events may be on their way. Stuck only if still short of that read's revision a check later.
     if (this.behindRead === undefined || this.revision >= this.behindRead) {
+      trace(
+        'watch %s: at %s, a read at %s shows %d keys changed after it and %d keys (the watch holds %d)',
+        this.options.location,
+        this.revision,
+        read.revision,
+        read.changed,
+        read.count,
+        this.kvs.size,
+      );
       this.behindRead = read.revision;
       return;
     }

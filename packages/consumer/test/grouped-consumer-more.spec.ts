@@ -186,6 +186,42 @@ describe('GroupedConsumer', () => {
     await running;
   });
 
+  it('commits nothing while fenced: a member that lost contact may have lost its partitions to another', async () => {
+    // The chaos soak caught it: a member frozen past its session woke, and its pending commit went out before its
+    // fencing clock had run, moving the group's offset back under the partition's new owner.
+    const topic = await t.create('fence-commit', 2);
+    const store = new MemoryStore();
+    const group = uniqueName('kiel-fence-commit');
+    const consumer = member(store, group, topic, { fencingTimeout: 600, autocommit: false });
+    const commits: string[] = [];
+    consumer.on('commit', ({ offsets }) => commits.push(...offsets.map((o) => `${o.partition}@${o.offset}`)));
+    const events: string[] = [];
+    consumer.on('fenced', () => events.push('fenced'));
+    consumer.on('unfenced', () => events.push('unfenced'));
+    let handled = 0;
+    const running = consumer.run({ eachMessage: async () => void handled++ });
+    await waitFor('both partitions owned', () => consumer.assignment.length === 2);
+    await produce(topic, [
+      { value: '1', partition: 0 },
+      { value: '2', partition: 1 },
+    ]);
+    await waitFor('both messages handled', () => handled === 2);
+    const backend = (consumer as unknown as { coordinator: { backend: MemoryBackend } }).coordinator.backend;
+    store.cutOffSession(backend.sessionId!);
+    await waitFor('the member to fence itself', () => events.includes('fenced'), 5000);
+    await consumer.commitOffsets();
+    expect(commits).toEqual([]);
+    expect(await committedOffsets(group, topic, 2)).toEqual([-1, -1]);
+    // Contact back, the session still alive: what was handled is committed then.
+    store.restoreSession(backend.sessionId!);
+    await waitFor('contact back', () => events.includes('unfenced'), 10_000);
+    await consumer.commitOffsets();
+    expect(commits.sort()).toEqual(['0@1', '1@1']);
+    expect(await committedOffsets(group, topic, 2)).toEqual([1, 1]);
+    await consumer.close();
+    await running;
+  });
+
   it('reports the handoff of a graceful close with the duration of that handoff, not the time since the last one', async () => {
     const topic = await t.create('close-rebalance', 2);
     const consumer = member(new MemoryStore(), uniqueName('kiel-close-rebalance'), topic);

@@ -990,14 +990,28 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     keep: (o: PartitionOffset) => boolean = () => true,
   ): Promise<void> {
     if (offsets.length === 0) return;
+    // A clock gone stale only because this process was starved (a loaded machine, a long GC) comes back with the
+    // next heartbeat: wait for it (at most the fencing timeout) rather than drop the commit.
+    await this.contactConfirmed();
     const send = () =>
       this.offsets.commit(offsets, {
         // Names the member (its id changes on rejoin), so that an observer can tell whose work a commit was.
         metadata: metadata ?? `committed by ${this.memberId}`,
-        // A retry drops partitions no longer owned and offsets committed meanwhile.
+        // Asked again right before each attempt goes out: drops partitions no longer owned and offsets committed
+        // meanwhile, and everything while fenced or out of contact past the fencing timeout. Such a member may have
+        // lost its session already (a process frozen past it: its partitions have a new owner, which read the
+        // committed offset), and a late commit would move the group's offset under that owner. What stays
+        // uncommitted is committed once contact returns with the session alive; if the session is lost, the next
+        // owner handles it again (a duplicate, never a loss).
         keep: (o) => {
           const id = tpId(o.topic, o.partition);
-          return this.coordinator.isOwned(id) && this.committed.get(id) !== o.offset && keep(o);
+          return (
+            this.coordinator.isOwned(id) &&
+            !this.coordinator.isFenced &&
+            !this.clockStale(performance.now()) &&
+            this.committed.get(id) !== o.offset &&
+            keep(o)
+          );
         },
       });
     const started = performance.now();
@@ -1018,6 +1032,19 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     for (const o of result.committed) this.committed.set(tpId(o.topic, o.partition), o.offset);
     if (result.unknown.length > 0) this.topicsGone(result.unknown);
     if (result.committed.length > 0) this.emit('commit', { offsets: result.committed });
+  }
+
+  /**
+   * Waits, at most the fencing timeout, while the fencing clock looks stale but the member is neither fenced nor has
+   * lost its session: the heartbeat of a starved process is on its way. Says whether contact is fresh.
+   */
+  private async contactConfirmed(): Promise<boolean> {
+    const deadline = performance.now() + this.coordinator.fencingTimeout;
+    while (this.clockStale(performance.now())) {
+      if (this.coordinator.isFenced || performance.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return !this.coordinator.isFenced;
   }
 
   /** Commits refused because the topic no longer exists: nothing to keep for them. */

@@ -343,6 +343,14 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private handoffStarted = 0;
   private pendingAssigned: string[] = [];
   private pendingRevoked: string[] = [];
+  /**
+   * Between a lost session and the join of the new one: the watches still deliver (etcd keeps the streams of an
+   * expired lease open), but this member has no id to read an allocation or a member list with. Its old id may still
+   * hold partitions in a record written before the loss was noticed (a lease outlives a quorum loss by a TTL), and
+   * following that record would claim them under the new session for an id that no longer exists. What is delivered
+   * meanwhile is ignored: the rejoin reads both afresh once it has joined, and follows the watches from the join on.
+   */
+  private rejoining = false;
   /** The generation the last `rebalance` event reported. */
   private reportedGeneration = -1;
   private readonly onDisconnected = () => this.checkFence();
@@ -728,7 +736,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   // ---- leader --------------------------------------------------------------------------------------------
 
   private onMembers(members: readonly Member[]): void {
-    if (this.stopping) return;
+    // While rejoining, the list is read afresh after the join (see `rejoining`).
+    if (this.stopping || this.rejoining) return;
     this.members = members;
     for (const m of members) {
       if ((this.lastOrder.get(m.info.id) ?? -1) < m.order) this.lastOrder.set(m.info.id, m.order);
@@ -993,7 +1002,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   // ---- every member --------------------------------------------------------------------------------------
 
   private onAllocation(record: VersionedRecord | null): void {
-    if (this.stopping) return;
+    if (this.stopping || this.rejoining) return;
     this.applyAllocationRecord(record);
     // The leader also checks that the published allocation matches the live members and partitions.
     this.scheduleRebalance();
@@ -1561,6 +1570,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.reportedRegression = undefined;
     this.reportedGeneration = -1;
     this.leader = false;
+    this.rejoining = true;
     this.notify('lost', { reason, memberId: lostId });
     if (!this.options.rejoin) {
       this.report(
@@ -1582,6 +1592,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         if (!current()) return;
         await this.join(id);
         if (!current()) return;
+        // Joined under the new id: what the watches deliver from now on is read with it.
+        this.rejoining = false;
         if (!rejoined) {
           rejoined = true;
           if (this.fenced) {

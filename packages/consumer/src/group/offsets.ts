@@ -104,6 +104,9 @@ export class OffsetStore {
       if (keep) pending = pending.filter(keep);
       if (pending.length === 0) return;
       const coordinator = await this.findCoordinator();
+      // Finding the coordinator may have taken a while: ask again, as close to the send as it gets.
+      if (keep) pending = pending.filter(keep);
+      if (pending.length === 0) return;
       const sent = new Map(pending.map((o) => [key(o.topic, o.partition), o]));
       const response = await coordinator.send('OffsetCommit', {
         groupId: this.group,

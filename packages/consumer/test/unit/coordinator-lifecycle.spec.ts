@@ -3,12 +3,17 @@
 // a rejoin the backend can never grant.
 import {
   BackendErrorImpl,
+  formatAllocation,
   GroupCoordinator,
   MemoryBackend,
+  parseAllocation,
   type HandoffHooks,
   type KielError,
   type Member,
   type MemberInfo,
+  type RecordListener,
+  type RecordName,
+  type Unsubscribe,
 } from '../../src';
 import { Group, settles, sleep, waitFor } from './coordinator-group';
 
@@ -176,6 +181,73 @@ describe('GroupCoordinator start and rejoin edges', () => {
       await coordinator.addPartitions(['t:0']);
       await waitFor('the one member owning t:0', () => coordinator.isOwned('t:0'));
       expect(await entries()).toEqual([coordinator.memberId]);
+    } finally {
+      await coordinator.stop().catch(() => undefined);
+    }
+  });
+
+  it('follows no record delivered between a lost session and its rejoin: its old id claims nothing for the new session', async () => {
+    // The etcd soak caught it after a quorum loss: an expired lease's watches still deliver, the leader had published
+    // a generation with the member's old id in it, and the member followed it with that id, claimed the old id's
+    // partitions once its new lease came, and kept one of them from the generation that followed.
+    const rejoin = group.gate();
+    const claimsWhileRejoining: string[] = [];
+    let lost = false;
+    let rejoined = false;
+    class HeldRejoin extends MemoryBackend {
+      /** The coordinator's allocation listener: etcd's watches outlive an expired lease, the store's here do not. */
+      allocationListener: RecordListener | undefined;
+      override watchRecord(g: string, name: RecordName, listener: RecordListener): Unsubscribe {
+        if (name === 'allocation') this.allocationListener = listener;
+        return super.watchRecord(g, name, listener);
+      }
+      override async connect(): Promise<void> {
+        if (lost) await rejoin.wait;
+        return super.connect();
+      }
+      override async claim(g: string, partition: string, value: string): Promise<boolean> {
+        if (lost && !rejoined) claimsWhileRejoining.push(partition);
+        return super.claim(g, partition, value);
+      }
+    }
+    const backend = new HeldRejoin({ store: group.store });
+    const coordinator = coordinatorOn(backend);
+    coordinator.on('lost', () => (lost = true));
+    coordinator.on('rejoined', () => (rejoined = true));
+    try {
+      await coordinator.start();
+      await coordinator.addPartitions(['t:0', 't:1']);
+      await waitFor('both partitions owned', () => coordinator.isOwned('t:0') && coordinator.isOwned('t:1'));
+      const oldId = coordinator.memberId;
+      group.store.expireSession(backend.sessionId!);
+      await waitFor('the session lost', () => lost);
+      // A record written before the loss was noticed: a newer generation, the old id in it with both partitions.
+      if (group.observer.state === 'idle') await group.observer.connect();
+      const current = (await group.observer.readRecord(group.name, 'allocation'))!;
+      const generation = parseAllocation(current.value, current.location).generation + 5;
+      const written = await group.observer.writeRecord(
+        group.name,
+        'allocation',
+        formatAllocation({
+          generation,
+          leader: oldId,
+          strategy: 'placement',
+          members: [oldId],
+          partitions: ['t:0', 't:1'],
+          assignment: { [oldId]: { t: [0, 1] } },
+        }),
+        current.version,
+      );
+      expect(written).not.toBeNull();
+      // Delivered on the old session's watch.
+      backend.allocationListener!((await group.observer.readRecord(group.name, 'allocation'))!);
+      await sleep(300);
+      expect(claimsWhileRejoining).toEqual([]);
+      rejoin.open();
+      await waitFor('the rejoin', () => rejoined);
+      // Alone in the group under its new id, it leads, publishes, and owns both again.
+      await waitFor('both partitions owned again', () => coordinator.isOwned('t:0') && coordinator.isOwned('t:1'));
+      expect(coordinator.memberId).not.toBe(oldId);
     } finally {
       await coordinator.stop().catch(() => undefined);
     }
