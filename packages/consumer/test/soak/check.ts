@@ -111,14 +111,22 @@ export function checkRecord(
     }
   }
 
-  // Overlaps, leaving out the handler call in flight when its process was stopped.
-  const stoppedAt = new Map<string, number[]>();
+  // Overlaps, leaving out the handler call in flight when its process was stopped. The signal is not instant: a call
+  // may begin just after SIGSTOP was sent and before the process stops. One that began in that window and ended after
+  // SIGCONT was running when the process stopped (nothing runs while it is stopped); one that ended before SIGCONT ran
+  // whole before the stop and counts like any other.
+  const stops = new Map<string, Array<{ stop: number; cont: number }>>();
   for (const e of events) {
-    if (e.type === 'signal' && e.signal === 'SIGSTOP') {
-      stoppedAt.set(e.incarnation, [...(stoppedAt.get(e.incarnation) ?? []), e.at]);
-    }
+    if (e.type !== 'signal') continue;
+    const list = stops.get(e.incarnation) ?? [];
+    if (e.signal === 'SIGSTOP') list.push({ stop: e.at, cont: Infinity });
+    if (e.signal === 'SIGCONT' && list.length > 0) list[list.length - 1]!.cont = e.at;
+    stops.set(e.incarnation, list);
   }
-  const inFlightAtStop = (i: Interval) => (stoppedAt.get(i.member) ?? []).some((at) => i.start <= at && i.end >= at);
+  const inFlightAtStop = (i: Interval) =>
+    (stops.get(i.member) ?? []).some(
+      ({ stop, cont }) => (i.start <= stop && i.end >= stop) || (i.start > stop && i.start < cont && i.end >= cont),
+    );
   const overlaps = log.describeOverlaps(inFlightAtStop);
   if (overlaps.length > 0) failures.push(`two members on one partition at once: ${abridged(overlaps, 3)}`);
 
