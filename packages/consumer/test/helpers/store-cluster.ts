@@ -72,8 +72,24 @@ class Case {
     try {
       await admin.createTopics({
         topics: [{ topic: this.topic, numPartitions: PARTITIONS, replicationFactor: 3 }],
-        waitForLeaders: true,
+        waitForLeaders: false,
       });
+      // kafkajs's own wait for leaders gives up when the broker it asks has not heard of the new topic yet
+      // (UNKNOWN_TOPIC_OR_PARTITION, seen on CI's fresh cluster): ask until every partition has a leader.
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const led = await admin.fetchTopicMetadata({ topics: [this.topic] }).then(
+          ({ topics }) =>
+            topics[0]!.partitions.length === PARTITIONS && topics[0]!.partitions.every((p) => p.leader >= 0),
+          (error: unknown) => {
+            if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
+            return false;
+          },
+        );
+        if (led) break;
+        if (Date.now() > deadline) throw new Error(`topic ${this.topic} has no leader for every partition after 30 s`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
     } finally {
       await admin.disconnect();
     }
