@@ -992,7 +992,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     if (offsets.length === 0) return;
     // A clock gone stale only because this process was starved (a loaded machine, a long GC) comes back with the
     // next heartbeat: wait for it (at most the fencing timeout) rather than drop the commit.
-    await this.contactConfirmed();
+    if (this.clockStale(performance.now())) await this.waitForContact();
     const send = () =>
       this.offsets.commit(offsets, {
         // Names the member (its id changes on rejoin), so that an observer can tell whose work a commit was.
@@ -1005,13 +1005,8 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
         // owner handles it again (a duplicate, never a loss).
         keep: (o) => {
           const id = tpId(o.topic, o.partition);
-          return (
-            this.coordinator.isOwned(id) &&
-            !this.coordinator.isFenced &&
-            !this.clockStale(performance.now()) &&
-            this.committed.get(id) !== o.offset &&
-            keep(o)
-          );
+          // The rule that gates handing messages out gates their commit too.
+          return this.mayHandOut(o.topic, o.partition) && this.committed.get(id) !== o.offset && keep(o);
         },
       });
     const started = performance.now();
@@ -1035,16 +1030,14 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
   }
 
   /**
-   * Waits, at most the fencing timeout, while the fencing clock looks stale but the member is neither fenced nor has
-   * lost its session: the heartbeat of a starved process is on its way. Says whether contact is fresh.
+   * Waits, at most the fencing timeout, while the fencing clock looks stale but the member is not fenced: the
+   * heartbeat of a starved process is on its way. The commit's own check decides afterwards.
    */
-  private async contactConfirmed(): Promise<boolean> {
+  private async waitForContact(): Promise<void> {
     const deadline = performance.now() + this.coordinator.fencingTimeout;
-    while (this.clockStale(performance.now())) {
-      if (this.coordinator.isFenced || performance.now() >= deadline) return false;
+    while (this.clockStale(performance.now()) && !this.coordinator.isFenced && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    return !this.coordinator.isFenced;
   }
 
   /** Commits refused because the topic no longer exists: nothing to keep for them. */
