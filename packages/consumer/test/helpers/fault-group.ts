@@ -146,7 +146,32 @@ export class FaultGroup {
   }
 
   async stable(timeoutMs = 20_000): Promise<void> {
-    await waitFor(`a stable allocation of ${this.partitions} partitions`, () => this.isStable(), timeoutMs);
+    const since = wallClock();
+    await waitFor(`a stable allocation of ${this.partitions} partitions`, () => this.isStable(), timeoutMs).catch(
+      (error: Error) => {
+        throw new Error(`${error.message}: ${this.describeViews(since)}`);
+      },
+    );
+  }
+
+  /** Each member's generation, assignment and last events, with times in ms relative to `since` (a wallClock()). */
+  describeViews(since: number): string {
+    const local = [...this.members.values()].map(
+      (m) =>
+        `${m.name} gen ${m.consumer.generation} [${m.consumer.assignment.join(',')}] events ` +
+        m.events
+          .filter((e) => e.event !== 'rebalance' || e.at >= since)
+          .slice(-12)
+          .map(
+            (e) =>
+              `${e.event}@${Math.round(e.at - since)}${e.event.startsWith('backend:') ? JSON.stringify(e.info) : ''}`,
+          )
+          .join(' '),
+    );
+    const remote = [...this.remote.entries()].map(
+      ([name, v]) => `${name} gen ${v.generation} [${v.assignment.join(',')}]`,
+    );
+    return [...local, ...remote].join('; ');
   }
 
   /** The generation the members follow (the highest, if they disagree for a moment). */

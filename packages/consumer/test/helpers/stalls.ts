@@ -66,7 +66,10 @@ class Members {
     return this.all.filter((m) => m.child.exitCode === null && m.child.signalCode === null);
   }
 
-  /** The running members on one generation that gives each partition to exactly one of them. */
+  /**
+   * The running members on one generation that gives each partition to exactly one of them, each owning some (a member
+   * that has joined but reads the generation before its join owns nothing yet: the rebalance for it is still to come).
+   */
   async settled(what: string, timeoutMs = 90_000): Promise<void> {
     await waitFor(
       what,
@@ -75,7 +78,7 @@ class Members {
         const owned = members.flatMap((m) => m.assignment);
         return (
           members.length > 0 &&
-          members.every((m) => m.generation === members[0]!.generation) &&
+          members.every((m) => m.generation === members[0]!.generation && m.assignment.length > 0) &&
           owned.length === PARTITIONS &&
           new Set(owned).size === PARTITIONS
         );

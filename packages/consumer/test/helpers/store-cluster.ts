@@ -241,7 +241,10 @@ export function describeStoreCluster(backend: StoreClusterBackend): void {
         await Promise.all(down.map((n) => cluster.start(n)));
         await c.leader();
         const quorumAt = wallClock();
-        await c.group.stable(S + 15_000);
+        // The old sessions' entries and claims outlive the quorum's return by up to a session (a new leader extends
+        // every lease by its TTL), and a loaded machine slows the servers' catching up: a generous bound, the time
+        // itself is printed below.
+        await c.group.stable(S + 30_000);
         const stableAt = wallClock();
         await c.drain();
         const fenced = [...c.group.members.values()].map(
