@@ -4,6 +4,7 @@
 //   worker → parent: {type: 'started', name, memberId} | {type: 'stopped', name}
 //                    {type: 'rebalance', name, memberId, generation, at} after each rebalance a member applied
 //                    {type: 'delivered', name, partition, at} for each batch handed to a member
+//                    {type: 'event', name, event, memberId, detail, at} for lost, rejoined, fenced, unfenced, error
 //                    {type: 'counters', req, writes, bytes, events, rss, members, compute} (compute: strategy ms since
 //                    the last counters request)
 // Usage (by scale.js): node scale-worker.js <zk|etcd> <brokers> <group> <topic> <strategy>
@@ -62,7 +63,15 @@ async function startOnce(name) {
   consumer.on('rebalance', ({ generation }) =>
     send({ type: 'rebalance', name, memberId: consumer.memberId, generation, at: now() }),
   );
-  consumer.on('error', () => undefined);
+  // A member that loses its session rejoins under a new id: the bench must follow it, and say so.
+  for (const event of ['lost', 'rejoined', 'fenced', 'unfenced']) {
+    consumer.on(event, (info) =>
+      send({ type: 'event', name, event, memberId: consumer.memberId, detail: info?.reason, at: now() }),
+    );
+  }
+  consumer.on('error', (error) =>
+    send({ type: 'event', name, event: 'error', detail: `${error.code ?? ''} ${error.message}`.trim(), at: now() }),
+  );
   await consumer.connect();
   const running = consumer.run({
     eachBatch: async (batch) => send({ type: 'delivered', name, partition: `${topic}:${batch.partition}`, at: now() }),

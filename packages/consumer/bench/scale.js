@@ -57,7 +57,7 @@ async function waitFor(condition, timeoutMs, what, group) {
   const deadline = performance.now() + timeoutMs;
   while (!condition()) {
     if (group?.failed) throw group.failed;
-    if (performance.now() > deadline) throw new Error(`timed out: ${what}`);
+    if (performance.now() > deadline) throw new Error(`timed out: ${what}${group ? `: ${group.describe()}` : ''}`);
     await sleep(2);
   }
 }
@@ -131,6 +131,8 @@ class Group {
     this.nextName = 0;
     this.requests = new Map();
     this.nextRequest = 0;
+    /** lost, rejoined, fenced, unfenced, error → how many the members reported. */
+    this.events = new Map();
   }
 
   async open(workerCount) {
@@ -168,6 +170,20 @@ class Group {
     else if (m.type === 'rebalance') {
       const member = this.members.get(m.name);
       if (member) member.generation = Math.max(member.generation, m.generation);
+    } else if (m.type === 'event') {
+      // Rare at these sizes on a quiet machine, and worth knowing when they happen: counted and printed.
+      this.events.set(m.event, (this.events.get(m.event) ?? 0) + 1);
+      if (m.event !== 'error' || this.events.get('error') <= 5) {
+        log(`  ${this.kind} ${this.name}: ${m.name} ${m.event}${m.detail ? ` (${m.detail})` : ''}`);
+      }
+      const member = this.members.get(m.name);
+      if (m.event === 'rejoined' && member) {
+        // Joined again as a new member: that id is the one the records list from now on.
+        this.byMemberId.delete(member.memberId);
+        member.memberId = m.memberId;
+        member.generation = -1;
+        this.byMemberId.set(m.memberId, m.name);
+      }
     } else if (m.type === 'started') {
       const member = this.members.get(m.name);
       member.memberId = m.memberId;
@@ -222,6 +238,24 @@ class Group {
   /** The live member ids the bench expects: the workers' members and `extra` (a crash member). */
   expectedIds(extra = []) {
     return [...[...this.members.values()].map((m) => m.memberId), ...extra].sort();
+  }
+
+  /** What stands between the group and stable(), for a timeout's message. */
+  describe() {
+    const r = this.record;
+    if (!r) return 'no allocation record published';
+    const expected = this.expectedIds();
+    const listed = new Set(r.members);
+    const missing = expected.filter((id) => id === undefined || !listed.has(id));
+    const extra = r.members.filter((id) => !expected.includes(id));
+    const behind = [...this.members.values()].filter((m) => m.generation < r.generation);
+    const generations = new Map();
+    for (const m of behind) generations.set(m.generation, (generations.get(m.generation) ?? 0) + 1);
+    return (
+      `record generation ${r.generation} lists ${r.members.length} of ${expected.length} members ` +
+      `(${missing.length} missing, ${extra.length} not expected); ${behind.length} members behind it ` +
+      `(at generations ${[...generations].map(([g, n]) => `${g}: ${n}`).join(', ') || 'none'})`
+    );
   }
 
   /** The published record covers exactly the expected members, and each of them applied it. */
@@ -372,6 +406,7 @@ async function benchKiel(kind, strategy, members, partitions, topic, producer) {
       log(`  ${kind} ${strategy} ${members}×${partitions} crash ${trial + 1}: ${ms.toFixed(0)} ms (${moved} moved)`);
     }
   } finally {
+    result.events = Object.fromEntries(group.events);
     await group.close();
   }
   return result;
@@ -473,6 +508,14 @@ function report(rows, peers, seconds) {
         `${m(r.leaveEvents)}/${m(r.joinEvents).trim().padEnd(5)}| ${f(r.recordBytes, 7)} ${(r.rssPerMember / 2 ** 20).toFixed(1).padStart(6)} ` +
         `${percentile(r.compute, 50)?.toFixed(1).padStart(6)}`,
     );
+  }
+  const eventful = rows.filter((r) => Object.keys(r.events ?? {}).length > 0);
+  if (eventful.length > 0) {
+    console.log('\nmember events during a configuration (a lost session rejoins under a new id)');
+    for (const r of eventful) {
+      const events = Object.entries(r.events).map(([e, n]) => `${e} ${n}`);
+      console.log(`${r.kind} ${r.strategy} ${r.members}×${r.partitions}: ${events.join(', ')}`);
+    }
   }
   if (peers.length > 0) {
     console.log('\nkafkajs group (eager protocol: every partition stops), same topic, same run, ms (p50 p99)');
