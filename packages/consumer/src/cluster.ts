@@ -61,17 +61,23 @@ export function parseHostPort(value: string, option: string): { host: string; po
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** The fetch connections kept per broker beside its control connection (see {@link Cluster.fetchBroker}). */
+export type FetchLane = 'session' | 'eager';
+const FETCH_LANES: readonly FetchLane[] = ['session', 'eager'];
+
 /** How long a metadata request may go unanswered before the next broker is asked as well, ms. */
 const METADATA_HEDGE_MS = 1_000;
 
 /**
- * The client's view of a Kafka cluster: bootstrap, metadata (topics, partitions, leaders), one lazily opened
- * connection per broker, coordinators, and retry with healing for retriable errors.
+ * The client's view of a Kafka cluster: bootstrap, metadata (topics, partitions, leaders), lazily opened connections
+ * per broker (one for requests, two for fetches), coordinators, and retry with healing for retriable errors.
  */
 export class Cluster extends EventEmitter<ClusterEvents> {
   private readonly options: ClusterOptions;
   private readonly bootstrap: ReadonlyArray<{ host: string; port: number }>;
   private readonly brokers = new Map<number, Broker>();
+  /** Fetch connections, by `${nodeId}/${lane}` (see {@link Cluster.fetchBroker}). */
+  private readonly fetchBrokers = new Map<string, Broker>();
   private readonly topics = new Map<string, PartitionMetadata[]>();
   /** Topic ids from metadata (v10+), to tell a re-created topic from a lagging broker's answer. */
   private readonly topicIds = new Map<string, string>();
@@ -106,6 +112,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.closed = true;
     for (const broker of this.brokers.values()) broker.close();
     this.brokers.clear();
+    for (const broker of this.fetchBrokers.values()) broker.close();
+    this.fetchBrokers.clear();
   }
 
   /** Adds topics to the set whose metadata is kept, and loads them. */
@@ -167,6 +175,33 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       throw new KielError('ERR_CONNECTION', `broker ${nodeId} is not in the cluster metadata`, { retriable: true });
     }
     return broker;
+  }
+
+  /**
+   * A connection to broker `nodeId` for fetches alone, one per lane (`session`: the session fetch; `eager`: the
+   * fetches beside it), opened on first use, to the address metadata gives. A broker reads one request per connection
+   * at a time and answers in order, so a fetch parked in a long poll holds up whatever follows it on its connection
+   * for up to `maxWaitTime`: commits, offset reads and ListOffsets on the connection of {@link Cluster.broker}, and an
+   * eager fetch for a newly assigned partition behind the session fetch.
+   */
+  fetchBroker(nodeId: number, lane: FetchLane): Broker {
+    const control = this.broker(nodeId);
+    const key = `${nodeId}/${lane}`;
+    const known = this.fetchBrokers.get(key);
+    if (known && known.host === control.host && known.port === control.port) return known;
+    known?.close();
+    const broker = new Broker(nodeId, control.host, control.port, this.options);
+    this.fetchBrokers.set(key, broker);
+    return broker;
+  }
+
+  /** Closes and forgets the fetch connections of a node (it left the cluster or moved). */
+  private dropFetchBrokers(nodeId: number): void {
+    for (const lane of FETCH_LANES) {
+      const key = `${nodeId}/${lane}`;
+      this.fetchBrokers.get(key)?.close();
+      this.fetchBrokers.delete(key);
+    }
   }
 
   /** Sends a request to a broker by node id. */
@@ -255,6 +290,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     const known = this.brokers.get(nodeId);
     if (known && known.host === host && known.port === port) return known;
     known?.close();
+    if (known) this.dropFetchBrokers(nodeId);
     const broker = new Broker(nodeId, host, port, this.options);
     this.brokers.set(nodeId, broker);
     return broker;
@@ -343,6 +379,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       if (!seen.has(nodeId)) {
         broker.close();
         this.brokers.delete(nodeId);
+        this.dropFetchBrokers(nodeId);
       }
     }
     for (const topic of response.topics) {

@@ -424,6 +424,8 @@ export abstract class BaseConsumer<
     this.stopRequested = true;
     // Closing is asking for no more: what consume() returned was handled, and its commit is the last.
     this.settleConsumed();
+    // The run loop may be waiting up to maxWaitTime for data on an idle topic: it is to stop now.
+    this.fetcher.interrupt();
     try {
       await this.running?.catch(() => undefined);
       await Promise.allSettled([...this.handling.values()]);

@@ -199,6 +199,8 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
   private pumpScheduled = false;
   /** Wakes a `take()` waiting for data. */
   private wakeTaker: (() => void) | undefined;
+  /** interrupt() was called: the waiting (or next) take() returns at once. */
+  private interrupted = false;
 
   constructor(cluster: Cluster, options: FetcherOptions) {
     super();
@@ -353,7 +355,10 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     const deadline = performance.now() + maxWait;
     for (;;) {
       const taken = this.takeNow(filter);
-      if (taken.length > 0 || !this.running) return taken;
+      if (taken.length > 0 || !this.running || this.interrupted) {
+        this.interrupted = false;
+        return taken;
+      }
       const left = deadline - performance.now();
       if (left <= 0) return taken;
       await new Promise<void>((resolve) => {
@@ -366,6 +371,15 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
       });
       this.wakeTaker = undefined;
     }
+  }
+
+  /**
+   * Ends the `take()` waiting now (or the next one) with what is queued, possibly nothing: its caller is closing and
+   * must not sit out `maxWaitTime` on an idle topic.
+   */
+  interrupt(): void {
+    this.interrupted = true;
+    this.wakeTaker?.();
   }
 
   /** The application is done with a batch: its bytes leave the budget and fetching may continue. */
@@ -547,7 +561,8 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     marked: PartitionState[],
     seqs: number[],
   ): Promise<FetchTraceResult | undefined> {
-    const broker = this.cluster.broker(brokerId);
+    // Fetches have connections of their own: a long poll would hold up commits and offset reads behind it.
+    const broker = this.cluster.fetchBroker(brokerId, useSession ? 'session' : 'eager');
     await broker.connect();
     const version = broker.versions.Fetch ?? 0;
     // Eager fetches run beside the session fetch, so they stay outside the session.
