@@ -22,9 +22,10 @@ module.exports = {
   reporters: ['default', path.join(__dirname, 'scripts', 'jest-summary-reporter.js')],
   // kafkajs, which the tests use to produce, otherwise prints TimeoutNegativeWarning on Node 24 (see the file).
   setupFiles: [path.join(__dirname, 'scripts', 'jest-setup.js')],
-  // In CI a failed assertion that skips a test's close() must not leave Jest waiting on an open socket for good:
-  // the run ends once the tests are done. Still needed: without it, @kiel/consumer's suite under CI=true did not exit
-  // after its last test ("Jest did not exit one second after the test run has completed"), although it exits
-  // without CI=true; what stays open there is not found yet (issue 17).
-  forceExit: process.env.CI === 'true',
+  // A failed assertion that skips a test's close() must not leave Jest waiting on an open socket for good: the run
+  // ends once the tests are done. Still needed: @kiel/consumer's suite sometimes does not exit after its last test
+  // ("Jest did not exit one second after the test run has completed"), first seen under CI=true and since then once
+  // without it (so `npm test` on a new machine could hang); run alone with --detectOpenHandles it exits and names
+  // nothing. What stays open is not found yet (issue 17).
+  forceExit: true,
 };
