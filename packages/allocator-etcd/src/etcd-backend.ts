@@ -48,6 +48,8 @@ interface Session {
   stream?: IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
   pending: number[];
   timer?: NodeJS.Timeout;
+  /** A keepalive stream failed: the next attempt, sooner than the next tick. */
+  retryTimer?: NodeJS.Timeout;
   /** One per unanswered keepalive: fires `disconnected` if the answer is late. */
   readonly replyTimers: Set<NodeJS.Timeout>;
 }
@@ -339,6 +341,8 @@ export class EtcdBackend implements AllocatorBackend {
   private stopKeepAlive(session: Session): void {
     clearInterval(session.timer);
     session.timer = undefined;
+    clearTimeout(session.retryTimer);
+    session.retryTimer = undefined;
     for (const timer of session.replyTimers) clearTimeout(timer);
     session.replyTimers.clear();
     if (session.stream) endStream(session.stream);
@@ -456,6 +460,15 @@ export class EtcdBackend implements AllocatorBackend {
       return;
     }
     this.markDisconnected(mapped.message);
+    // Try a new stream soon rather than at the next tick (TTL/4 away): after a server dies, the client's pool moves
+    // to a live one within a few attempts (its circuit breaker skips a host after three failures), and at one attempt
+    // per tick that could take most of the TTL, as it did once in CI when the etcd leader was killed.
+    if (session.retryTimer === undefined) {
+      session.retryTimer = setTimeout(() => {
+        session.retryTimer = undefined;
+        if (this.session === session && !session.stream) this.sendKeepAlive(session);
+      }, keepAliveRetryDelay(session));
+    }
   }
 
   private markDisconnected(reason: string): void {
@@ -896,6 +909,11 @@ export class EtcdBackend implements AllocatorBackend {
 /** Keepalives go out every TTL/4, as the AllocatorBackend contract asks of liveness round-trips. */
 function keepAliveInterval(session: Session): number {
   return Math.max(100, Math.floor(session.ttlMs / 4));
+}
+
+/** The pause before a new keepalive stream after one failed: a fifth of the interval, from 50 to 500 ms. */
+function keepAliveRetryDelay(session: Session): number {
+  return Math.max(50, Math.min(500, Math.floor(keepAliveInterval(session) / 5)));
 }
 
 function toRecord(kv: IKeyValue, location: string): VersionedRecord {
