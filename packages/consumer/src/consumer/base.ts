@@ -406,6 +406,8 @@ export abstract class BaseConsumer<
   /** Stops `run()` (and iterators) after the batch in hand; resolves when it has stopped. */
   async stop(): Promise<void> {
     this.stopRequested = true;
+    // The run loop may be waiting up to maxWaitTime for data on an idle topic: it is to stop now.
+    if (this.running) this.fetcher.interrupt();
     await this.running?.catch(() => undefined);
   }
 

@@ -146,6 +146,14 @@ interface BrokerFetches {
 const MAX_EAGER_FETCHES = 1;
 
 /**
+ * The longest an eager fetch waits for data, ms (less when `maxWaitTime` is less). Partitions that become fetchable
+ * while the session fetch is parked (newly assigned ones) are polled at most this far apart until the session fetch
+ * comes back and takes them in: an eager fetch parked for the whole `maxWaitTime` on idle partitions would keep the
+ * next newly assigned partition waiting behind it (one eager fetch per broker).
+ */
+const EAGER_MAX_WAIT_MS = 100;
+
+/**
  * A fetch still unanswered this long after `maxWaitTime` is suspect (a frozen broker keeps its sockets open, so
  * nothing fails): metadata is checked, and partitions whose leader moved meanwhile are fetched from the new leader
  * without waiting for the old request to time out. Checked again every {@link STUCK_RECHECK_MS}.
@@ -459,6 +467,10 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
     }
     if (b.retryTimer) return; // backing off after a failure
     if (b.session && b.eager >= MAX_EAGER_FETCHES) return;
+    // The session fetch is sent again only once the eager ones are back (within EAGER_MAX_WAIT_MS), so that it takes
+    // in every partition: one that was always in an eager fetch when the session fetch went out would be polled
+    // eagerly for ever rather than wait in the session.
+    if (!b.session && b.eager > 0) return;
     const wanted = this.wanted(brokerId);
     if (wanted.length === 0) return;
     const useSession = !b.session;
@@ -578,7 +590,7 @@ export class Fetcher extends EventEmitter<FetcherEvents> {
       response = await broker.send(
         'Fetch',
         {
-          maxWaitMs: this.options.maxWaitTime,
+          maxWaitMs: useSession ? this.options.maxWaitTime : Math.min(this.options.maxWaitTime, EAGER_MAX_WAIT_MS),
           minBytes: this.options.minBytes,
           maxBytes: this.options.maxBytes,
           isolationLevel:
