@@ -851,7 +851,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       let assignment: Assignment;
       try {
         assignment = this.options.strategy(memberIds, partitions, {
-          ...(previous ? { previous: previous.assignment } : {}),
+          // A copy: the published record is shared (frozen) and a strategy may change what it is given.
+          ...(previous ? { previous: structuredClone(previous.assignment) } : {}),
           weights,
         });
       } catch (err) {

@@ -344,6 +344,32 @@ export function formatAllocation(record: AllocationRecord): string {
  * `location`, or ERR_RECORD_FORMAT for a format this version does not know (written by a newer kiel).
  */
 export function parseAllocation(text: string, location: string): AllocationRecord {
+  // Every member of a group in one process reads the same record at each generation: parse it once. The record
+  // handed out is frozen, since they share it.
+  if (lastParsed?.text === text) return lastParsed.record;
+  const record = freezeRecord(parseAllocationText(text, location));
+  lastParsed = { text, record };
+  return record;
+}
+
+/** The last allocation record parsed in this process, and its text. */
+let lastParsed: { readonly text: string; readonly record: AllocationRecord } | undefined;
+
+/** Freezes a parsed record down to its partition id lists. */
+function freezeRecord(record: AllocationRecord): AllocationRecord {
+  for (const topics of Object.values(record.assignment)) {
+    for (const ids of Object.values(topics)) Object.freeze(ids);
+    Object.freeze(topics);
+  }
+  Object.freeze(record.assignment);
+  Object.freeze(record.members);
+  Object.freeze(record.partitions);
+  if (record.waiting) Object.freeze(record.waiting);
+  if (record.named) Object.freeze(record.named);
+  return Object.freeze(record);
+}
+
+function parseAllocationText(text: string, location: string): AllocationRecord {
   const value = parseJson(text, location) as Partial<AllocationRecord> | null;
   if (value === null || typeof value !== 'object') throw malformed(location, 'expected a JSON object');
   const format = formatOf(value);

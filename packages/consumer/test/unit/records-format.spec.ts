@@ -66,6 +66,27 @@ describe('allocation record layout', () => {
     expect(owned(back)).toBe(owned(r));
   });
 
+  it('is parsed once per process for the members that share it, and handed out frozen', () => {
+    const r = record(members(64), ids('orders', 3_000), sticky);
+    const text = formatAllocation(r);
+    const first = parseAllocation(text, 'a');
+    // Another member of the same process reads the same text (a copy of it, as a second read from the server is).
+    expect(parseAllocation((' ' + text).slice(1), 'b')).toBe(first);
+    expect(Object.isFrozen(first) && Object.isFrozen(first.assignment) && Object.isFrozen(first.partitions)).toBe(true);
+    const someone = first.members[0]!;
+    expect(() => (first.assignment[someone]!['orders'] as number[]).push(1)).toThrow(TypeError);
+    // A new generation is parsed anew; a malformed text still throws every time.
+    const next = parseAllocation(formatAllocation({ ...r, generation: 8 }), 'a');
+    expect(next).not.toBe(first);
+    expect(next.generation).toBe(8);
+    expect(owned(next)).toBe(owned(r));
+    for (let i = 0; i < 2; i++) {
+      expect(() => parseAllocation('{"format":2,"generation":1}', 'c')).toThrow(
+        expect.objectContaining({ code: 'ERR_MALFORMED_RECORD', location: 'c' }),
+      );
+    }
+  });
+
   it('an older member meeting format 2 refuses it as malformed, never misreads it', () => {
     const text = formatAllocation(record(members(64), ids('orders', 5_000)));
     expect(() => olderReader(text)).toThrow(expect.objectContaining({ code: 'ERR_MALFORMED_RECORD' }));
