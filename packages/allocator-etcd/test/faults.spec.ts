@@ -55,9 +55,10 @@ describe('EtcdBackend under faults (private etcd)', () => {
 
     const pausedAt = Date.now();
     await etcd.pause();
-    await eventually('disconnected', () => a.state === 'disconnected', 3_000);
-    // Keepalives go out every TTL/4 = 1 s; one unanswered within 750 ms is enough.
-    expect(Date.now() - pausedAt).toBeLessThan(2_500);
+    await eventually('disconnected', () => a.state === 'disconnected', 4_000);
+    // Keepalives go out every TTL/4 = 1 s; one unanswered within 750 ms is enough: about 1.75 s at most on a quiet
+    // machine (2.7 s once on a loaded one). What must hold is that it is noticed before the 4 s TTL could run out.
+    expect(Date.now() - pausedAt).toBeLessThan(3_500);
     // No call hangs while etcd is frozen.
     const stuck = await rejection(a.readRecord('g', 'allocation'));
     expect({ code: stuck.error.code, retriable: stuck.error.retriable }).toEqual({
