@@ -30,9 +30,22 @@ const WRITE_METHODS = ['join', 'leave', 'writeRecord', 'claim', 'release'];
 /**
  * Counts what `backend` costs its server, into `counters` (the bench's view; the backend is untouched):
  * `writes` (calls of WRITE_METHODS), `bytes` (the values written: records, claims, member entries) and `events`
- * (watch deliveries to this member's listeners).
+ * (watch deliveries to this member's listeners). `timed(method, startedAt, endedAt, arg)`, when given, is told of
+ * every connect, join and write once it settled (`arg`: its second argument, a claim's partition).
  */
-function instrument(backend, counters) {
+function instrument(backend, counters, timed) {
+  if (timed) {
+    for (const method of ['connect', ...WRITE_METHODS]) {
+      const original = backend[method].bind(backend);
+      backend[method] = (...args) => {
+        const started = performance.timeOrigin + performance.now();
+        const end = () => timed(method, started, performance.timeOrigin + performance.now(), args[1]);
+        const call = original(...args);
+        call.then(end, end);
+        return call;
+      };
+    }
+  }
   counters.writes ??= 0;
   counters.bytes ??= 0;
   counters.events ??= 0;

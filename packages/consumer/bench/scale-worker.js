@@ -7,6 +7,9 @@
 //                    {type: 'event', name, event, memberId, detail, at} for lost, rejoined, fenced, unfenced, error
 //                    {type: 'counters', req, writes, bytes, events, rss, members, compute} (compute: strategy ms since
 //                    the last counters request)
+//                    {type: 'trace', name, direction, partition, phase, claimWaitMs, at} with --trace: each partition's
+//                    handoff (start, end) from the kiel:consumer:handoff channel
+//                    {type: 'call', name, method, started, ended, partition} with --trace: each backend connect, join and write
 // Usage (by scale.js): node scale-worker.js <zk|etcd> <brokers> <group> <topic> <strategy>
 'use strict';
 
@@ -33,6 +36,38 @@ const timed = Object.defineProperty(
   { value: strategyName },
 );
 const members = new Map();
+let profiler;
+/** consumer instance → member name, for the tracing channel (which tells consumers apart by instance). */
+const nameOf = new WeakMap();
+const tracing = process.env.BENCH_SCALE_TRACE === '1';
+/** With --trace, how late this process's event loop ran (a busy process delays every member in it), since the last counters request. */
+const loopDelay = tracing ? require('node:perf_hooks').monitorEventLoopDelay({ resolution: 5 }) : undefined;
+loopDelay?.enable();
+if (tracing) {
+  const { tracingChannel } = require('node:diagnostics_channel');
+  const { channels } = require('../dist');
+  const trace = (phase) => (context) => {
+    const name = nameOf.get(context.consumer);
+    if (name === undefined) return;
+    send({
+      type: 'trace',
+      name,
+      direction: context.direction,
+      partition: `${context.topic}:${context.partition}`,
+      phase,
+      claimWaitMs: context.result?.claimWaitMs,
+      outcome: context.result?.outcome,
+      at: now(),
+    });
+  };
+  tracingChannel(channels.handoff).subscribe({
+    start: trace('start'),
+    end: () => undefined,
+    asyncStart: () => undefined,
+    asyncEnd: trace('end'),
+    error: () => undefined,
+  });
+}
 // The bench went away: so do its members' sessions.
 process.on('disconnect', () => process.exit(0));
 
@@ -54,12 +89,19 @@ async function startOnce(name) {
     brokers: brokers.split(','),
     group,
     topics: [topic],
-    backend: instrument(makeBackend(kind), counters),
+    backend: instrument(
+      makeBackend(kind),
+      counters,
+      tracing
+        ? (method, started, ended, partition) => send({ type: 'call', name, method, started, ended, partition })
+        : undefined,
+    ),
     strategy: timed,
     deserializer: 'raw',
     maxWaitTime: 500,
     offsetReset: 'latest',
   });
+  nameOf.set(consumer, name);
   consumer.on('rebalance', ({ generation }) =>
     send({ type: 'rebalance', name, memberId: consumer.memberId, generation, at: now() }),
   );
@@ -103,8 +145,28 @@ process.on('message', (message) => {
       rss: process.memoryUsage().rss,
       members: members.size,
       compute,
+      loopDelayMaxMs: loopDelay ? loopDelay.max / 1e6 : undefined,
+      loopDelayP99Ms: loopDelay ? loopDelay.percentile(99) / 1e6 : undefined,
     });
     compute = [];
+    loopDelay?.reset();
+  } else if (message.cmd === 'profile') {
+    // BENCH_SCALE_PROFILE=<dir>: a CPU profile of the trials alone (the start's storm left out), for a person to read.
+    const inspector = require('node:inspector');
+    if (message.on) {
+      profiler = new inspector.Session();
+      profiler.connect();
+      profiler.post('Profiler.enable', () => profiler.post('Profiler.start'));
+    } else if (profiler) {
+      profiler.post('Profiler.stop', (error, result) => {
+        if (!error) {
+          const file = require('node:path').join(process.env.BENCH_SCALE_PROFILE, `worker-${process.pid}.cpuprofile`);
+          require('node:fs').writeFileSync(file, JSON.stringify(result.profile));
+        }
+        profiler.disconnect();
+        profiler = undefined;
+      });
+    }
   } else if (message.cmd === 'exit') {
     Promise.all([...members.keys()].map(stop)).then(() => process.exit(0), fail);
   }

@@ -3,8 +3,8 @@
 //
 // For each configuration the members run in child processes (scale-worker.js, --per-process members each) and the
 // bench watches the allocation record itself (an observer session that is not a member). Nothing is produced while
-// the group is steady; during a trial the bench produces to the partitions that changed owner, every few ms, until
-// each has delivered a message to its new owner:
+// the group is steady; during a trial the bench produces to the partitions that change owner, every few ms from the
+// moment it sees the record that moves them, until each has delivered a message to its new owner:
 //   leave: a member that does not lead closes gracefully; until every partition that changed owner flows again.
 //   join:  a new member starts in a worker (connect included); the same.
 //   crash: a member in its own process (crash-member.js) is SIGKILLed; the same, so the session timeout (lease TTL)
@@ -17,7 +17,10 @@
 // its eager protocol stops every partition, so its trials produce to all of them.
 //
 // Usage: node packages/consumer/bench/scale.js [--backend zk,etcd] [--strategy naive,sticky] [--members 2,8,32,64]
-//   [--partitions 12,240,1200,3000] [--trials 5] [--crash-trials 2] [--kafkajs-trials 3] [--per-process 16]
+//   [--partitions 12,240,1200,3000] [--trials 5] [--crash-trials 2] [--kafkajs-trials 3] [--per-process 16] [--trace]
+// --trace prints where each leave's and join's time went (record published, revokes, claims and their round trips,
+// first deliveries, each worker's event loop delay). BENCH_SCALE_PROFILE=<dir> writes a CPU profile of each worker
+// over the trials; BENCH_SCALE_WORKER_ARGS passes Node flags to the workers.
 // Needs the local stack and built packages (npm run build).
 'use strict';
 
@@ -41,6 +44,8 @@ const TRIALS = num('trials', 5);
 const CRASH_TRIALS = num('crash-trials', 2);
 const KAFKAJS_TRIALS = num('kafkajs-trials', 3);
 const PER_PROCESS = num('per-process', 16);
+/** --trace: print where each leave's and join's time went (record published, revokes, claims, first delivery). */
+const TRACE = process.argv.includes('--trace');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const now = () => performance.timeOrigin + performance.now();
@@ -124,8 +129,9 @@ class Group {
     /** name → { memberId, worker, generation } */
     this.members = new Map();
     this.byMemberId = new Map();
-    /** partition → { name, at } of the last batch delivered. */
-    this.delivered = new Map();
+    /** `partition|member name` → when that member first delivered a batch of that partition after settleT0. */
+    this.firstDelivery = undefined;
+    this.settleT0 = Infinity;
     this.record = undefined;
     this.recordBytes = 0;
     this.nextName = 0;
@@ -133,6 +139,9 @@ class Group {
     this.nextRequest = 0;
     /** lost, rejoined, fenced, unfenced, error → how many the members reported. */
     this.events = new Map();
+    /** With --trace: the members' handoff steps, and when the observer saw each record generation. */
+    this.traces = [];
+    this.recordAt = new Map();
   }
 
   async open(workerCount) {
@@ -143,6 +152,7 @@ class Group {
       const record = parseAllocation(stored.value, stored.location);
       if (this.record && record.generation <= this.record.generation) return;
       this.record = record;
+      this.recordAt.set(record.generation, now());
       this.recordBytes = Buffer.byteLength(stored.value);
       this.owners = ownersOf(record);
       this.onRecord?.();
@@ -151,7 +161,12 @@ class Group {
       const worker = fork(
         path.join(__dirname, 'scale-worker.js'),
         [this.kind, brokers.join(','), this.name, this.topic, this.strategy],
-        { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+        {
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+          env: { ...process.env, BENCH_SCALE_TRACE: TRACE ? '1' : '0' },
+          // e.g. BENCH_SCALE_WORKER_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the members' processes.
+          execArgv: (process.env.BENCH_SCALE_WORKER_ARGS ?? '').split(' ').filter(Boolean),
+        },
       );
       worker.on('message', (m) => this.onMessage(worker, m));
       // A worker that dies (a client library that throws on its socket) ends this configuration, not the bench.
@@ -166,7 +181,10 @@ class Group {
   }
 
   onMessage(worker, m) {
-    if (m.type === 'delivered') this.delivered.set(m.partition, { name: m.name, at: m.at });
+    if (m.type === 'delivered') {
+      const key = `${m.partition}|${m.name}`;
+      if (this.firstDelivery && m.at > this.settleT0 && !this.firstDelivery.has(key)) this.firstDelivery.set(key, m.at);
+    } else if (m.type === 'trace' || m.type === 'call') this.traces.push(m);
     else if (m.type === 'rebalance') {
       const member = this.members.get(m.name);
       if (member) member.generation = Math.max(member.generation, m.generation);
@@ -232,6 +250,7 @@ class Group {
       events: replies.reduce((n, r) => n + r.events, 0),
       rss: replies.reduce((n, r) => n + r.rss, 0),
       compute: replies.flatMap((r) => r.compute),
+      loopDelay: replies.map((r) => `${r.loopDelayMaxMs?.toFixed(0)}/${r.loopDelayP99Ms?.toFixed(0)}`).join(' '),
     };
   }
 
@@ -278,9 +297,11 @@ class Group {
 }
 
 /**
- * Times one membership change: `act()` at t0, then until the published record lists exactly the expected members
- * and every partition whose owner changed has delivered a message to its new owner after t0. Produces to those
- * partitions meanwhile. Returns the time and what moved.
+ * Times one membership change: `act()` at t0, then until the published record lists exactly the expected members,
+ * each of them applied it, and every partition whose owner changed has delivered a message to its new owner after t0
+ * (the first such delivery counts). From the moment the observer sees a record that moves partitions, the bench
+ * produces to those partitions every few ms, as a topic with traffic would have data waiting for the new owner.
+ * Returns the time and what moved.
  */
 async function settle(group, producer, act, extra = () => []) {
   const before = new Map(group.owners);
@@ -288,20 +309,31 @@ async function settle(group, producer, act, extra = () => []) {
   let moved = [];
   const newOwner = (id) => group.byMemberId.get(group.owners.get(id)) ?? group.owners.get(id);
   const pending = () => moved.filter((id) => !done.has(id));
+  const generation0 = group.record.generation;
+  group.onRecord = () => {
+    if (group.record.generation > generation0) moved = movedBetween(before, group.owners);
+  };
   const stopPulse = pulse(producer, group.topic, pending, pulseInterval);
   const t0 = now();
+  group.traces = [];
+  group.firstDelivery = new Map();
+  group.settleT0 = t0;
+  const deliveredAt = new Map();
+  let stableAt;
   await act();
   let finished = 0;
   try {
     await waitFor(
       () => {
         if (!group.stable(extra())) return false;
+        stableAt ??= now();
         moved = movedBetween(before, group.owners);
         for (const id of moved) {
-          const last = group.delivered.get(id);
-          if (!done.has(id) && last && last.at > t0 && last.name === newOwner(id)) {
+          const first = group.firstDelivery.get(`${id}|${newOwner(id)}`);
+          if (!done.has(id) && first !== undefined) {
             done.add(id);
-            finished = Math.max(finished, last.at);
+            deliveredAt.set(id, first);
+            finished = Math.max(finished, first);
           }
         }
         return pending().length === 0;
@@ -311,9 +343,47 @@ async function settle(group, producer, act, extra = () => []) {
       group,
     );
   } finally {
+    group.onRecord = undefined;
     await stopPulse();
   }
+  if (TRACE) log(traceLine(group, t0, generation0, moved, deliveredAt, stableAt));
   return { ms: (moved.length === 0 ? now() : finished) - t0, moved: moved.length };
+}
+
+/** Where one settle()'s time went, from the members' handoff traces: ms after the act, min/p50/max over the moved. */
+function traceLine(group, t0, generation0, moved, deliveredAt, stableAt) {
+  const ms = (at) => at - t0;
+  const span = (xs) => {
+    if (xs.length === 0) return '-';
+    const f = (x) => x.toFixed(0);
+    return `${f(Math.min(...xs))}/${f(percentile(xs, 50))}/${f(Math.max(...xs))}`;
+  };
+  const movedSet = new Set(moved);
+  const of = (direction, phase) =>
+    group.traces.filter((t) => t.direction === direction && t.phase === phase && movedSet.has(t.partition));
+  const published = [...group.recordAt].filter(([g]) => g > generation0).map(([, at]) => ms(at));
+  const assignEnds = of('assign', 'end').filter((t) => t.outcome === 'done');
+  const calls = (method) => group.traces.filter((t) => t.type === 'call' && t.method === method);
+  const call = (method) => {
+    const xs = calls(method);
+    return xs.length === 0
+      ? ''
+      : `${method} ${span(xs.map((t) => ms(t.started)))}→${span(xs.map((t) => ms(t.ended)))}; `;
+  };
+  return (
+    `    trace (ms after the act, min/p50/max over ${moved.length} moved): record published ` +
+    `${published.length ? published.map((x) => x.toFixed(0)).join(',') : '-'}; ${call('connect')}${call('join')}` +
+    `${call('leave')}${call('writeRecord')}revoke start ` +
+    `${span(of('revoke', 'start').map((t) => ms(t.at)))}, end ${span(of('revoke', 'end').map((t) => ms(t.at)))}; ` +
+    `assign start ${span(of('assign', 'start').map((t) => ms(t.at)))}, claim ` +
+    `${span(
+      calls('claim')
+        .filter((t) => movedSet.has(t.partition))
+        .map((t) => t.ended - t.started),
+    )} ms, claim wait ` +
+    `${span(assignEnds.map((t) => t.claimWaitMs ?? 0))}, end ${span(assignEnds.map((t) => ms(t.at)))}; ` +
+    `first delivery ${span([...deliveredAt.values()].map(ms))}; every member applied ${stableAt ? ms(stableAt).toFixed(0) : '-'}`
+  );
 }
 
 /** A member in its own process (crash-member.js), following what it reports on stdout. */
@@ -368,12 +438,15 @@ async function benchKiel(kind, strategy, members, partitions, topic, producer) {
       result[`${what}Bytes`].push(after.bytes - before.bytes);
       result[`${what}Events`].push(after.events - before.events);
       result[`${what}Moved`].push(moved);
+      if (TRACE) log(`    ${what}: worker event loop delay max/p99 ms since the last trial: ${after.loopDelay}`);
       const t = performance.now();
       formatAllocation(group.record);
       const encode = performance.now() - t;
       result.compute.push(...after.compute.map((c) => c + encode));
       return { ms, moved, writes: after.writes - before.writes };
     };
+    const profiling = process.env.BENCH_SCALE_PROFILE !== undefined;
+    if (profiling) for (const worker of group.workers) worker.send({ cmd: 'profile', on: true });
     for (let trial = 0; trial < TRIALS; trial++) {
       const leader = group.byMemberId.get(group.record.leader);
       const candidates = [...group.members.keys()].filter((n) => n !== leader);
@@ -384,6 +457,10 @@ async function benchKiel(kind, strategy, members, partitions, topic, producer) {
         `  ${kind} ${strategy} ${members}×${partitions} trial ${trial + 1}: leave ${l.ms.toFixed(0)} ms (${l.moved} moved, ` +
           `${l.writes} writes), join ${j.ms.toFixed(0)} ms (${j.moved} moved, ${j.writes} writes)`,
       );
+    }
+    if (profiling) {
+      for (const worker of group.workers) worker.send({ cmd: 'profile', on: false });
+      await sleep(2_000);
     }
     result.recordBytes = group.recordBytes;
     for (let trial = 0; trial < CRASH_TRIALS; trial++) {
@@ -414,23 +491,33 @@ async function benchKiel(kind, strategy, members, partitions, topic, producer) {
 
 async function benchKafkajs(members, partitions, topic, producer) {
   const groupId = `bench-scale-kafkajs-${Date.now()}`;
-  const delivered = new Map();
+  /** partition → when it first delivered after the current settleAll's t0, from a member that joined after t0. */
+  let firstAfter = new Map();
+  let since = Infinity;
   const consumers = [];
   let n = 0;
   const start = async () => {
     const name = `k${n++}`;
     const consumer = kafka.consumer({ groupId });
-    const member = { name, consumer, partitions: [] };
-    consumer.on(consumer.events.GROUP_JOIN, (e) => (member.partitions = e.payload.memberAssignment[topic] ?? []));
+    const member = { name, consumer, partitions: [], joinedAt: 0 };
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      member.partitions = e.payload.memberAssignment[topic] ?? [];
+      member.joinedAt = now();
+    });
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: false });
     await consumer.run({
-      eachBatch: async ({ batch }) => delivered.set(batch.partition, { name, at: now() }),
+      eachBatch: async ({ batch }) => {
+        // A batch of the generation before the change (the eager protocol has not stopped it yet) does not count.
+        if (member.joinedAt > since && !firstAfter.has(batch.partition)) firstAfter.set(batch.partition, now());
+      },
     });
     consumers.push(member);
     return member;
   };
-  const stable = () => {
+  /** Every partition owned once, by members that all joined the current generation (after `after`). */
+  const stable = (after = 0) => {
+    if (consumers.some((m) => m.joinedAt <= after)) return false;
     const owned = consumers.flatMap((m) => m.partitions);
     return owned.length === partitions && new Set(owned).size === partitions;
   };
@@ -438,39 +525,26 @@ async function benchKafkajs(members, partitions, topic, producer) {
   const all = Array.from({ length: partitions }, (_, p) => p);
   /** Until every partition delivered after t0 (the eager protocol stops them all), producing to the rest. */
   const settleAll = async (act) => {
-    const done = new Set();
-    let finished = 0;
     const stopPulse = pulse(
       producer,
       topic,
-      () => all.filter((p) => !done.has(p)).map((p) => `${topic}:${p}`),
+      () => all.filter((p) => !firstAfter.has(p)).map((p) => `${topic}:${p}`),
       pulseInterval,
     );
     const t0 = now();
+    firstAfter = new Map();
+    since = t0;
     try {
       await act();
-      await waitFor(
-        () => {
-          if (!stable()) return false;
-          for (const p of all) {
-            const last = delivered.get(p);
-            if (!done.has(p) && last && last.at > t0) {
-              done.add(p);
-              finished = Math.max(finished, last.at);
-            }
-          }
-          return done.size === partitions;
-        },
-        300_000,
-        'the kafkajs group to settle',
-      );
+      await waitFor(() => stable(t0) && firstAfter.size === partitions, 300_000, 'the kafkajs group to settle');
     } finally {
       await stopPulse();
     }
-    return finished - t0;
+    return Math.max(...firstAfter.values()) - t0;
   };
   try {
-    for (let i = 0; i < members; i++) await start();
+    // Eight at a time, as for kiel's members: one by one, each join is a rebalance of the whole group.
+    for (let i = 0; i < members; i += 8) await Promise.all(Array.from({ length: Math.min(8, members - i) }, start));
     await waitFor(stable, 300_000, 'kafkajs initial assignment');
     for (let trial = 0; trial < KAFKAJS_TRIALS; trial++) {
       const leaving = consumers.splice(1 + Math.floor(Math.random() * (consumers.length - 1)), 1)[0];
@@ -540,9 +614,11 @@ async function main() {
   const rows = [];
   const peers = [];
   const failures = [];
+  const created = [];
   try {
     for (const partitions of PARTITIONS) {
       const topic = await createTopic(partitions);
+      created.push(topic);
       for (const members of MEMBERS) {
         for (const kind of BACKENDS) {
           for (const strategy of STRATEGIES) {
@@ -561,6 +637,11 @@ async function main() {
     }
   } finally {
     await producer.disconnect();
+    // Thousands of partitions per run: a broker keeps files open for each, and runs add up.
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: created }).catch((error) => log(`deleting ${created}: ${error.message}`));
+    await admin.disconnect();
   }
   report(rows, peers, (performance.now() - started) / 1000);
   for (const failure of failures) console.log(`failed: ${failure}`);
