@@ -71,7 +71,21 @@ async function createTopic(partitions) {
   const topic = `bench-scale-${partitions}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`;
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true, timeout: 120_000 });
+  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: false, timeout: 120_000 });
+  // kafkajs's waitForLeaders gives up on UNKNOWN_TOPIC_OR_PARTITION, which a broker still deleting a large topic of
+  // an earlier run answers for a while: poll the metadata instead.
+  const deadline = performance.now() + 120_000;
+  for (;;) {
+    const ready = await admin
+      .fetchTopicMetadata({ topics: [topic] })
+      .then(
+        ({ topics }) => topics[0].partitions.length === partitions && topics[0].partitions.every((p) => p.leader >= 0),
+      )
+      .catch(() => false);
+    if (ready) break;
+    if (performance.now() > deadline) throw new Error(`topic ${topic} has no leader for every partition after 120 s`);
+    await sleep(500);
+  }
   await admin.disconnect();
   return topic;
 }
