@@ -341,7 +341,8 @@ export function formatAllocation(record: AllocationRecord): string {
 
 /**
  * Parses an allocation record in either format (see {@link formatAllocation}). Throws ERR_MALFORMED_RECORD naming
- * `location`, or ERR_RECORD_FORMAT for a format this version does not know (written by a newer kiel).
+ * `location`, or ERR_RECORD_FORMAT for a format this version does not know (written by a newer kiel). The record
+ * returned is frozen, and the same text parsed again returns the same object (copy it to change it).
  */
 export function parseAllocation(text: string, location: string): AllocationRecord {
   // Every member of a group in one process reads the same record at each generation: parse it once. The record
