@@ -2,6 +2,7 @@
  * Encoders of RecordBatch v2 and legacy message sets, for tests, fixtures and anyone producing.
  */
 import { KafkaProtocolError } from '../errors';
+import { Writer } from '../primitives/writer';
 import { crc32, crc32c } from './crc';
 import { CompressionType, defaultCodecs, type CodecRegistry } from './codecs';
 import { LOG_OVERHEAD, RECORD_BATCH_OVERHEAD } from './decode';
@@ -57,107 +58,23 @@ export interface EncodeOptions {
   codecs?: CodecRegistry;
 }
 
-/** A small growable writer for the encoders; the decoders never use it. */
-class ByteWriter {
-  buf: Buffer;
-  pos = 0;
-
-  constructor(size = 256) {
-    this.buf = Buffer.allocUnsafe(size);
-  }
-
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(grown, 0, 0, this.pos);
-    this.buf = grown;
-  }
-
-  int8(v: number): this {
-    this.ensure(1);
-    this.buf.writeInt8(v, this.pos);
-    this.pos += 1;
-    return this;
-  }
-
-  int16(v: number): this {
-    this.ensure(2);
-    this.buf.writeInt16BE(v, this.pos);
-    this.pos += 2;
-    return this;
-  }
-
-  int32(v: number): this {
-    this.ensure(4);
-    this.buf.writeInt32BE(v, this.pos);
-    this.pos += 4;
-    return this;
-  }
-
-  uint32(v: number): this {
-    this.ensure(4);
-    this.buf.writeUInt32BE(v, this.pos);
-    this.pos += 4;
-    return this;
-  }
-
-  int64(v: number): this {
-    if (!Number.isSafeInteger(v)) {
-      throw new KafkaProtocolError('ERR_OUT_OF_RANGE', `int64 field ${v} is not a safe integer`);
-    }
-    this.ensure(8);
-    this.buf.writeBigInt64BE(BigInt(v), this.pos);
-    this.pos += 8;
-    return this;
-  }
-
-  /** Zigzag varint/varlong of a safe integer. */
-  varint(v: number): this {
-    if (!Number.isSafeInteger(v)) throw new KafkaProtocolError('ERR_OUT_OF_RANGE', `varint ${v} is not a safe integer`);
-    let raw = v >= 0 ? v * 2 : -v * 2 - 1;
-    this.ensure(10);
-    while (raw >= 0x80) {
-      this.buf[this.pos++] = (raw % 128) | 0x80;
-      raw = Math.floor(raw / 128);
-    }
-    this.buf[this.pos++] = raw;
-    return this;
-  }
-
-  raw(data: Uint8Array): this {
-    this.ensure(data.length);
-    this.buf.set(data, this.pos);
-    this.pos += data.length;
-    return this;
-  }
-
-  /** Varint-length-prefixed bytes; null is length -1. */
-  varBytes(data: Buffer | null): this {
-    if (data === null) return this.varint(-1);
-    return this.varint(data.length).raw(data);
-  }
-
-  /** Int32-length-prefixed bytes; null is length -1. */
-  bytes(data: Buffer | null): this {
-    if (data === null) return this.int32(-1);
-    return this.int32(data.length).raw(data);
-  }
-
-  result(): Buffer {
-    return this.buf.subarray(0, this.pos);
-  }
-}
-
 const toBytes = (v: Buffer | string | null | undefined): Buffer | null =>
   v === null || v === undefined ? null : typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
 
-function writeRecord(w: ByteWriter, record: RecordInput, offsetDelta: number, timestampDelta: number): void {
-  const body = new ByteWriter(64);
-  body.int8(0).varint(timestampDelta).varint(offsetDelta).varBytes(toBytes(record.key)).varBytes(toBytes(record.value));
+/** Varint-length-prefixed bytes, as a record's key, value and header fields are written; null is length -1. */
+function writeVarBytes(w: Writer, data: Buffer | null): Writer {
+  return data === null ? w.writeVarInt(-1) : w.writeVarInt(data.length).writeRaw(data);
+}
+
+function writeRecord(w: Writer, record: RecordInput, offsetDelta: number, timestampDelta: number): void {
+  const body = new Writer(64).writeInt8(0).writeVarLong(timestampDelta).writeVarInt(offsetDelta);
+  writeVarBytes(body, toBytes(record.key));
+  writeVarBytes(body, toBytes(record.value));
   const headers = record.headers ?? [];
-  body.varint(headers.length);
-  for (const header of headers) body.varBytes(Buffer.from(header.key, 'utf8')).varBytes(toBytes(header.value));
-  w.varint(body.pos).raw(body.result());
+  body.writeVarInt(headers.length);
+  for (const header of headers)
+    writeVarBytes(writeVarBytes(body, Buffer.from(header.key, 'utf8')), toBytes(header.value));
+  w.writeVarInt(body.size).writeRaw(body.toBuffer());
 }
 
 function compress(codecs: CodecRegistry, id: number, data: Buffer): Buffer {
@@ -185,7 +102,7 @@ export function encodeRecordBatch(batch: RecordBatchInput, options: EncodeOption
   const baseTimestamp = batch.baseTimestamp ?? firstTimestamp ?? Date.now();
   let maxTimestamp = -Infinity;
   let maxOffsetDelta = 0;
-  const body = new ByteWriter(1024);
+  const body = new Writer(1024);
   records.forEach((record, i) => {
     const timestamp = record.timestamp ?? baseTimestamp;
     const offsetDelta = record.offsetDelta ?? i;
@@ -195,30 +112,30 @@ export function encodeRecordBatch(batch: RecordBatchInput, options: EncodeOption
   });
   const recordBytes =
     compression === CompressionType.NONE
-      ? body.result()
-      : compress(options.codecs ?? defaultCodecs, compression, body.result());
+      ? body.toBuffer()
+      : compress(options.codecs ?? defaultCodecs, compression, body.toBuffer());
 
   const attributes =
     compression |
     (batch.timestampType === 'LogAppendTime' ? 0x08 : 0) |
     (batch.isTransactional ? 0x10 : 0) |
     (batch.isControl ? 0x20 : 0);
-  const w = new ByteWriter(RECORD_BATCH_OVERHEAD + recordBytes.length);
-  w.int64(batch.baseOffset ?? 0)
-    .int32(RECORD_BATCH_OVERHEAD - LOG_OVERHEAD + recordBytes.length)
-    .int32(batch.partitionLeaderEpoch ?? -1)
-    .int8(2)
-    .uint32(0) // CRC32C, filled in below
-    .int16(attributes)
-    .int32(batch.lastOffsetDelta ?? maxOffsetDelta)
-    .int64(baseTimestamp)
-    .int64(batch.maxTimestamp ?? (records.length > 0 ? maxTimestamp : baseTimestamp))
-    .int64(batch.producerId ?? -1)
-    .int16(batch.producerEpoch ?? -1)
-    .int32(batch.baseSequence ?? -1)
-    .int32(records.length)
-    .raw(recordBytes);
-  const out = w.result();
+  const out = new Writer(RECORD_BATCH_OVERHEAD + recordBytes.length)
+    .writeInt64(batch.baseOffset ?? 0)
+    .writeInt32(RECORD_BATCH_OVERHEAD - LOG_OVERHEAD + recordBytes.length)
+    .writeInt32(batch.partitionLeaderEpoch ?? -1)
+    .writeInt8(2)
+    .writeUInt32(0) // CRC32C, filled in below
+    .writeInt16(attributes)
+    .writeInt32(batch.lastOffsetDelta ?? maxOffsetDelta)
+    .writeInt64(baseTimestamp)
+    .writeInt64(batch.maxTimestamp ?? (records.length > 0 ? maxTimestamp : baseTimestamp))
+    .writeInt64(batch.producerId ?? -1)
+    .writeInt16(batch.producerEpoch ?? -1)
+    .writeInt32(batch.baseSequence ?? -1)
+    .writeInt32(records.length)
+    .writeRaw(recordBytes)
+    .toBuffer();
   out.writeUInt32BE(crc32c(out.subarray(21)), 17);
   return out;
 }
@@ -267,7 +184,7 @@ export interface MessageSetInput {
 }
 
 function writeMessage(
-  w: ByteWriter,
+  w: Writer,
   offset: number,
   magic: 0 | 1,
   attributes: number,
@@ -275,13 +192,11 @@ function writeMessage(
   key: Buffer | null,
   value: Buffer | null,
 ): void {
-  const m = new ByteWriter(64);
-  m.uint32(0).int8(magic).int8(attributes);
-  if (magic === 1) m.int64(timestamp);
-  m.bytes(key).bytes(value);
-  const message = m.result();
+  const m = new Writer(64).writeUInt32(0).writeInt8(magic).writeInt8(attributes);
+  if (magic === 1) m.writeInt64(timestamp);
+  const message = m.writeNullableBytes(key).writeNullableBytes(value).toBuffer();
   message.writeUInt32BE(crc32(message.subarray(4)), 0);
-  w.int64(offset).int32(message.length).raw(message);
+  w.writeInt64(offset).writeInt32(message.length).writeRaw(message);
 }
 
 /**
@@ -295,7 +210,7 @@ export function encodeMessageSet(set: MessageSetInput, options: EncodeOptions = 
   const baseOffset = set.baseOffset ?? 0;
   const now = Date.now();
   const timestampBit = magic === 1 && set.timestampType === 'LogAppendTime' ? 0x08 : 0;
-  const w = new ByteWriter(1024);
+  const w = new Writer(1024);
   if (compression === CompressionType.NONE) {
     messages.forEach((m, i) =>
       writeMessage(
@@ -308,9 +223,9 @@ export function encodeMessageSet(set: MessageSetInput, options: EncodeOptions = 
         toBytes(m.value),
       ),
     );
-    return w.result();
+    return w.toBuffer();
   }
-  const inner = new ByteWriter(1024);
+  const inner = new Writer(1024);
   messages.forEach((m, i) =>
     writeMessage(
       inner,
@@ -322,7 +237,7 @@ export function encodeMessageSet(set: MessageSetInput, options: EncodeOptions = 
       toBytes(m.value),
     ),
   );
-  const compressed = compress(options.codecs ?? defaultCodecs, compression, inner.result());
+  const compressed = compress(options.codecs ?? defaultCodecs, compression, inner.toBuffer());
   const wrapperTimestamp = set.wrapperTimestamp ?? Math.max(-1, ...messages.map((m) => m.timestamp ?? now));
   writeMessage(
     w,
@@ -333,5 +248,5 @@ export function encodeMessageSet(set: MessageSetInput, options: EncodeOptions = 
     null,
     compressed,
   );
-  return w.result();
+  return w.toBuffer();
 }
