@@ -1,3 +1,4 @@
+import { parsePartitionId } from '@kiel/allocators';
 import { IsolationLevel, KAFKA_ERROR_CODES, ListOffsetsTimestamp } from '@kiel/protocol';
 import {
   Cluster,
@@ -6,6 +7,7 @@ import {
   parseAllocation,
   parseControl,
   parseMarker,
+  readClaim,
   type AllocationRecord,
   type AllocatorBackend,
   type Claim,
@@ -13,7 +15,7 @@ import {
   type GroupControlState,
   type Member,
   type VersionedRecord,
-} from '@kiel/consumer';
+} from '@kiel/consumer/internal';
 
 /** One partition of the group as the inspector sees it. */
 export interface PartitionView {
@@ -111,23 +113,9 @@ export function partitionsOf(assignment: AllocationRecord['assignment'], member:
   return Object.entries(topics).flatMap(([topic, ps]) => (ps as readonly number[]).map((p) => `${topic}:${p}`));
 }
 
-/** Splits `topic:partition` (the topic may contain colons; the partition is after the last one). */
-export function splitPartitionId(id: string): { topic: string; partition: number } {
-  const i = id.lastIndexOf(':');
-  return { topic: id.slice(0, i), partition: Number(id.slice(i + 1)) };
-}
-
-/** Parses a claim's JSON (`{member, generation}`); null when it does not parse. */
+/** Reads a claim's value (`{member, generation}`); null when it is not one. */
 export function parseClaimValue(claim: Claim): { member: string; generation: number } | null {
-  try {
-    const value = JSON.parse(claim.value) as { member?: unknown; generation?: unknown };
-    if (typeof value.member === 'string' && typeof value.generation === 'number') {
-      return { member: value.member, generation: value.generation };
-    }
-  } catch {
-    // reported as unclaimed-but-present below
-  }
-  return null;
+  return readClaim(claim.value);
 }
 
 /**
@@ -209,7 +197,7 @@ export class GroupInspector {
     const ids = [...new Set([...(record?.partitions ?? []), ...owners.keys(), ...claims.keys()])].sort(
       comparePartitions,
     );
-    const parts = ids.map(splitPartitionId);
+    const parts = ids.map((id) => parsePartitionId(id));
     const [committed, watermarks] = await Promise.all([this.committed(parts), this.highWatermarks(parts)]);
 
     const partitions: PartitionView[] = ids.map((id, i) => {
@@ -407,7 +395,7 @@ function stalledOf(text: string | undefined, id: string): PartitionView['stalled
 
 /** Orders `topic:partition` ids by topic, then by partition number. */
 export function comparePartitions(a: string, b: string): number {
-  const x = splitPartitionId(a);
-  const y = splitPartitionId(b);
+  const x = parsePartitionId(a);
+  const y = parsePartitionId(b);
   return x.topic < y.topic ? -1 : x.topic > y.topic ? 1 : x.partition - y.partition;
 }

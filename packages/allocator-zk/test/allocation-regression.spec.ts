@@ -1,6 +1,6 @@
 // GroupCoordinators on the shared ZooKeeper recover, with no operator action, from an allocation record that went
 // below a generation they follow: written back by hand (a restored backup), or deleted.
-import { GroupCoordinator, type AllocatorBackend, type HandoffHooks, type KielError } from '@kiel/consumer';
+import { GroupCoordinator, type AllocatorBackend, type HandoffHooks, type KielError } from '@kiel/consumer/internal';
 import type { Assignment, Strategy } from '@kiel/allocators';
 import { Backends, closeRaw, eventually, randomRoot, rawClient, removeTree } from './helpers';
 

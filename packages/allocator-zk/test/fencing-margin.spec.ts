@@ -1,6 +1,6 @@
 // The shared ZooKeeper grants sessions of 1 s to 10 s (its minSessionTimeout and maxSessionTimeout): a consumer that
 // asks for longer gets 10 s, and a fencing timeout meant for the longer session must fail the start, not run unsafe.
-import { GroupCoordinator, type HandoffHooks, type KielError } from '@kiel/consumer';
+import { GroupCoordinator, type HandoffHooks, type KielError } from '@kiel/consumer/internal';
 import { Backends, randomRoot, removeTree } from './helpers';
 
 const hooks: HandoffHooks = {

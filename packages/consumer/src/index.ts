@@ -1,3 +1,8 @@
+/**
+ * The documented API of `@kiel/consumer`: the consumers, the backend interface and the memory backend, group
+ * operations, the allocation record's codec, metrics and tracing. The building blocks under it (connections, the
+ * cluster's metadata, the coordination core, the offset store) are in `@kiel/consumer/internal`.
+ */
 export type {
   AllocatorBackend,
   AllocatorBackendEvents,
@@ -19,22 +24,17 @@ export type {
 
 export { KielError, isKielError } from './errors';
 export type { KielErrorCode } from './errors';
-export { Connection } from './net/connection';
-export type { ConnectionOptions, ConnectionEvents } from './net/connection';
-export { Broker } from './net/broker';
-export type { BrokerConnectionOptions, SaslOptions } from './net/broker';
-export { Cluster } from './cluster';
-export type { ClusterOptions, ClusterEvents, PartitionMetadata, RetryOptions } from './cluster';
 export type { OffsetReset } from './fetch/fetcher';
-export { BaseConsumer } from './consumer/base';
+export type { SaslOptions } from './net/broker';
+export type { RetryOptions } from './cluster';
+export type { TopicPartition } from '@kiel/allocators';
 export type { ConsumerEvents, RunHandlers } from './consumer/base';
 export { SingleConsumer } from './consumer/single';
 export type { SingleConsumerOptions, StartPosition } from './consumer/single';
 export { deserializers } from './consumer/options';
 export type { BaseConsumerOptions, Batch, Deserializer, Message } from './consumer/options';
-export { BackendErrorImpl, isBackendError } from './backend/errors';
+export { isBackendError } from './backend/errors';
 export { emitToEach } from './backend/events';
-export type { BackendErrorOptions } from './backend/errors';
 export { MemoryBackend, MemoryStore } from './backend/memory';
 export type {
   DropWatchEventsOptions,
@@ -45,20 +45,9 @@ export type {
 export { GroupedConsumer } from './consumer/grouped';
 export type { CloseOptions, GroupedConsumerEvents, GroupedConsumerOptions } from './consumer/grouped';
 export { freezeGroup, unfreezeGroup, groupControl } from './group/control';
-export { parseMarker } from './group/marker';
 export type { PartitionMarker, PoisonOptions, StallAction } from './group/marker';
 export type { GroupControlState } from './group/control';
-export { GroupCoordinator } from './group/coordinator';
-export type {
-  CoordinatorEvents,
-  CoordinatorObserver,
-  GroupCoordinatorOptions,
-  HandoffHooks,
-  TopicPartition,
-} from './group/coordinator';
-export { OffsetStore } from './group/offsets';
-export type { PartitionOffset } from './group/offsets';
-export { formatAllocation, parseAllocation, parseControl, MAX_RECORD_BYTES } from './group/records';
+export { formatAllocation, parseAllocation, MAX_RECORD_BYTES } from './group/records';
 export type { AllocationRecord, ClaimRecord, ControlRecord } from './group/records';
 export { channels } from './diagnostics';
 export type {

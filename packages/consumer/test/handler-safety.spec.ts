@@ -13,7 +13,7 @@ import {
   type GroupedConsumerOptions,
   type KielError,
   type Message,
-} from '../src';
+} from '../src/internal';
 import { KAFKA_BROKERS, uniqueName } from './helpers/env';
 import { committedOffsets } from './helpers/offsets';
 import { gate, sleep, waitFor } from './helpers/group-harness';

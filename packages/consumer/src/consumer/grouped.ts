@@ -33,6 +33,7 @@ import {
   type PoisonOptions,
   type StallAction,
 } from '../group/marker';
+import { parsePartitionId, partitionId } from '../partition-id';
 import { BaseConsumer, type ConsumerEvents, type MessageGuard } from './base';
 import type { BaseConsumerOptions, Batch, Message } from './options';
 
@@ -150,13 +151,6 @@ export interface GroupedConsumerEvents extends ConsumerEvents {
    * (`stallAction`). Once per stall. Alert on it; with `'handoff'` the partition goes to another member.
    */
   stalled: [info: { topic: string; partition: number; offset: number; stalledMs: number; action: StallAction }];
-}
-
-const tpId = (topic: string, partition: number) => `${topic}:${partition}`;
-
-function splitId(id: string): { topic: string; partition: number } {
-  const i = id.lastIndexOf(':');
-  return { topic: id.slice(0, i), partition: Number(id.slice(i + 1)) };
 }
 
 /** How often autocommit commits in the middle of a long `eachMessage` batch, ms. */
@@ -430,7 +424,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       },
       partitionHandoff: (id, direction, generation) => {
         const started = performance.now();
-        const { topic, partition } = splitId(id);
+        const { topic, partition } = parsePartitionId(id);
         const span = handoffChannel.hasSubscribers
           ? openSpan(handoffChannel, {
               ...this.origin,
@@ -496,12 +490,12 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     this.settleConsumed();
     const offsets: PartitionOffset[] = [];
     for (const p of this.positions.values()) {
-      const id = tpId(p.topic, p.partition);
+      const id = partitionId(p.topic, p.partition);
       if (!this.coordinator.isOwned(id) || this.revoking.has(id) || this.committed.get(id) === p.offset) continue;
       offsets.push({ topic: p.topic, partition: p.partition, offset: p.offset });
     }
     // Partitions a revocation took over meanwhile are left to its own commit.
-    await this.commit(offsets, metadata, (o) => !this.revoking.has(tpId(o.topic, o.partition)));
+    await this.commit(offsets, metadata, (o) => !this.revoking.has(partitionId(o.topic, o.partition)));
   }
 
   protected async onConnect(): Promise<void> {
@@ -553,7 +547,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
 
   protected override mayHandOut(topic: string, partition: number): boolean {
     return (
-      this.coordinator.isOwned(tpId(topic, partition)) &&
+      this.coordinator.isOwned(partitionId(topic, partition)) &&
       !this.coordinator.isFenced &&
       !this.clockStale(performance.now())
     );
@@ -628,7 +622,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
   private async addPartitions(counts: ReadonlyMap<string, number>): Promise<void> {
     const ids: string[] = [];
     for (const [topic, count] of counts) {
-      for (let p = this.topicPartitionCounts.get(topic) ?? 0; p < count; p++) ids.push(tpId(topic, p));
+      for (let p = this.topicPartitionCounts.get(topic) ?? 0; p < count; p++) ids.push(partitionId(topic, p));
     }
     if (ids.length === 0) return;
     await this.coordinator.addPartitions(ids);
@@ -646,7 +640,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       if (!this.cluster.isUnknown(topic)) continue;
       this.topicPartitionCounts.delete(topic);
       try {
-        await this.coordinator.removePartitions([...Array(count).keys()].map((p) => tpId(topic, p)));
+        await this.coordinator.removePartitions([...Array(count).keys()].map((p) => partitionId(topic, p)));
         this.reportError(
           new KielError('ERR_UNKNOWN_TOPIC', `topic ${topic} was deleted: its partitions left group ${this.group}`, {
             location: topic,
@@ -680,7 +674,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
    * (and the claims stay held, to be tried again) only for a retriable failure.
    */
   private async revokePartitions(partitions: TopicPartition[]): Promise<void> {
-    const ids = partitions.map(({ topic, partition }) => tpId(topic, partition));
+    const ids = partitions.map(({ topic, partition }) => partitionId(topic, partition));
     for (const id of ids) this.revoking.add(id);
     try {
       for (const { topic, partition } of partitions) {
@@ -691,7 +685,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       const offsets: PartitionOffset[] = [];
       for (const { topic, partition } of partitions) {
         const position = this.positionOf(topic, partition);
-        if (position !== undefined && this.committed.get(tpId(topic, partition)) !== position) {
+        if (position !== undefined && this.committed.get(partitionId(topic, partition)) !== position) {
           offsets.push({ topic, partition, offset: position });
         }
       }
@@ -736,7 +730,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
    * up); past it, reports and lets it go, and the handler loop goes on without it.
    */
   private async waitForHandler({ topic, partition }: TopicPartition): Promise<void> {
-    const givingUp = this.givingUp.has(tpId(topic, partition));
+    const givingUp = this.givingUp.has(partitionId(topic, partition));
     const bound = givingUp ? Math.min(this.handlerTimeout, this.stall!.timeout) : this.handlerTimeout;
     if (await this.handlerDone(topic, partition, bound)) return;
     this.abandonHandler(topic, partition);
@@ -759,7 +753,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     const now = performance.now();
     const running = new Set<string>();
     for (const h of this.handlersRunning()) {
-      const id = tpId(h.topic, h.partition);
+      const id = partitionId(h.topic, h.partition);
       running.add(id);
       const offset = this.positionOf(h.topic, h.partition) ?? h.firstOffset;
       const seen = this.progress.get(id);
@@ -777,14 +771,14 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       if (running.has(id)) continue;
       this.progress.delete(id);
       if (seen.reported && this.coordinator.isOwned(id)) {
-        const { topic, partition } = splitId(id);
+        const { topic, partition } = parsePartitionId(id);
         this.unstalled(topic, partition);
       }
     }
   }
 
   private stalled(topic: string, partition: number, offset: number, stalledMs: number): void {
-    const id = tpId(topic, partition);
+    const id = partitionId(topic, partition);
     const action = this.stall!.action;
     const member = this.memberId;
     const marker: PartitionMarker = {
@@ -801,7 +795,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
 
   /** Progress again after a stall was reported: the marker no longer says stalled. */
   private unstalled(topic: string, partition: number): void {
-    const id = tpId(topic, partition);
+    const id = partitionId(topic, partition);
     const written = this.markerWritten.get(id);
     if (written?.stalled === undefined || this.givingUp.has(id)) return;
     const { stalled: _stalled, ...rest } = written;
@@ -815,7 +809,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
    * while the offsets a crashed owner had in flight are ahead, vets its messages one by one.
    */
   private async guardBatch(batch: Batch<V>): Promise<MessageGuard<V> | undefined> {
-    const id = tpId(batch.topic, batch.partition);
+    const id = partitionId(batch.topic, batch.partition);
     const inherited = this.inherited.get(id);
     if (inherited !== undefined && batch.lastOffset >= inherited.from && batch.firstOffset <= inherited.to) {
       return this.carefulGuard(id, inherited);
@@ -870,7 +864,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
    * still ahead of the crashed range is passed on as released (not a loss), anything else is deleted.
    */
   private async settleMarker(topic: string, partition: number): Promise<void> {
-    const id = tpId(topic, partition);
+    const id = partitionId(topic, partition);
     const inherited = this.inherited.get(id);
     if (!this.markerWritten.has(id) && inherited === undefined) return;
     const position = this.positionOf(topic, partition) ?? -1;
@@ -919,7 +913,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     const policy = this.options.offsetReset === 'latest' ? ListOffsetsTimestamp.LATEST : ListOffsetsTimestamp.EARLIEST;
     const starts = await Promise.all(
       partitions.map(async ({ topic, partition }) => {
-        const offset = committed.get(tpId(topic, partition)) ?? -1;
+        const offset = committed.get(partitionId(topic, partition)) ?? -1;
         if (offset >= 0) return offset;
         return listOffset(this.cluster, topic, partition, policy, this.options.isolationLevel);
       }),
@@ -928,14 +922,14 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     const markers = this.poison
       ? await Promise.all(
           partitions.map(async ({ topic, partition }, i) => {
-            const id = tpId(topic, partition);
+            const id = partitionId(topic, partition);
             const found = await this.backend.readMarker(this.group, id);
             return { id, found, start: starts[i]! };
           }),
         )
       : [];
     partitions.forEach(({ topic, partition }, i) => {
-      const id = tpId(topic, partition);
+      const id = partitionId(topic, partition);
       // Lost or revoked while the offsets were being looked up: do not start.
       if (!this.coordinator.isOwned(id)) return;
       // Whatever an earlier ownership of this partition left behind is not this one's.
@@ -974,7 +968,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
 
   private forget(topic: string, partition: number): void {
     this.forgetPosition(topic, partition);
-    const id = tpId(topic, partition);
+    const id = partitionId(topic, partition);
     this.committed.delete(id);
     this.inherited.delete(id);
     this.markerWritten.delete(id);
@@ -1004,7 +998,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
         // uncommitted is committed once contact returns with the session alive; if the session is lost, the next
         // owner handles it again (a duplicate, never a loss).
         keep: (o) => {
-          const id = tpId(o.topic, o.partition);
+          const id = partitionId(o.topic, o.partition);
           // The rule that gates handing messages out gates their commit too.
           return this.mayHandOut(o.topic, o.partition) && this.committed.get(id) !== o.offset && keep(o);
         },
@@ -1017,14 +1011,14 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       () => this.stats.commits.record(performance.now() - started, performance.now()),
       () => undefined,
     );
-    this.commitsInFlight.set(commit, new Set(offsets.map((o) => tpId(o.topic, o.partition))));
+    this.commitsInFlight.set(commit, new Set(offsets.map((o) => partitionId(o.topic, o.partition))));
     let result: Awaited<typeof commit>;
     try {
       result = await commit;
     } finally {
       this.commitsInFlight.delete(commit);
     }
-    for (const o of result.committed) this.committed.set(tpId(o.topic, o.partition), o.offset);
+    for (const o of result.committed) this.committed.set(partitionId(o.topic, o.partition), o.offset);
     if (result.unknown.length > 0) this.topicsGone(result.unknown);
     if (result.committed.length > 0) this.emit('commit', { offsets: result.committed });
   }
@@ -1042,7 +1036,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
 
   /** Commits refused because the topic no longer exists: nothing to keep for them. */
   private topicsGone(offsets: readonly PartitionOffset[]): void {
-    for (const o of offsets) this.committed.set(tpId(o.topic, o.partition), o.offset);
+    for (const o of offsets) this.committed.set(partitionId(o.topic, o.partition), o.offset);
     this.reportError(
       new KielError(
         'ERR_UNKNOWN_TOPIC',

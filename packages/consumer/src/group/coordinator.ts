@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { validate, type Assignment, type Strategy } from '@kiel/allocators';
+import { validate, type Assignment, type Strategy, type TopicPartition } from '@kiel/allocators';
 import type { AllocatorBackend, Member, MemberInfo, Unsubscribe, VersionedRecord } from '../backend/types';
 import { isBackendError } from '../backend/errors';
 import { emitToEach } from '../backend/events';
@@ -14,16 +14,14 @@ import {
   parseControl,
   parsePartitionSet,
   partitionsOf,
+  readClaim,
   type AllocationRecord,
   type ControlRecord,
 } from './records';
 import { updateControl } from './control';
+import { parsePartitionId, partitionId } from '../partition-id';
 
-/** A partition as `topic` and `partition`. */
-export interface TopicPartition {
-  readonly topic: string;
-  readonly partition: number;
-}
+export type { TopicPartition };
 
 /** What the consumer does at each step of a handoff. The coordinator decides when; the consumer does the I/O. */
 export interface HandoffHooks {
@@ -167,14 +165,15 @@ export function throttleMoves(
 ): { assignment: Assignment; throttled: number } {
   const previousOwner = new Map<string, string>();
   for (const [member, topics] of Object.entries(previous)) {
-    for (const [topic, ids] of Object.entries(topics)) for (const p of ids) previousOwner.set(`${topic}:${p}`, member);
+    for (const [topic, ids] of Object.entries(topics))
+      for (const p of ids) previousOwner.set(partitionId(topic, p), member);
   }
   const owner = new Map<string, string>();
   const byGainer = new Map<string, string[]>();
   for (const [member, topics] of Object.entries(next)) {
     for (const [topic, ids] of Object.entries(topics)) {
       for (const p of ids) {
-        const id = `${topic}:${p}`;
+        const id = partitionId(topic, p);
         owner.set(id, member);
         const before = previousOwner.get(id);
         if (before !== undefined && before !== member && live.has(before)) {
@@ -200,16 +199,11 @@ export function throttleMoves(
   const assignment: Record<string, Record<string, number[]>> = {};
   for (const member of Object.keys(next)) assignment[member] = {};
   for (const [id, member] of owner) {
-    const { topic, partition } = toTopicPartition(id);
+    const { topic, partition } = parsePartitionId(id);
     ((assignment[member] ??= {})[topic] ??= []).push(partition);
   }
   for (const topics of Object.values(assignment)) for (const ids of Object.values(topics)) ids.sort((x, y) => x - y);
   return { assignment, throttled: total - kept.size };
-}
-
-function toTopicPartition(id: string): TopicPartition {
-  const i = id.lastIndexOf(':');
-  return { topic: id.slice(0, i), partition: Number(id.slice(i + 1)) };
 }
 
 /**
@@ -234,7 +228,7 @@ export function keepAwayFromGivenUp(
   for (const [member, topics] of Object.entries(assignment)) {
     for (const [topic, ids] of Object.entries(topics)) {
       for (const p of ids) {
-        owner.set(`${topic}:${p}`, member);
+        owner.set(partitionId(topic, p), member);
         counts.set(member, (counts.get(member) ?? 0) + 1);
       }
     }
@@ -255,7 +249,7 @@ export function keepAwayFromGivenUp(
   const result: Record<string, Record<string, number[]>> = {};
   for (const member of Object.keys(assignment)) result[member] = {};
   for (const [id, member] of owner) {
-    const { topic, partition } = toTopicPartition(id);
+    const { topic, partition } = parsePartitionId(id);
     ((result[member] ??= {})[topic] ??= []).push(partition);
   }
   for (const topics of Object.values(result)) for (const ids of Object.values(topics)) ids.sort((x, y) => x - y);
@@ -632,7 +626,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     this.pendingRevoked = [];
     this.halted.clear();
     // Claims the stop could not hand back (a commit that failed) are still this session's: release them.
-    if (this.owned.size > 0) this.options.hooks.drop([...this.owned].map(toTopicPartition));
+    if (this.owned.size > 0) this.options.hooks.drop([...this.owned].map((id) => parsePartitionId(id)));
     for (const id of this.owned) this.strays.add(id);
     this.owned.clear();
     if (this.strays.size > 0) this.scheduleStrayRelease();
@@ -963,14 +957,8 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       if (!live.has(member)) continue;
       for (const [topic, ids] of Object.entries(topics)) {
         for (const p of ids) {
-          const claim = claims.get(`${topic}:${p}`);
-          let holder: string | undefined;
-          try {
-            holder = claim ? (JSON.parse(claim.value) as { member?: string }).member : undefined;
-          } catch {
-            holder = undefined;
-          }
-          if (holder !== member) {
+          const claim = claims.get(partitionId(topic, p));
+          if ((claim && readClaim(claim.value)?.member) !== member) {
             this.wakeLeaderIn(250);
             return false;
           }
@@ -1252,11 +1240,11 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       if (!current() || (this.fenced && !this.stopping)) return;
       if (!this.fenced) {
         this.halted.add(id);
-        await this.options.hooks.revoke([toTopicPartition(id)]);
+        await this.options.hooks.revoke([parsePartitionId(id)]);
         // Given back while it was being committed: keep the claim; the reconciliation below starts it again.
         if (!current()) return;
       } else {
-        this.options.hooks.drop([toTopicPartition(id)]);
+        this.options.hooks.drop([parsePartitionId(id)]);
       }
       await this.releaseClaim(id);
       if (session !== this.sessionsLost) return;
@@ -1342,7 +1330,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
           return;
         }
         this.owned.add(id);
-        const assigned = this.options.hooks.assign([toTopicPartition(id)]);
+        const assigned = this.options.hooks.assign([parsePartitionId(id)]);
         this.assigning.set(
           id,
           assigned.catch(() => undefined),
@@ -1441,7 +1429,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   /** Starts fetching again a partition whose revocation failed and that is this member's again. */
   private resume(id: string): void {
     this.halted.delete(id);
-    const assigned = this.options.hooks.assign([toTopicPartition(id)]);
+    const assigned = this.options.hooks.assign([parsePartitionId(id)]);
     this.assigning.set(
       id,
       assigned.catch(() => undefined),
@@ -1552,7 +1540,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
     const lostId = this.info.id;
     const all = [...new Set([...this.owned, ...this.claiming.keys()])];
     for (const cancel of this.claiming.values()) cancel();
-    this.options.hooks.drop(all.map(toTopicPartition));
+    this.options.hooks.drop(all.map((id) => parsePartitionId(id)));
     this.owned.clear();
     // The session's claims ended with it.
     this.strays.clear();

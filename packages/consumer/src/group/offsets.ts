@@ -2,6 +2,7 @@ import { KAFKA_ERROR_CODES, SimpleCommit } from '@kiel/protocol';
 import type { Cluster } from '../cluster';
 import { KielError } from '../errors';
 import { kafkaError, type Broker } from '../net/broker';
+import { partitionId } from '../partition-id';
 
 /** A partition and an offset. */
 export interface PartitionOffset {
@@ -24,8 +25,6 @@ const NATIVE_GROUP = new Set<number>([
   KAFKA_ERROR_CODES.FENCED_INSTANCE_ID,
   KAFKA_ERROR_CODES.REBALANCE_IN_PROGRESS,
 ]);
-
-const key = (topic: string, partition: number) => `${topic}:${partition}`;
 
 function groupByTopic<T extends { topic: string }>(items: readonly T[]): Map<string, T[]> {
   const byTopic = new Map<string, T[]>();
@@ -75,7 +74,7 @@ export class OffsetStore {
       for (const topic of response.topics) {
         for (const p of topic.partitions) {
           this.check(p.errorCode, `OffsetFetch ${topic.name}-${p.partitionIndex}`, coordinator);
-          result.set(key(topic.name, p.partitionIndex), p.committedOffset);
+          result.set(partitionId(topic.name, p.partitionIndex), p.committedOffset);
         }
       }
       return result;
@@ -107,7 +106,7 @@ export class OffsetStore {
       // Finding the coordinator may have taken a while: ask again, as close to the send as it gets.
       if (keep) pending = pending.filter(keep);
       if (pending.length === 0) return;
-      const sent = new Map(pending.map((o) => [key(o.topic, o.partition), o]));
+      const sent = new Map(pending.map((o) => [partitionId(o.topic, o.partition), o]));
       const response = await coordinator.send('OffsetCommit', {
         groupId: this.group,
         generationIdOrMemberEpoch: SimpleCommit.GENERATION_ID,
@@ -125,7 +124,7 @@ export class OffsetStore {
       let failure: { errorCode: number; context: string } | undefined;
       for (const topic of response.topics) {
         for (const p of topic.partitions) {
-          const id = key(topic.name, p.partitionIndex);
+          const id = partitionId(topic.name, p.partitionIndex);
           const offset = sent.get(id);
           if (!offset) continue;
           if (p.errorCode === KAFKA_ERROR_CODES.NONE) {

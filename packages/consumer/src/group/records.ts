@@ -1,6 +1,7 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { parsePartitionId, type Assignment } from '@kiel/allocators';
 import { KielError } from '../errors';
+import { partitionId } from '../partition-id';
 
 /**
  * The group's published allocation, stored in the backend's `allocation` record. Small records are kiel's JSON
@@ -220,11 +221,10 @@ function decodeOwners(text: unknown, count: number, members: number, location: s
 function byTopic(partitions: Iterable<string>): Map<string, number[]> {
   const topics = new Map<string, number[]>();
   for (const id of partitions) {
-    const i = id.lastIndexOf(':');
-    const topic = id.slice(0, i);
+    const { topic, partition } = parsePartitionId(id);
     let ids = topics.get(topic);
     if (!ids) topics.set(topic, (ids = []));
-    ids.push(Number(id.slice(i + 1)));
+    ids.push(partition);
   }
   for (const ids of topics.values()) ids.sort((a, b) => a - b);
   return new Map([...topics].sort(([a], [b]) => compareStrings(a, b)));
@@ -251,7 +251,7 @@ export function parsePartitionSet(text: string, location: string): string[] {
     const out: string[] = [];
     for (const entry of body.topics) {
       if (!Array.isArray(entry) || typeof entry[0] !== 'string') throw malformed(location, 'bad topic entry');
-      for (const id of decodeIds(entry[1], location)) out.push(`${entry[0]}:${id}`);
+      for (const id of decodeIds(entry[1], location)) out.push(partitionId(entry[0], id));
     }
     return out.sort(compareStrings);
   }
@@ -460,7 +460,7 @@ function parseCompactAllocation(
     const ids = decodeIds(entry[1], location);
     const owners = decodeOwners(entry[2], ids.length, members.length, location);
     for (let i = 0; i < ids.length; i++) {
-      partitions.push(`${topic}:${ids[i]}`);
+      partitions.push(partitionId(topic, ids[i]!));
       const mine = assignment[members[owners[i]!]!]!;
       (mine[topic] ??= []).push(ids[i]!);
     }
@@ -517,18 +517,26 @@ export function parseControl(text: string, location: string): ControlRecord {
   return value as ControlRecord;
 }
 
-/** Parses a claim. Throws ERR_MALFORMED_RECORD naming `location`. */
-export function parseClaim(text: string, location: string): ClaimRecord {
-  const value = parseJson(text, location) as Partial<ClaimRecord> | null;
+/**
+ * Reads a claim's value (`{"member", "generation"}`), or null when it is not one: a claim only says who holds a
+ * partition, so a reader that finds a malformed one treats the partition as held by nobody it knows.
+ */
+export function readClaim(text: string): ClaimRecord | null {
+  let value: Partial<ClaimRecord> | null;
+  try {
+    value = JSON.parse(text) as Partial<ClaimRecord> | null;
+  } catch {
+    return null;
+  }
   if (
     value === null ||
     typeof value !== 'object' ||
     typeof value.member !== 'string' ||
     !Number.isSafeInteger(value.generation)
   ) {
-    throw malformed(location, 'expected {"member": string, "generation": integer}');
+    return null;
   }
-  return value as ClaimRecord;
+  return { member: value.member, generation: value.generation as number };
 }
 
 /** The `topic:partition` ids an assignment gives one member. */
@@ -536,7 +544,7 @@ export function partitionsOf(assignment: Assignment, member: string): Set<string
   const mine = new Set<string>();
   const topics = assignment[member];
   if (!topics) return mine;
-  for (const [topic, ids] of Object.entries(topics)) for (const id of ids) mine.add(`${topic}:${id}`);
+  for (const [topic, ids] of Object.entries(topics)) for (const id of ids) mine.add(partitionId(topic, id));
   return mine;
 }
 

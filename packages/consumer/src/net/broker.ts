@@ -4,6 +4,7 @@ import {
   decodeResponse,
   encodeRequest,
   isKafkaProtocolError,
+  KafkaError,
   kafkaErrorByCode,
   negotiateVersions,
   requireVersion,
@@ -236,20 +237,22 @@ function saslFailure(where: string, errorCode: number, brokerMessage: string | n
   });
 }
 
-/** A KielError for a Kafka error code returned by a broker. */
+/**
+ * A KielError (`ERR_KAFKA`) for a Kafka error code returned by a broker. Its message, `kafkaError` name and
+ * `retriable` flag are the protocol package's {@link KafkaError} for that code, which it keeps as `cause`.
+ */
 export function kafkaError(
   errorCode: number,
   context: string,
   location?: string,
   brokerMessage?: string | null,
 ): KielError {
-  const info = kafkaErrorByCode(errorCode);
-  const name = info?.name ?? 'UNKNOWN_SERVER_ERROR';
-  const text = brokerMessage || info?.message || `unknown error code ${errorCode}`;
-  return new KielError('ERR_KAFKA', `${context}: ${name} (${errorCode}): ${text}`, {
-    retriable: info?.retriable ?? false,
-    kafkaError: name,
+  const kafka = new KafkaError(errorCode, { context, brokerMessage });
+  return new KielError('ERR_KAFKA', kafka.message, {
+    retriable: kafka.retriable,
+    kafkaError: kafka.code,
     errorCode,
+    cause: kafka,
     ...(location !== undefined ? { location } : {}),
   });
 }

@@ -1,7 +1,7 @@
 // A group of GroupedConsumers on one backend factory and one topic, with what the fault tests check: who handled
 // which offsets when (the ProcessingLog of @kiel/consumer's group tests), each member's events and its commits up
 // to each lost session. Backend-neutral: the ZooKeeper and etcd packages' group fault tests share it.
-import { GroupedConsumer, type AllocatorBackend, type KielError } from '@kiel/consumer';
+import { GroupedConsumer, type AllocatorBackend, type KielError } from '@kiel/consumer/internal';
 import { ChildMember } from './child-member';
 import { KAFKA_BROKERS, uniqueName } from './env';
 import { ProcessingLog, sleep, waitFor } from './group-harness';

@@ -9,7 +9,7 @@
 //     member fences, and its partitions move only after its session has ended.
 // The ProcessingLog proves nothing lost, no overlap, and duplicates only after a lost session's last commit.
 import { Kafka, logLevel } from 'kafkajs';
-import type { AllocatorBackend } from '@kiel/consumer';
+import type { AllocatorBackend } from '@kiel/consumer/internal';
 import * as cluster from '../../../../scripts/cluster';
 import { uniqueName } from './env';
 import { ContinuousProducer, FaultGroup, sleep, waitFor, wallClock } from './fault-group';

@@ -7,7 +7,7 @@ import {
   type RecordListener,
   type RecordName,
   type Unsubscribe,
-} from '../../src';
+} from '../../src/internal';
 import { Group, sleep, waitFor, type TestMember } from './coordinator-group';
 
 const ALL = ['t:0', 't:1', 't:2', 't:3'];

@@ -10,7 +10,7 @@ import {
   type KielError,
   type MemoryBackendOptions,
   type TopicPartition,
-} from '../../src';
+} from '../../src/internal';
 import { gate, sleep, waitFor as waitUntil } from '../helpers/group-harness';
 
 export { sleep };

@@ -14,7 +14,7 @@ import {
   type RecordListener,
   type RecordName,
   type Unsubscribe,
-} from '../../src';
+} from '../../src/internal';
 import { Group, settles, sleep, waitFor } from './coordinator-group';
 
 const noHooks: HandoffHooks = {

@@ -1,7 +1,7 @@
 // A listener of the coordinator's events that throws (the application's, reached through GroupedConsumer's
 // forwarding) must never abort recovery or skip a generation: it is reported, and the coordinator goes on.
 import { EventEmitter } from 'node:events';
-import type { CoordinatorEvents, GroupCoordinator } from '../../src';
+import type { CoordinatorEvents, GroupCoordinator } from '../../src/internal';
 import { Group, waitFor } from './coordinator-group';
 
 let group: Group;

@@ -15,7 +15,7 @@ import {
   unfreezeGroup,
   type AllocationRecord,
   type KielError,
-} from '../../src';
+} from '../../src/internal';
 import { throttleMoves } from '../../src/group/coordinator';
 import { sleep, waitFor } from './coordinator-group';
 

@@ -8,7 +8,7 @@ import {
   type RecordName,
   type RecordVersion,
   type VersionedRecord,
-} from '../../src';
+} from '../../src/internal';
 import { Group, injected, settles, sleep, waitFor } from './coordinator-group';
 
 const P = 't:0';

@@ -12,7 +12,7 @@ import {
   parseMarker,
   type AllocationRecord,
   type KielError,
-} from '../../src';
+} from '../../src/internal';
 import { keepAwayFromGivenUp } from '../../src/group/coordinator';
 import { giveUpPeriod, inheritRange, lossesAt, resolvePoison, resolveStall } from '../../src/group/marker';
 import { parseControl } from '../../src/group/records';
