@@ -21,17 +21,16 @@ import { emitToEach } from '@kiel/consumer';
 import * as zookeeper from 'node-zookeeper-client';
 import { exceptionCode, toBackendError, ZooKeeperBackendError } from './errors';
 import { resolveOptions, toClientAcl, type ResolvedOptions, type ZooKeeperBackendOptions } from './options';
+import { MEMBER_PREFIX, ZnodeLayout } from './paths';
+import { RETRY, Subscription, type WatchRead } from './watch';
 import { ZkConnection, type ZkWatcher } from './zk';
 
-/** Prefix of member znodes; ZooKeeper appends a 10-digit sequence number, which is the member's `order`. */
-const MEMBER_PREFIX = 'member-';
 /** Longest pause between two rounds of attempts over the ensemble (node-zookeeper-client's default is 1 s). */
 const SPIN_DELAY_MS = 250;
 /** Largest znode payload the server accepts by default (jute.maxbuffer), minus room for the request framing. */
 const MAX_DATA_BYTES = 1024 * 1024 - 1024;
 /** ZooKeeper's "any version" sentinel is -1; ours are always the real version. */
 const VERSION_PATTERN = /^\d+$/;
-const RECORD_NAMES: ReadonlySet<string> = new Set<RecordName>(['partitions', 'allocation', 'control']);
 
 type Listener<E extends keyof AllocatorBackendEvents> = (...args: AllocatorBackendEvents[E]) => void;
 
@@ -40,10 +39,7 @@ type Listener<E extends keyof AllocatorBackendEvents> = (...args: AllocatorBacke
  * ZooKeeper ensemble through node-zookeeper-client. The GroupedConsumer of `@kiel/consumer` drives it; it does I/O
  * only.
  *
- * Layout under `rootPath` (default `/kiel`), per group `G`:
- * - `groups/G/members/member-<seq>`: EPHEMERAL_SEQUENTIAL, the member's JSON `{id, host, pid, weight, named}`;
- * - `groups/G/partitions`, `groups/G/allocation`: persistent records, compare-and-set on the znode version;
- * - `groups/G/owners/<topic:partition>`: EPHEMERAL claims.
+ * The znodes it keeps under `rootPath` (default `/kiel`) are listed in `paths.ts` ({@link ZnodeLayout}).
  *
  * The client never reports a lost server on its own while the socket stays open (a frozen or partitioned server),
  * so the backend makes its own round-trip every `sessionTimeout / 5` and reports `disconnected` once nothing has
@@ -71,6 +67,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
   readonly supports: BackendSupports = { orderedWatchHistory: false, weights: true, auth: true };
 
   private readonly options: ResolvedOptions;
+  private readonly layout: ZnodeLayout;
   private readonly acl: zookeeper.ACL[];
   private readonly emitter = new EventEmitter();
   private readonly subscriptions = new Set<Subscription<unknown>>();
@@ -98,6 +95,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
   /** Throws `ERR_INVALID_CONFIG`, naming the option, when an option is invalid. Does not connect. */
   constructor(options: ZooKeeperBackendOptions) {
     this.options = resolveOptions(options);
+    this.layout = new ZnodeLayout(this.options.rootPath);
     this.acl = toClientAcl(this.options.acl);
     this.granted = this.options.sessionTimeout;
   }
@@ -443,7 +441,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
   /** @inheritdoc */
   async join(group: string, info: MemberInfo): Promise<Member> {
     const connection = this.session();
-    const dir = this.path(group, 'members');
+    const dir = this.layout.members(group);
     // A retry after a lost reply must find the entry the first attempt created: the client sends requests in
     // order on one session, so listing after the lost create sees it if the server executed it.
     const existing = await this.ownMember(connection, dir, info.id);
@@ -475,7 +473,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
   /** @inheritdoc */
   async leave(group: string): Promise<void> {
     const connection = this.session();
-    const dir = this.path(group, 'members');
+    const dir = this.layout.members(group);
     const children = await this.call(connection, 'getChildren', dir, () => connection.getChildren(dir), {
       missing: [],
     });
@@ -498,12 +496,12 @@ export class ZooKeeperBackend implements AllocatorBackend {
   /** @inheritdoc */
   async members(group: string): Promise<readonly Member[]> {
     const connection = this.session();
-    return this.listMembers(connection, this.path(group, 'members'));
+    return this.listMembers(connection, this.layout.members(group));
   }
 
   /** @inheritdoc */
   watchMembers(group: string, listener: MembersListener): Unsubscribe {
-    const dir = this.path(group, 'members');
+    const dir = this.layout.members(group);
     // A member entry never changes once created and its sequential name is never reused under the same directory,
     // so each delivery reads only the entries it has not seen: a change costs one read per member, not one per
     // member and entry (64 members joining one by one would read 64 × 64 entries each time). The cache is only
@@ -582,7 +580,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
   /** @inheritdoc */
   async readRecord(group: string, name: RecordName): Promise<VersionedRecord | null> {
     const connection = this.session();
-    const path = this.recordPath(group, name);
+    const path = this.layout.record(group, name);
     const read = await this.call(connection, 'getData', path, () => connection.getData(path), { missing: null });
     return read && toRecord(path, read.data, read.stat);
   }
@@ -595,7 +593,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
     expected: RecordVersion | null,
   ): Promise<RecordVersion | null> {
     const connection = this.session();
-    const path = this.recordPath(group, name);
+    const path = this.layout.record(group, name);
     const data = encode(value, path);
     if (expected === null) {
       try {
@@ -617,7 +615,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
 
   /** @inheritdoc */
   watchRecord(group: string, name: RecordName, listener: RecordListener): Unsubscribe {
-    const path = this.recordPath(group, name);
+    const path = this.layout.record(group, name);
     return this.subscribe<VersionedRecord | null>(path, listener, async (connection, watcher) =>
       this.readWatched(connection, path, watcher, (data, stat) => toRecord(path, data, stat)),
     );
@@ -629,7 +627,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
   /** @inheritdoc */
   async claim(group: string, partition: string, value: string): Promise<boolean> {
     const connection = this.session();
-    const path = this.claimPath(group, partition);
+    const path = this.layout.claim(group, partition);
     const data = encode(value, path);
     // Bounded: each round either creates the claim, finds one, or saw one vanish between two calls.
     for (let round = 0; round < 3; round++) {
@@ -659,7 +657,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
   /** @inheritdoc */
   async release(group: string, partition: string): Promise<void> {
     const connection = this.session();
-    const path = this.claimPath(group, partition);
+    const path = this.layout.claim(group, partition);
     const stat = await this.call(connection, 'exists', path, () => connection.exists(path));
     if (!stat || !connection.ownsEphemeral(stat)) {
       this.ephemerals.delete(path);
@@ -675,7 +673,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
   /** @inheritdoc */
   async readClaim(group: string, partition: string): Promise<Claim | null> {
     const connection = this.session();
-    const path = this.claimPath(group, partition);
+    const path = this.layout.claim(group, partition);
     const read = await this.call(connection, 'getData', path, () => connection.getData(path), { missing: null });
     return read && toClaim(connection, path, read.data, read.stat);
   }
@@ -683,7 +681,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
   /** @inheritdoc */
   async claims(group: string): Promise<ReadonlyMap<string, Claim>> {
     const connection = this.session();
-    const dir = this.path(group, 'owners');
+    const dir = this.layout.owners(group);
     const children = await this.call(connection, 'getChildren', dir, () => connection.getChildren(dir), {
       missing: [],
     });
@@ -699,7 +697,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
 
   /** @inheritdoc */
   watchClaim(group: string, partition: string, listener: ClaimListener): Unsubscribe {
-    const path = this.claimPath(group, partition);
+    const path = this.layout.claim(group, partition);
     return this.subscribe<Claim | null>(path, listener, async (connection, watcher) =>
       this.readWatched(connection, path, watcher, (data, stat) => toClaim(connection, path, data, stat)),
     );
@@ -711,7 +709,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
   /** @inheritdoc */
   async writeMarker(group: string, partition: string, value: string | null): Promise<void> {
     const connection = this.session();
-    const path = this.markerPath(group, partition);
+    const path = this.layout.marker(group, partition);
     if (value === null) {
       await this.call(connection, 'remove', path, () => connection.remove(path, -1), { missing: undefined });
       return;
@@ -733,7 +731,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
   /** @inheritdoc */
   async readMarker(group: string, partition: string): Promise<string | null> {
     const connection = this.session();
-    const path = this.markerPath(group, partition);
+    const path = this.layout.marker(group, partition);
     const read = await this.call(connection, 'getData', path, () => connection.getData(path), { missing: null });
     return read && (read.data?.toString('utf8') ?? '');
   }
@@ -741,7 +739,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
   /** @inheritdoc */
   async markers(group: string): Promise<ReadonlyMap<string, string>> {
     const connection = this.session();
-    const dir = this.path(group, 'markers');
+    const dir = this.layout.markers(group);
     const children = await this.call(connection, 'getChildren', dir, () => connection.getChildren(dir), {
       missing: [],
     });
@@ -876,28 +874,6 @@ export class ZooKeeperBackend implements AllocatorBackend {
     for (const subscription of this.subscriptions) subscription.refresh();
   }
 
-  private path(group: string, leaf: 'members' | 'owners' | 'markers' | RecordName): string {
-    checkName('group', group);
-    return `${this.options.rootPath}/groups/${group}/${leaf}`;
-  }
-
-  private recordPath(group: string, name: RecordName): string {
-    if (!RECORD_NAMES.has(name)) {
-      throw new ZooKeeperBackendError('ERR_INVALID_CONFIG', `unknown record ${JSON.stringify(name)}`);
-    }
-    return this.path(group, name);
-  }
-
-  private markerPath(group: string, partition: string): string {
-    checkName('partition', partition);
-    return `${this.path(group, 'markers')}/${partition}`;
-  }
-
-  private claimPath(group: string, partition: string): string {
-    checkName('partition', partition);
-    return `${this.path(group, 'owners')}/${partition}`;
-  }
-
   private emit<E extends keyof AllocatorBackendEvents>(event: E, ...args: AllocatorBackendEvents[E]): void {
     emitToEach(this.emitter, event, args, (error) => {
       if (event !== 'error') {
@@ -917,117 +893,8 @@ export class ZooKeeperBackend implements AllocatorBackend {
   }
 }
 
-/** Marks a watch read that raced with a creation and must be read again. */
-const RETRY = Symbol('retry');
-
-type WatchRead<T> = (connection: ZkConnection, watcher: ZkWatcher) => Promise<T | typeof RETRY>;
-
-interface SubscriptionOptions<T> {
-  readonly location: string;
-  readonly listener: (state: T) => void;
-  readonly read: WatchRead<T>;
-  /** The connection to read on, or undefined when there is no session to read with. */
-  readonly connection: () => ZkConnection | undefined;
-  readonly retryDelay: () => number;
-  readonly report: (error: BackendError) => void;
-}
-
-/**
- * One watch* subscription. ZooKeeper watches fire once, so every firing re-reads with a new watch; a firing during
- * a read makes the loop read again, and only the latest read is delivered. One watcher function per subscription,
- * which the client registers at most once per path: re-arming never stacks watchers.
- */
-class Subscription<T> {
-  private stopped = false;
-  private running = false;
-  private again = false;
-  private retry: ReturnType<typeof setTimeout> | undefined;
-  private readonly watcher: ZkWatcher = () => this.refresh();
-
-  constructor(private readonly options: SubscriptionOptions<T>) {}
-
-  stop(): void {
-    this.stopped = true;
-    if (this.retry) clearTimeout(this.retry);
-  }
-
-  /** The session is gone; the next connect re-arms through refresh(). */
-  disarm(): void {
-    if (this.retry) clearTimeout(this.retry);
-    this.retry = undefined;
-  }
-
-  refresh(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    void this.loop();
-  }
-
-  private async loop(): Promise<void> {
-    this.running = true;
-    if (this.retry) clearTimeout(this.retry);
-    this.retry = undefined;
-    try {
-      do {
-        this.again = false;
-        const connection = this.options.connection();
-        if (!connection) return;
-        const state = await this.options.read(connection, this.watcher);
-        if (this.stopped) return;
-        if (state === RETRY) {
-          this.again = true;
-          continue;
-        }
-        if (!this.again) this.deliver(state);
-      } while (this.again && !this.stopped);
-    } catch (error) {
-      if (this.stopped) return;
-      const failure = toBackendError(error, 'watch', this.options.location);
-      if (failure.code === 'ERR_MALFORMED_RECORD') {
-        // The watch is armed (the read succeeded); the next change is read again.
-        this.options.report(failure);
-      } else if (failure.code !== 'ERR_SESSION_EXPIRED') {
-        // Connection trouble heals by itself; the reconnect re-reads too. Retry meanwhile, and report only what
-        // will not heal.
-        if (!failure.retriable) this.options.report(failure);
-        this.retry = setTimeout(() => this.refresh(), this.options.retryDelay());
-        this.retry.unref();
-      }
-    } finally {
-      this.running = false;
-    }
-    if (this.again && !this.stopped) this.refresh();
-  }
-
-  private deliver(state: T): void {
-    try {
-      this.options.listener(state);
-    } catch (error) {
-      this.options.report(
-        new ZooKeeperBackendError(
-          'ERR_MALFORMED_RECORD',
-          `a watch listener threw on the state it was given: ${messageOf(error)}`,
-          { location: this.options.location, cause: error },
-        ),
-      );
-    }
-  }
-}
-
 function closedError(): ZooKeeperBackendError {
   return new ZooKeeperBackendError('ERR_BACKEND_CLOSED', 'the ZooKeeper backend is closed');
-}
-
-function checkName(what: string, name: string): void {
-  if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || /[/\u0000-\u001f\u007f]/.test(name)) {
-    throw new ZooKeeperBackendError(
-      'ERR_INVALID_CONFIG',
-      `invalid ${what} name ${JSON.stringify(name)}: it becomes one znode name (no "/", not "." or "..")`,
-    );
-  }
 }
 
 function encode(value: string, path: string): Buffer {
