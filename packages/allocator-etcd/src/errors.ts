@@ -1,53 +1,18 @@
-import type { BackendError, BackendErrorCode } from '@kiel/consumer';
+import { BackendErrorImpl, isBackendError, type BackendErrorCode, type BackendErrorOptions } from '@kiel/consumer';
 import { castGrpcError } from 'etcd3';
 
-/** Whether a caller may retry after an error of each code (with a new lease, for `ERR_SESSION_EXPIRED`). */
-const RETRIABLE: Readonly<Record<BackendErrorCode, boolean>> = {
-  ERR_INVALID_CONFIG: false,
-  ERR_BACKEND_UNAVAILABLE: true,
-  ERR_BACKEND_TIMEOUT: true,
-  ERR_SESSION_EXPIRED: true,
-  ERR_BACKEND_AUTH: false,
-  ERR_MALFORMED_RECORD: false,
-  ERR_BACKEND_CLOSED: false,
-};
-
-/** Options of {@link EtcdBackendError}. */
-export interface EtcdBackendErrorOptions {
-  /** The etcd key the error concerns. */
-  readonly location?: string;
-  /** The underlying error (an etcd3 or gRPC error), kept for logs. */
-  readonly cause?: unknown;
-  /** Overrides the retriable flag that follows from the code. */
-  readonly retriable?: boolean;
-}
+/** Options of {@link EtcdBackendError}: the etcd key as `location`, the etcd3 or gRPC error as `cause`. */
+export type EtcdBackendErrorOptions = Omit<BackendErrorOptions, 'name'>;
 
 /**
- * The error class of @kiel/allocator-etcd. Every rejection and every `error` event of {@link EtcdBackend} is one.
- * Check `code` (a {@link BackendErrorCode}), never `instanceof`: two installed copies of this package have two
- * classes.
+ * The error of @kiel/allocator-etcd: `@kiel/consumer`'s one backend error class, named after this package. Every
+ * rejection and every `error` event of {@link EtcdBackend} is one. Check `code` (a {@link BackendErrorCode}), never
+ * `instanceof`: two installed copies of this package have two classes.
  */
-export class EtcdBackendError extends Error implements BackendError {
-  override readonly name = 'EtcdBackendError';
-  readonly code: BackendErrorCode;
-  readonly retriable: boolean;
-  readonly location?: string;
-
+export class EtcdBackendError extends BackendErrorImpl {
   constructor(code: BackendErrorCode, message: string, options: EtcdBackendErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.retriable = options.retriable ?? RETRIABLE[code];
-    if (options.location !== undefined) this.location = options.location;
+    super(code, message, { ...options, name: 'EtcdBackendError' });
   }
-}
-
-/** True when `error` already has the {@link BackendError} shape (duck-typed, so it works across copies). */
-export function isBackendError(error: unknown): error is BackendError {
-  if (typeof error !== 'object' || error === null) return false;
-  const candidate = error as Partial<BackendError>;
-  return (
-    typeof candidate.code === 'string' && candidate.code.startsWith('ERR_') && typeof candidate.retriable === 'boolean'
-  );
 }
 
 // The etcd3 error classes, recognised by name: etcd3 casts gRPC errors into classes named after the gRPC status or
@@ -88,8 +53,8 @@ const AUTH_MESSAGES = [
  * Maps whatever etcd3, gRPC or cockatiel threw to an {@link EtcdBackendError}: `operation` (e.g. `claim`) and
  * `location` (the key) go into the message so that a log line says what failed where.
  */
-export function toBackendError(error: unknown, operation: string, location?: string): EtcdBackendError {
-  if (error instanceof EtcdBackendError) return error;
+export function toBackendError(error: unknown, operation: string, location?: string): BackendErrorImpl {
+  if (error instanceof BackendErrorImpl) return error;
   if (isBackendError(error)) {
     return new EtcdBackendError(error.code, error.message, { location: location ?? error.location, cause: error });
   }

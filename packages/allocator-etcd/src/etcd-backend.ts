@@ -1,9 +1,9 @@
 import { debuglog } from 'node:util';
-import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type {
   AllocatorBackend,
   AllocatorBackendEvents,
+  BackendErrorCode,
   BackendState,
   BackendSupports,
   Claim,
@@ -17,7 +17,7 @@ import type {
   Unsubscribe,
   VersionedRecord,
 } from '@kiel/consumer';
-import { emitToEach } from '@kiel/consumer';
+import { AllocatorBackendBase, parseMemberEntry } from '@kiel/consumer';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, noop, retry } from 'cockatiel';
 import type { IPolicy } from 'cockatiel';
 import { Etcd3, EtcdLeaseInvalidError, GRPCUnavailableError } from 'etcd3';
@@ -31,7 +31,7 @@ import type {
   IRequestOp,
   ITxnResponse,
 } from 'etcd3';
-import { EtcdBackendError, toBackendError } from './errors';
+import { EtcdBackendError, toBackendError, type EtcdBackendErrorOptions } from './errors';
 import { KeyLayout, prefixRangeEnd } from './keys';
 import { resolveOptions } from './options';
 import type { EtcdBackendOptions, ResolvedEtcdBackendOptions } from './options';
@@ -92,7 +92,7 @@ const GRPC_OPTIONS = {
  * await backend.close();
  * ```
  */
-export class EtcdBackend implements AllocatorBackend {
+export class EtcdBackend extends AllocatorBackendBase implements AllocatorBackend {
   /** `etcd`, for logs and errors. */
   readonly name = 'etcd';
   /** Weights are stored in member entries; etcd users and roles provide auth; a compaction can coalesce history. */
@@ -100,7 +100,6 @@ export class EtcdBackend implements AllocatorBackend {
 
   private readonly options: ResolvedEtcdBackendOptions;
   private readonly keys: KeyLayout;
-  private readonly emitter = new EventEmitter();
   private readonly watches = new Set<KeyWatch>();
   private client: Etcd3 | undefined;
   private currentState: BackendState = 'idle';
@@ -118,6 +117,7 @@ export class EtcdBackend implements AllocatorBackend {
 
   /** Validates `options` (throwing `ERR_INVALID_CONFIG`); connects only on {@link connect}. */
   constructor(options: EtcdBackendOptions) {
+    super();
     this.options = resolveOptions(options);
     this.keys = new KeyLayout(this.options.prefix);
     this.grantedTimeoutMs = this.options.ttl * 1000;
@@ -148,16 +148,19 @@ export class EtcdBackend implements AllocatorBackend {
     return this.options.prefix;
   }
 
-  /** Subscribes to `connected`, `disconnected`, `expired` or `error` (see {@link AllocatorBackendEvents}). */
-  on<E extends keyof AllocatorBackendEvents>(event: E, listener: (...args: AllocatorBackendEvents[E]) => void): this {
-    this.emitter.on(event, listener as (...args: unknown[]) => void);
-    return this;
+  /** Emits an event (see the base class), traced under NODE_DEBUG=kiel-etcd. */
+  protected override emit<E extends keyof AllocatorBackendEvents>(event: E, ...args: AllocatorBackendEvents[E]): void {
+    trace('backend: %s %j', event, args[0]);
+    super.emit(event, ...args);
   }
 
-  /** Removes a listener added with {@link on}. */
-  off<E extends keyof AllocatorBackendEvents>(event: E, listener: (...args: AllocatorBackendEvents[E]) => void): this {
-    this.emitter.off(event, listener as (...args: unknown[]) => void);
-    return this;
+  /** Every error this backend raises is an {@link EtcdBackendError}. */
+  protected override error(
+    code: BackendErrorCode,
+    message: string,
+    options: EtcdBackendErrorOptions = {},
+  ): EtcdBackendError {
+    return new EtcdBackendError(code, message, options);
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -286,15 +289,15 @@ export class EtcdBackend implements AllocatorBackend {
     return new Promise<void>((resolve, reject) => {
       const done = () => {
         clearTimeout(timer);
-        this.emitter.off('connected', done);
-        this.emitter.off('expired', done);
-        this.emitter.off('closed', done);
+        this.events.off('connected', done);
+        this.events.off('expired', done);
+        this.events.off('closed', done);
         resolve();
       };
       const timer = setTimeout(() => {
-        this.emitter.off('connected', done);
-        this.emitter.off('expired', done);
-        this.emitter.off('closed', done);
+        this.events.off('connected', done);
+        this.events.off('expired', done);
+        this.events.off('closed', done);
         reject(
           new EtcdBackendError(
             'ERR_BACKEND_UNAVAILABLE',
@@ -302,9 +305,9 @@ export class EtcdBackend implements AllocatorBackend {
           ),
         );
       }, this.options.connectTimeout);
-      this.emitter.on('connected', done);
-      this.emitter.on('expired', done);
-      this.emitter.on('closed', done);
+      this.events.on('connected', done);
+      this.events.on('expired', done);
+      this.events.on('closed', done);
     });
   }
 
@@ -316,7 +319,7 @@ export class EtcdBackend implements AllocatorBackend {
     for (const watch of this.watches) watch.stop();
     this.watches.clear();
     if (session) this.stopKeepAlive(session);
-    this.emitter.emit('closed');
+    this.events.emit('closed');
     const client = this.client;
     if (!client) return;
     if (session) {
@@ -498,6 +501,7 @@ export class EtcdBackend implements AllocatorBackend {
 
   /** Creates `members/<lease id>` bound to the lease, in a transaction that returns the entry if it exists. */
   async join(group: string, info: MemberInfo): Promise<Member> {
+    this.checkGroup(group);
     const session = this.requireSession('join');
     const key = this.keys.member(group, session.id);
     const keyBuffer = Buffer.from(key);
@@ -523,6 +527,7 @@ export class EtcdBackend implements AllocatorBackend {
 
   /** Deletes this lease's member entry, only if the key is still bound to our lease. */
   async leave(group: string): Promise<void> {
+    this.checkGroup(group);
     const session = this.requireSession('leave');
     const key = this.keys.member(group, session.id);
     await this.deleteIfOurs('leave', key, session);
@@ -530,6 +535,7 @@ export class EtcdBackend implements AllocatorBackend {
 
   /** Lists the member entries, sorted by create revision; malformed ones are reported and left out. */
   async members(group: string): Promise<readonly Member[]> {
+    this.checkGroup(group);
     const prefix = this.keys.membersPrefix(group);
     const kvs = await this.rangeOp('members', prefix, true);
     return this.toMembers(kvs);
@@ -537,11 +543,12 @@ export class EtcdBackend implements AllocatorBackend {
 
   /** Watches the members prefix: resumes from the last revision seen, reads again after a compaction. */
   watchMembers(group: string, listener: MembersListener): Unsubscribe {
+    this.checkGroup(group);
     const prefix = this.keys.membersPrefix(group);
     const reported = new Set<string>();
     return this.watch(prefix, true, (kvs) => {
       const members = this.toMembers(kvs, reported);
-      this.callListener(prefix, () => listener(members));
+      this.deliver(prefix, () => listener(members));
     });
   }
 
@@ -550,6 +557,7 @@ export class EtcdBackend implements AllocatorBackend {
 
   /** Reads a record; its version is the key's mod revision. */
   async readRecord(group: string, name: RecordName): Promise<VersionedRecord | null> {
+    this.checkGroup(group);
     const key = this.keys.record(group, name);
     const [kv] = await this.rangeOp('readRecord', key, false);
     return kv ? toRecord(kv, key) : null;
@@ -562,6 +570,8 @@ export class EtcdBackend implements AllocatorBackend {
     value: string,
     expected: RecordVersion | null,
   ): Promise<RecordVersion | null> {
+    this.checkGroup(group);
+    this.checkValue(value, name);
     const key = this.keys.record(group, name);
     this.etcd('writeRecord');
     const keyBuffer = Buffer.from(key);
@@ -583,10 +593,11 @@ export class EtcdBackend implements AllocatorBackend {
 
   /** Watches one record key. */
   watchRecord(group: string, name: RecordName, listener: RecordListener): Unsubscribe {
+    this.checkGroup(group);
     const key = this.keys.record(group, name);
     return this.watch(key, false, (kvs) => {
       const record = kvs.length > 0 ? toRecord(kvs[0], key) : null;
-      this.callListener(key, () => listener(record));
+      this.deliver(key, () => listener(record));
     });
   }
 
@@ -595,6 +606,9 @@ export class EtcdBackend implements AllocatorBackend {
 
   /** Creates `owners/<partition>` bound to our lease if absent; true also when it already carries our lease. */
   async claim(group: string, partition: string, value: string): Promise<boolean> {
+    this.checkGroup(group);
+    this.checkPartition(partition);
+    this.checkValue(value, partition);
     const session = this.requireSession('claim');
     const key = this.keys.claim(group, partition);
     const keyBuffer = Buffer.from(key);
@@ -611,6 +625,8 @@ export class EtcdBackend implements AllocatorBackend {
 
   /** Deletes the claim only if the key carries our lease. */
   async release(group: string, partition: string): Promise<void> {
+    this.checkGroup(group);
+    this.checkPartition(partition);
     const session = this.requireSession('release');
     const key = this.keys.claim(group, partition);
     await this.deleteIfOurs('release', key, session);
@@ -618,6 +634,8 @@ export class EtcdBackend implements AllocatorBackend {
 
   /** Reads one claim; `mine` when the key carries our current lease. */
   async readClaim(group: string, partition: string): Promise<Claim | null> {
+    this.checkGroup(group);
+    this.checkPartition(partition);
     const key = this.keys.claim(group, partition);
     const [kv] = await this.rangeOp('readClaim', key, false);
     return kv ? this.toClaim(kv, key) : null;
@@ -625,6 +643,7 @@ export class EtcdBackend implements AllocatorBackend {
 
   /** Lists every claim of the group, keyed by partition id. */
   async claims(group: string): Promise<ReadonlyMap<string, Claim>> {
+    this.checkGroup(group);
     const prefix = this.keys.ownersPrefix(group);
     const kvs = await this.rangeOp('claims', prefix, true);
     const claims = new Map<string, Claim>();
@@ -637,10 +656,12 @@ export class EtcdBackend implements AllocatorBackend {
 
   /** Watches one claim key; `mine` is computed against the lease current at each delivery. */
   watchClaim(group: string, partition: string, listener: ClaimListener): Unsubscribe {
+    this.checkGroup(group);
+    this.checkPartition(partition);
     const key = this.keys.claim(group, partition);
     return this.watch(key, false, (kvs) => {
       const claim = kvs.length > 0 ? this.toClaim(kvs[0], key) : null;
-      this.callListener(key, () => listener(claim));
+      this.deliver(key, () => listener(claim));
     });
   }
 
@@ -649,6 +670,9 @@ export class EtcdBackend implements AllocatorBackend {
 
   /** Puts (or deletes) `markers/<partition>`, without a lease: it outlives the session that wrote it. */
   async writeMarker(group: string, partition: string, value: string | null): Promise<void> {
+    this.checkGroup(group);
+    this.checkPartition(partition);
+    if (value !== null) this.checkValue(value, partition);
     const key = this.keys.marker(group, partition);
     const keyBuffer = Buffer.from(key);
     await this.txn('writeMarker', key, {
@@ -663,6 +687,8 @@ export class EtcdBackend implements AllocatorBackend {
 
   /** Reads one marker. */
   async readMarker(group: string, partition: string): Promise<string | null> {
+    this.checkGroup(group);
+    this.checkPartition(partition);
     const key = this.keys.marker(group, partition);
     const [kv] = await this.rangeOp('readMarker', key, false);
     return kv ? kv.value.toString() : null;
@@ -670,6 +696,7 @@ export class EtcdBackend implements AllocatorBackend {
 
   /** Lists every marker of the group, keyed by partition id. */
   async markers(group: string): Promise<ReadonlyMap<string, string>> {
+    this.checkGroup(group);
     const prefix = this.keys.markersPrefix(group);
     const kvs = await this.rangeOp('markers', prefix, true);
     const markers = new Map<string, string>();
@@ -816,7 +843,7 @@ export class EtcdBackend implements AllocatorBackend {
             ),
           );
         },
-        reportError: (error) => this.emitError(error),
+        reportError: (error) => this.report(error),
       },
       {
         key,
@@ -839,12 +866,12 @@ export class EtcdBackend implements AllocatorBackend {
     const members: Member[] = [];
     for (const kv of kvs) {
       const location = kv.key.toString();
-      const info = parseMemberInfo(kv.value);
+      const info = parseMemberEntry(kv.value.toString());
       if (typeof info === 'string') {
         const seen = `${location}@${kv.mod_revision}`;
         if (!reported?.has(seen)) {
           reported?.add(seen);
-          this.emitError(
+          this.report(
             new EtcdBackendError('ERR_MALFORMED_RECORD', `etcd member entry ${location} is malformed: ${info}`, {
               location,
             }),
@@ -861,49 +888,6 @@ export class EtcdBackend implements AllocatorBackend {
     const session = this.session;
     return { value: kv.value.toString(), mine: session !== undefined && kv.lease === session.id, location };
   }
-
-  private callListener(location: string, call: () => void): void {
-    try {
-      call();
-    } catch (error) {
-      // Listeners usually throw while parsing what they were given, hence the code; the backend carries on.
-      this.emitError(
-        new EtcdBackendError(
-          'ERR_MALFORMED_RECORD',
-          `a watch listener of ${location} threw: ${error instanceof Error ? error.message : String(error)}`,
-          { location, cause: error },
-        ),
-      );
-    }
-  }
-
-  private emit<E extends keyof AllocatorBackendEvents>(event: E, ...args: AllocatorBackendEvents[E]): void {
-    trace('backend: %s %j', event, args[0]);
-    emitToEach(this.emitter, event, args, (error) =>
-      this.emitError(
-        new EtcdBackendError('ERR_MALFORMED_RECORD', `a \`${event}\` listener threw: ${String(error)}`, {
-          cause: error,
-        }),
-      ),
-    );
-  }
-
-  /**
-   * Emits `error`, but never throws: an `error` event without a listener would crash the process, so then it
-   * becomes a process warning instead.
-   */
-  private emitError(error: EtcdBackendError): void {
-    if (this.currentState === 'closed') return;
-    if (this.emitter.listenerCount('error') === 0) {
-      process.emitWarning(error.message, { code: error.code });
-      return;
-    }
-    try {
-      this.emitter.emit('error', error);
-    } catch {
-      // A throwing error listener has nowhere left to report to.
-    }
-  }
 }
 
 /** Keepalives go out every TTL/4, as the AllocatorBackend contract asks of liveness round-trips. */
@@ -918,38 +902,6 @@ function keepAliveRetryDelay(session: Session): number {
 
 function toRecord(kv: IKeyValue, location: string): VersionedRecord {
   return { value: kv.value.toString(), version: kv.mod_revision, location };
-}
-
-/** The member info in an entry, or a description of what is wrong with it. */
-function parseMemberInfo(raw: Buffer): MemberInfo | string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw.toString());
-  } catch {
-    return 'not JSON';
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return 'not a JSON object';
-  const info = parsed as Record<string, unknown>;
-  if (typeof info.id !== 'string' || info.id.length === 0) return '`id` is not a non-empty string';
-  if (typeof info.host !== 'string') return '`host` is not a string';
-  if (typeof info.pid !== 'number' || !Number.isInteger(info.pid) || info.pid < 0) {
-    return '`pid` is not a non-negative integer';
-  }
-  if (
-    info.weight !== undefined &&
-    (typeof info.weight !== 'number' || !(info.weight > 0) || !Number.isFinite(info.weight))
-  ) {
-    return '`weight` is not a positive number';
-  }
-  if (info.named !== undefined && typeof info.named !== 'boolean') return '`named` is not a boolean';
-  const member: MemberInfo = {
-    id: info.id,
-    host: info.host,
-    pid: info.pid,
-    ...(info.weight === undefined ? {} : { weight: info.weight as number }),
-    ...(info.named === true ? { named: true } : {}),
-  };
-  return member;
 }
 
 function closedError(operation: string): EtcdBackendError {

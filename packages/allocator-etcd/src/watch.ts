@@ -1,7 +1,8 @@
 import { debuglog } from 'node:util';
 import { EtcdWatchStreamEnded } from 'etcd3';
 import type { IDuplexStream, IKeyValue, IWatchRequest, IWatchResponse } from 'etcd3';
-import { EtcdBackendError, toBackendError } from './errors';
+import { toBackendError } from './errors';
+import type { BackendError } from '@kiel/consumer';
 
 /** What a {@link KeyWatch} needs from its backend. */
 export interface WatchHost {
@@ -25,7 +26,7 @@ export interface WatchHost {
    */
   refreshAuth(): Promise<void>;
   /** Reports a problem that is not the answer to a call (the backend's `error` event). */
-  reportError(error: EtcdBackendError): void;
+  reportError(error: BackendError): void;
 }
 
 /** Where to watch and what to do with each state. */
@@ -355,7 +356,7 @@ export class KeyWatch {
   }
 
   /** Schedules `retry` with backoff; only errors that a retry cannot fix are reported. */
-  private failed(error: EtcdBackendError, retry: () => void): void {
+  private failed(error: BackendError, retry: () => void): void {
     if (this.stopped) return;
     trace(
       'watch %s: #%d failed, retry in %d ms: %s',

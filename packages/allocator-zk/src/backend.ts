@@ -1,9 +1,8 @@
-import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type {
   AllocatorBackend,
-  AllocatorBackendEvents,
   BackendError,
+  BackendErrorCode,
   BackendState,
   BackendSupports,
   Claim,
@@ -17,9 +16,9 @@ import type {
   Unsubscribe,
   VersionedRecord,
 } from '@kiel/consumer';
-import { emitToEach } from '@kiel/consumer';
+import { AllocatorBackendBase, parseMemberEntry } from '@kiel/consumer';
 import * as zookeeper from 'node-zookeeper-client';
-import { exceptionCode, toBackendError, ZooKeeperBackendError } from './errors';
+import { exceptionCode, toBackendError, ZooKeeperBackendError, type ZooKeeperBackendErrorOptions } from './errors';
 import { resolveOptions, toClientAcl, type ResolvedOptions, type ZooKeeperBackendOptions } from './options';
 import { MEMBER_PREFIX, ZnodeLayout } from './paths';
 import { RETRY, Subscription, type WatchRead } from './watch';
@@ -31,8 +30,6 @@ const SPIN_DELAY_MS = 250;
 const MAX_DATA_BYTES = 1024 * 1024 - 1024;
 /** ZooKeeper's "any version" sentinel is -1; ours are always the real version. */
 const VERSION_PATTERN = /^\d+$/;
-
-type Listener<E extends keyof AllocatorBackendEvents> = (...args: AllocatorBackendEvents[E]) => void;
 
 /**
  * The ZooKeeper allocator backend: group membership, the shared records, ownership claims and watches, on a
@@ -60,7 +57,7 @@ type Listener<E extends keyof AllocatorBackendEvents> = (...args: AllocatorBacke
  * await backend.close();
  * ```
  */
-export class ZooKeeperBackend implements AllocatorBackend {
+export class ZooKeeperBackend extends AllocatorBackendBase implements AllocatorBackend {
   /** @inheritdoc */
   readonly name = 'zookeeper';
   /** ZooKeeper watches fire once and re-arming re-reads, so intermediate states may be coalesced. */
@@ -69,7 +66,6 @@ export class ZooKeeperBackend implements AllocatorBackend {
   private readonly options: ResolvedOptions;
   private readonly layout: ZnodeLayout;
   private readonly acl: zookeeper.ACL[];
-  private readonly emitter = new EventEmitter();
   private readonly subscriptions = new Set<Subscription<unknown>>();
   private current: BackendState = 'idle';
   private connection: ZkConnection | undefined;
@@ -94,6 +90,7 @@ export class ZooKeeperBackend implements AllocatorBackend {
 
   /** Throws `ERR_INVALID_CONFIG`, naming the option, when an option is invalid. Does not connect. */
   constructor(options: ZooKeeperBackendOptions) {
+    super();
     this.options = resolveOptions(options);
     this.layout = new ZnodeLayout(this.options.rootPath);
     this.acl = toClientAcl(this.options.acl);
@@ -125,16 +122,13 @@ export class ZooKeeperBackend implements AllocatorBackend {
     return this.options.rootPath;
   }
 
-  /** Subscribes to a session event (see {@link AllocatorBackendEvents} for when each fires and what to do). */
-  on<E extends keyof AllocatorBackendEvents>(event: E, listener: Listener<E>): this {
-    this.emitter.on(event, listener as (...args: unknown[]) => void);
-    return this;
-  }
-
-  /** Removes a listener added with {@link ZooKeeperBackend.on}. */
-  off<E extends keyof AllocatorBackendEvents>(event: E, listener: Listener<E>): this {
-    this.emitter.off(event, listener as (...args: unknown[]) => void);
-    return this;
+  /** Every error this backend raises is a {@link ZooKeeperBackendError}. */
+  protected override error(
+    code: BackendErrorCode,
+    message: string,
+    options: ZooKeeperBackendErrorOptions = {},
+  ): ZooKeeperBackendError {
+    return new ZooKeeperBackendError(code, message, options);
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -255,8 +249,8 @@ export class ZooKeeperBackend implements AllocatorBackend {
     return new Promise<void>((resolve, reject) => {
       const finish = (error?: BackendError): void => {
         clearTimeout(timer);
-        this.emitter.off('connected', onConnected);
-        this.emitter.off('expired', onExpired);
+        this.events.off('connected', onConnected);
+        this.events.off('expired', onExpired);
         this.abortConnect = undefined;
         if (error) reject(error);
         else resolve();
@@ -264,8 +258,8 @@ export class ZooKeeperBackend implements AllocatorBackend {
       const onConnected = (): void => finish();
       const onExpired = (): void => {
         // The session is gone while we waited: open a new one, as connect() does after expiry.
-        this.emitter.off('connected', onConnected);
-        this.emitter.off('expired', onExpired);
+        this.events.off('connected', onConnected);
+        this.events.off('expired', onExpired);
         clearTimeout(timer);
         this.abortConnect = undefined;
         this.openSession().then(resolve, reject);
@@ -282,8 +276,8 @@ export class ZooKeeperBackend implements AllocatorBackend {
         this.options.connectTimeout,
       );
       this.abortConnect = finish;
-      this.emitter.on('connected', onConnected);
-      this.emitter.on('expired', onExpired);
+      this.events.on('connected', onConnected);
+      this.events.on('expired', onExpired);
     });
   }
 
@@ -873,24 +867,6 @@ export class ZooKeeperBackend implements AllocatorBackend {
   private refreshSubscriptions(): void {
     for (const subscription of this.subscriptions) subscription.refresh();
   }
-
-  private emit<E extends keyof AllocatorBackendEvents>(event: E, ...args: AllocatorBackendEvents[E]): void {
-    emitToEach(this.emitter, event, args, (error) => {
-      if (event !== 'error') {
-        this.report(
-          new ZooKeeperBackendError('ERR_MALFORMED_RECORD', `a listener of ${event} threw: ${messageOf(error)}`, {
-            cause: error,
-          }),
-        );
-      }
-    });
-  }
-
-  private report(error: BackendError): void {
-    // An `error` event without a listener would throw out of a timer and end the process; a warning is enough.
-    if (this.emitter.listenerCount('error') === 0) process.emitWarning(error.message, { code: error.code });
-    else this.emit('error', error);
-  }
 }
 
 function closedError(): ZooKeeperBackendError {
@@ -922,38 +898,9 @@ function parseMember(name: string, path: string, data: Buffer | undefined): Memb
     new ZooKeeperBackendError('ERR_MALFORMED_RECORD', `malformed member entry: ${why}`, { location: path });
   const order = memberOrder(name);
   if (Number.isNaN(order)) throw malformed(`the name is not ${MEMBER_PREFIX}<10-digit sequence>`);
-  let info: unknown;
-  try {
-    info = JSON.parse(data?.toString('utf8') ?? '');
-  } catch {
-    throw malformed('its data is not JSON');
-  }
-  const candidate = info as Partial<Record<keyof MemberInfo, unknown>> | null;
-  const valid =
-    typeof candidate === 'object' &&
-    candidate !== null &&
-    typeof candidate.id === 'string' &&
-    candidate.id !== '' &&
-    typeof candidate.host === 'string' &&
-    typeof candidate.pid === 'number' &&
-    Number.isInteger(candidate.pid) &&
-    candidate.pid >= 0 &&
-    (candidate.weight === undefined ||
-      (typeof candidate.weight === 'number' && Number.isFinite(candidate.weight) && candidate.weight > 0)) &&
-    (candidate.named === undefined || typeof candidate.named === 'boolean');
-  if (!valid) {
-    throw malformed(
-      'expected JSON {id: string, host: string, pid: integer, weight?: positive number, named?: boolean}',
-    );
-  }
-  const member: MemberInfo = {
-    id: candidate.id as string,
-    host: candidate.host as string,
-    pid: candidate.pid as number,
-    ...(candidate.weight === undefined ? {} : { weight: candidate.weight as number }),
-    ...(candidate.named === true ? { named: true } : {}),
-  };
-  return { info: member, order, location: path };
+  const info = parseMemberEntry(data?.toString('utf8') ?? '');
+  if (typeof info === 'string') throw malformed(info);
+  return { info, order, location: path };
 }
 
 function toRecord(path: string, data: Buffer | undefined, stat: zookeeper.Stat): VersionedRecord {
@@ -962,8 +909,4 @@ function toRecord(path: string, data: Buffer | undefined, stat: zookeeper.Stat):
 
 function toClaim(connection: ZkConnection, path: string, data: Buffer | undefined, stat: zookeeper.Stat): Claim {
   return { value: data?.toString('utf8') ?? '', mine: connection.ownsEphemeral(stat), location: path };
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

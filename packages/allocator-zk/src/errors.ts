@@ -1,38 +1,17 @@
-import type { BackendError, BackendErrorCode } from '@kiel/consumer';
+import { BackendErrorImpl, isBackendError, type BackendErrorCode, type BackendErrorOptions } from '@kiel/consumer';
 import { Exception } from 'node-zookeeper-client';
 
-/** Codes that a caller may retry (after reconnecting, for `ERR_SESSION_EXPIRED`). */
-const RETRIABLE: ReadonlySet<BackendErrorCode> = new Set([
-  'ERR_BACKEND_UNAVAILABLE',
-  'ERR_BACKEND_TIMEOUT',
-  'ERR_SESSION_EXPIRED',
-]);
-
-/** Options of {@link ZooKeeperBackendError}. */
-export interface ZooKeeperBackendErrorOptions {
-  /** The znode path the error concerns, when there is one. */
-  readonly location?: string;
-  /** The client exception or error behind this one. */
-  readonly cause?: unknown;
-  /** Overrides the code's usual retriability, for failures that retrying the same call cannot heal. */
-  readonly retriable?: boolean;
-}
+/** Options of {@link ZooKeeperBackendError}: the znode path as `location`, the client's exception as `cause`. */
+export type ZooKeeperBackendErrorOptions = Omit<BackendErrorOptions, 'name'>;
 
 /**
- * The one error class of `@kiel/allocator-zk`. Check `code` (a stable {@link BackendErrorCode}), not
+ * The error of `@kiel/allocator-zk`: `@kiel/consumer`'s one backend error class, named after this package. The
+ * message ends with the znode path when there is one. Check `code` (a stable {@link BackendErrorCode}), not
  * `instanceof`: two installed copies of the package have two distinct classes.
  */
-export class ZooKeeperBackendError extends Error implements BackendError {
-  override readonly name = 'ZooKeeperBackendError';
-  readonly code: BackendErrorCode;
-  readonly retriable: boolean;
-  readonly location?: string;
-
+export class ZooKeeperBackendError extends BackendErrorImpl {
   constructor(code: BackendErrorCode, message: string, options: ZooKeeperBackendErrorOptions = {}) {
-    super(options.location === undefined ? message : `${message} (${options.location})`, { cause: options.cause });
-    this.code = code;
-    this.retriable = options.retriable ?? RETRIABLE.has(code);
-    if (options.location !== undefined) this.location = options.location;
+    super(code, message, { ...options, name: 'ZooKeeperBackendError' });
   }
 }
 
@@ -62,9 +41,10 @@ export function exceptionCode(error: unknown): number | undefined {
  * BAD_VERSION) never reach here; anything unexpected becomes a non-retriable `ERR_BACKEND_UNAVAILABLE` that keeps
  * the client's exception name in its message and as its `cause`.
  */
-export function toBackendError(error: unknown, operation: string, location: string): ZooKeeperBackendError {
-  if (typeof error === 'object' && error !== null && 'retriable' in error && 'code' in error) {
-    return error as ZooKeeperBackendError;
+export function toBackendError(error: unknown, operation: string, location: string): BackendErrorImpl {
+  if (error instanceof BackendErrorImpl) return error;
+  if (isBackendError(error)) {
+    return new ZooKeeperBackendError(error.code, error.message, { location: error.location ?? location, cause: error });
   }
   const code = exceptionCode(error);
   const name = isZooKeeperException(error) ? error.name : String(error);

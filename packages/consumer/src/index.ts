@@ -33,7 +33,9 @@ export { SingleConsumer } from './consumer/single';
 export type { SingleConsumerOptions, StartPosition } from './consumer/single';
 export { deserializers } from './consumer/options';
 export type { BaseConsumerOptions, Batch, Deserializer, Message } from './consumer/options';
-export { isBackendError } from './backend/errors';
+export { BackendErrorImpl, isBackendError } from './backend/errors';
+export type { BackendErrorOptions } from './backend/errors';
+export { AllocatorBackendBase, parseMemberEntry } from './backend/base';
 export { emitToEach } from './backend/events';
 export { MemoryBackend, MemoryStore } from './backend/memory';
 export type {

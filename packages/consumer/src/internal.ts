@@ -1,7 +1,7 @@
 /**
  * `@kiel/consumer/internal`: the building blocks under the documented API, for kiel's own packages, CLI, tests and
  * benchmarks: connections and brokers, the cluster's metadata, the coordination core (`GroupCoordinator`), the
- * offset store, the backend error class and the group's record parsers. Not covered by semver: names and signatures
+ * offset store and the group's record parsers. Not covered by semver: names and signatures
  * change with the code. Applications use `@kiel/consumer`, which this re-exports.
  */
 export * from './index';
@@ -12,8 +12,6 @@ export type { BrokerConnectionOptions } from './net/broker';
 export { Cluster } from './cluster';
 export type { ClusterOptions, ClusterEvents, PartitionMetadata } from './cluster';
 export { BaseConsumer } from './consumer/base';
-export { BackendErrorImpl } from './backend/errors';
-export type { BackendErrorOptions } from './backend/errors';
 export { GroupCoordinator } from './group/coordinator';
 export type {
   CoordinatorEvents,

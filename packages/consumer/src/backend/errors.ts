@@ -13,27 +13,36 @@ const RETRIABLE: Readonly<Record<BackendErrorCode, boolean>> = {
 
 /** Options of {@link BackendErrorImpl}. */
 export interface BackendErrorOptions {
-  /** The path or key the error concerns. */
+  /** The path or key the error concerns; the message ends with it in parentheses unless it names it already. */
   readonly location?: string;
   /** The underlying error, kept for logs. */
   readonly cause?: unknown;
+  /** Overrides the retriable flag that follows from the code, for failures that retrying the same call cannot heal. */
+  readonly retriable?: boolean;
+  /** The error's `name`, after the backend that raised it (e.g. `ZooKeeperBackendError`). Default `BackendError`. */
+  readonly name?: string;
 }
 
 /**
- * The backend error class of @kiel/consumer (used by MemoryBackend). `retriable` follows from `code`. Callers check
- * `code`, never `instanceof`: other backend packages have their own classes implementing {@link BackendError}.
+ * The one backend error class: every backend here raises it (through `AllocatorBackendBase.error`), named after the
+ * backend. `retriable` follows from `code` unless overridden. Callers check `code`, never `instanceof`: two
+ * installed copies of a package have two classes, and another backend may implement {@link BackendError} itself.
  */
 export class BackendErrorImpl extends Error implements BackendError {
-  override readonly name = 'BackendError';
   readonly code: BackendErrorCode;
   readonly retriable: boolean;
   readonly location?: string;
 
   constructor(code: BackendErrorCode, message: string, options: BackendErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const { location, cause } = options;
+    super(
+      location === undefined || message.includes(location) ? message : `${message} (${location})`,
+      cause === undefined ? undefined : { cause },
+    );
+    this.name = options.name ?? 'BackendError';
     this.code = code;
-    this.retriable = RETRIABLE[code];
-    if (options.location !== undefined) this.location = options.location;
+    this.retriable = options.retriable ?? RETRIABLE[code];
+    if (location !== undefined) this.location = location;
   }
 }
 

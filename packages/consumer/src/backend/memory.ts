@@ -3,14 +3,11 @@
  * plays the server; every MemoryBackend on the same store is one client with its own sessions, so several
  * consumers in one process coordinate exactly as they would through ZooKeeper or etcd.
  */
-import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import { AllocatorBackendBase, parseMemberEntry } from './base';
 import { BackendErrorImpl } from './errors';
-import { emitToEach } from './events';
 import type {
   AllocatorBackend,
-  AllocatorBackendEvents,
-  BackendError,
   BackendState,
   BackendSupports,
   Claim,
@@ -137,14 +134,13 @@ export class MemoryStore {
  * compare-and-set versions, creation order, watches delivered asynchronously and in order
  * (`orderedWatchHistory`), typed errors. See {@link MemoryStore} for the fault-injection API and an example.
  */
-export class MemoryBackend implements AllocatorBackend {
+export class MemoryBackend extends AllocatorBackendBase implements AllocatorBackend {
   readonly name = 'memory';
   readonly supports: BackendSupports = { orderedWatchHistory: true, weights: true, auth: false };
   readonly sessionTimeout: number;
 
   private readonly core: StoreCore;
   private readonly client: ClientHandle;
-  private readonly emitter = new EventEmitter();
   private readonly subscriptions = new Set<Subscription>();
   private currentState: BackendState = 'idle';
   private currentSession: string | undefined;
@@ -152,6 +148,7 @@ export class MemoryBackend implements AllocatorBackend {
   private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(options: MemoryBackendOptions) {
+    super();
     const store = (options as Partial<MemoryBackendOptions> | undefined)?.store;
     if (!(store instanceof MemoryStore)) {
       throw new BackendErrorImpl('ERR_INVALID_CONFIG', 'MemoryBackend: `store` must be a MemoryStore');
@@ -223,27 +220,32 @@ export class MemoryBackend implements AllocatorBackend {
   }
 
   async join(group: string, info: MemberInfo): Promise<Member> {
+    this.checkGroup(group);
     const sessionId = this.contact();
     const entry = this.core.join(sessionId, group, String(info?.id), JSON.stringify(info));
     return { info, order: entry.order, location: entry.location };
   }
 
   async leave(group: string): Promise<void> {
+    this.checkGroup(group);
     this.core.leave(this.contact(), group);
   }
 
   async members(group: string): Promise<readonly Member[]> {
+    this.checkGroup(group);
     this.contact();
     return this.parseMembers(this.core.snapshot({ group, kind: 'members', key: '' }) as MembersSnapshot);
   }
 
   watchMembers(group: string, listener: MembersListener): Unsubscribe {
+    this.checkGroup(group);
     return this.subscribe({ group, kind: 'members', key: '' }, (snapshot) =>
       listener(this.parseMembers(snapshot as MembersSnapshot)),
     );
   }
 
   async readRecord(group: string, name: RecordName): Promise<VersionedRecord | null> {
+    this.checkGroup(group);
     this.contact();
     return this.core.snapshot({ group, kind: 'record', key: name }) as VersionedRecord | null;
   }
@@ -254,30 +256,41 @@ export class MemoryBackend implements AllocatorBackend {
     value: string,
     expected: RecordVersion | null,
   ): Promise<RecordVersion | null> {
+    this.checkGroup(group);
+    this.checkValue(value, name);
     this.contact();
     return this.core.writeRecord(group, name, value, expected);
   }
 
   watchRecord(group: string, name: RecordName, listener: RecordListener): Unsubscribe {
+    this.checkGroup(group);
     return this.subscribe({ group, kind: 'record', key: name }, (snapshot) =>
       listener(snapshot as VersionedRecord | null),
     );
   }
 
   async claim(group: string, partition: string, value: string): Promise<boolean> {
+    this.checkGroup(group);
+    this.checkPartition(partition);
+    this.checkValue(value, partition);
     return this.core.claim(this.contact(), group, partition, value);
   }
 
   async release(group: string, partition: string): Promise<void> {
+    this.checkGroup(group);
+    this.checkPartition(partition);
     this.core.release(this.contact(), group, partition);
   }
 
   async readClaim(group: string, partition: string): Promise<Claim | null> {
+    this.checkGroup(group);
+    this.checkPartition(partition);
     this.contact();
     return this.toClaim(this.core.snapshot({ group, kind: 'claim', key: partition }) as ClaimSnapshot);
   }
 
   async claims(group: string): Promise<ReadonlyMap<string, Claim>> {
+    this.checkGroup(group);
     this.contact();
     const result = new Map<string, Claim>();
     for (const [partition, stored] of this.core.claimsOf(group)) result.set(partition, this.toClaim(stored)!);
@@ -285,34 +298,32 @@ export class MemoryBackend implements AllocatorBackend {
   }
 
   watchClaim(group: string, partition: string, listener: ClaimListener): Unsubscribe {
+    this.checkGroup(group);
+    this.checkPartition(partition);
     return this.subscribe({ group, kind: 'claim', key: partition }, (snapshot) =>
       listener(this.toClaim(snapshot as ClaimSnapshot)),
     );
   }
 
   async writeMarker(group: string, partition: string, value: string | null): Promise<void> {
+    this.checkGroup(group);
+    this.checkPartition(partition);
+    if (value !== null) this.checkValue(value, partition);
     this.contact();
     this.core.writeMarker(group, partition, value);
   }
 
   async readMarker(group: string, partition: string): Promise<string | null> {
+    this.checkGroup(group);
+    this.checkPartition(partition);
     this.contact();
     return this.core.markersOf(group).get(partition) ?? null;
   }
 
   async markers(group: string): Promise<ReadonlyMap<string, string>> {
+    this.checkGroup(group);
     this.contact();
     return this.core.markersOf(group);
-  }
-
-  on<E extends keyof AllocatorBackendEvents>(event: E, listener: (...args: AllocatorBackendEvents[E]) => void): this {
-    this.emitter.on(event, listener as (...args: unknown[]) => void);
-    return this;
-  }
-
-  off<E extends keyof AllocatorBackendEvents>(event: E, listener: (...args: AllocatorBackendEvents[E]) => void): this {
-    this.emitter.off(event, listener as (...args: unknown[]) => void);
-    return this;
   }
 
   /** One round-trip to the store: the gate of every call. Returns the live session id or throws a BackendError. */
@@ -385,17 +396,7 @@ export class MemoryBackend implements AllocatorBackend {
     const observer = this.core.observe(topic, this.client, (snapshot) => {
       // No notification reaches a client without a live session; it gets the current state once reconnected.
       if (this.currentState !== 'connected') return;
-      try {
-        deliver(snapshot);
-      } catch (error) {
-        this.reportError(
-          new BackendErrorImpl(
-            'ERR_MALFORMED_RECORD',
-            `a ${topic.kind} watch listener of group ${topic.group} threw on the state it was given: ${messageOf(error)}`,
-            { location: topicLocation(topic), cause: error },
-          ),
-        );
-      }
+      this.deliver(topicLocation(topic), () => deliver(snapshot));
     });
     const subscription: Subscription = { observer };
     this.subscriptions.add(subscription);
@@ -414,12 +415,16 @@ export class MemoryBackend implements AllocatorBackend {
   private parseMembers(snapshot: MembersSnapshot): Member[] {
     const members: Member[] = [];
     for (const entry of snapshot) {
-      const info = parseMemberInfo(entry.raw);
-      if (info === undefined) {
-        this.reportError(
-          new BackendErrorImpl('ERR_MALFORMED_RECORD', `malformed member entry at ${entry.location}: ${entry.raw}`, {
-            location: entry.location,
-          }),
+      const info = parseMemberEntry(entry.raw);
+      if (typeof info === 'string') {
+        this.report(
+          new BackendErrorImpl(
+            'ERR_MALFORMED_RECORD',
+            `malformed member entry at ${entry.location} (${info}): ${entry.raw}`,
+            {
+              location: entry.location,
+            },
+          ),
         );
         continue;
       }
@@ -431,18 +436,6 @@ export class MemoryBackend implements AllocatorBackend {
   private toClaim(stored: ClaimSnapshot): Claim | null {
     if (stored === null) return null;
     return { value: stored.value, mine: stored.owner === this.currentSession, location: stored.location };
-  }
-
-  private emit<E extends keyof AllocatorBackendEvents>(event: E, ...args: AllocatorBackendEvents[E]): void {
-    emitToEach(this.emitter, event, args, (error) => {
-      if (event !== 'error') this.reportError(listenerError(event, error));
-    });
-  }
-
-  private reportError(error: BackendError): void {
-    // An `error` event with no listener would throw from a timer and end the process; a warning is enough.
-    if (this.emitter.listenerCount('error') === 0) process.emitWarning(error.message, { code: error.code });
-    else this.emit('error', error);
   }
 }
 
@@ -789,26 +782,6 @@ function topicLocation(topic: Topic): string {
   }
 }
 
-/** Parses and checks a member entry; undefined when it is not a valid {@link MemberInfo}. */
-function parseMemberInfo(raw: string): MemberInfo | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
-  const { id, host, pid, weight, named } = parsed as Record<string, unknown>;
-  if (typeof id !== 'string' || id.length === 0) return undefined;
-  if (typeof host !== 'string') return undefined;
-  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid < 0) return undefined;
-  if (weight !== undefined && (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0)) {
-    return undefined;
-  }
-  if (named !== undefined && typeof named !== 'boolean') return undefined;
-  return { id, host, pid, ...(weight === undefined ? {} : { weight }), ...(named === true ? { named: true } : {}) };
-}
-
 function checkDelay(ms: number, what: string): void {
   if (!Number.isFinite(ms) || ms < 0) {
     throw new BackendErrorImpl('ERR_INVALID_CONFIG', `MemoryStore: ${what} must be a non-negative number of ms`);
@@ -828,14 +801,4 @@ function expiredError(): BackendErrorImpl {
 
 function unreachableError(): BackendErrorImpl {
   return new BackendErrorImpl('ERR_BACKEND_UNAVAILABLE', 'the memory store cannot be reached (cut off)');
-}
-
-function listenerError(event: string, error: unknown): BackendErrorImpl {
-  return new BackendErrorImpl('ERR_MALFORMED_RECORD', `a listener of ${event} threw: ${messageOf(error)}`, {
-    cause: error,
-  });
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

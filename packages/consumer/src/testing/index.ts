@@ -20,6 +20,7 @@ import type {
   Unsubscribe,
   VersionedRecord,
 } from '../backend/types';
+import { isBackendError } from '../backend/errors';
 import { rendezvous, sticky, type Assignment } from '@kiel/allocators';
 import {
   compareStrings,
@@ -824,6 +825,42 @@ export function runAllocatorBackendSuite(options: AllocatorBackendSuiteOptions):
           await good.leave(group);
           await watch.until('no good member left', (list) => list.length === 0);
           expect(observer.state).toBe('connected');
+        },
+        caseTimeout,
+      );
+
+      it(
+        'an empty group name or partition id, one with a control character, and a value that is not a string are refused with ERR_INVALID_CONFIG before any write',
+        async () => {
+          const group = t.group();
+          const [b, observer] = await t.openMany(2);
+          const refused = async (what: string, call: () => Promise<unknown>) => {
+            const error = await call().then(
+              () => undefined,
+              (e: unknown) => e,
+            );
+            expect({ what, code: isBackendError(error) ? error.code : String(error) }).toEqual({
+              what,
+              code: 'ERR_INVALID_CONFIG',
+            });
+          };
+          await refused('join, empty group', () => b.join('', memberInfo('x')));
+          await refused('join, group with a newline', () => b.join(`${group}\n`, memberInfo('x')));
+          await refused('readRecord, empty group', () => b.readRecord('', 'allocation'));
+          await refused('claim, empty partition', () => b.claim(group, '', 'v'));
+          await refused('claim, partition with a NUL', () => b.claim(group, 'orders:\u00001', 'v'));
+          await refused('claim, value not a string', () => b.claim(group, 'orders:1', 42 as unknown as string));
+          await refused('writeRecord, value not a string', () =>
+            b.writeRecord(group, 'allocation', null as unknown as string, null),
+          );
+          await refused('writeMarker, value not a string', () =>
+            b.writeMarker(group, 'orders:1', {} as unknown as string),
+          );
+          // Nothing was written, and the backend still works.
+          expect(await observer.claims(group)).toEqual(new Map());
+          expect(await observer.readRecord(group, 'allocation')).toBeNull();
+          expect(await b.claim(group, 'orders:1', 'v')).toBe(true);
+          expect(b.state).toBe('connected');
         },
         caseTimeout,
       );
