@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { validate, type Assignment, type Strategy, type TopicPartition } from '@kiel/allocators';
+import type { Strategy, TopicPartition } from '@kiel/allocators';
 import type { AllocatorBackend, Member, MemberInfo, Unsubscribe, VersionedRecord } from '../backend/types';
 import { isBackendError } from '../backend/errors';
 import { emitToEach } from '../backend/events';
@@ -19,6 +19,7 @@ import {
   type ControlRecord,
 } from './records';
 import { updateControl } from './control';
+import { computeAllocation } from './leader';
 import { parsePartitionId, partitionId } from '../partition-id';
 
 export type { TopicPartition };
@@ -149,112 +150,6 @@ const sameWaiting = (a: Readonly<Record<string, number>>, b: Readonly<Record<str
   const keys = Object.keys(a);
   return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 };
-
-/**
- * Keeps at most `max` of the moves from `previous` to `next`: partitions whose previous owner is live and differs
- * from the next one. The others stay with their previous owner for now. Partitions without a live previous owner
- * (new ones, those of members gone) are placed freely and never count: nobody hands them off, and holding them back
- * would leave them idle. The moves kept are taken in turn from each gaining member (sorted), so that every newcomer
- * starts at once. Returns how many moves were held back.
- */
-export function throttleMoves(
-  previous: Assignment,
-  next: Assignment,
-  live: ReadonlySet<string>,
-  max: number,
-): { assignment: Assignment; throttled: number } {
-  const previousOwner = new Map<string, string>();
-  for (const [member, topics] of Object.entries(previous)) {
-    for (const [topic, ids] of Object.entries(topics))
-      for (const p of ids) previousOwner.set(partitionId(topic, p), member);
-  }
-  const owner = new Map<string, string>();
-  const byGainer = new Map<string, string[]>();
-  for (const [member, topics] of Object.entries(next)) {
-    for (const [topic, ids] of Object.entries(topics)) {
-      for (const p of ids) {
-        const id = partitionId(topic, p);
-        owner.set(id, member);
-        const before = previousOwner.get(id);
-        if (before !== undefined && before !== member && live.has(before)) {
-          const list = byGainer.get(member) ?? [];
-          list.push(id);
-          byGainer.set(member, list);
-        }
-      }
-    }
-  }
-  const total = [...byGainer.values()].reduce((n, l) => n + l.length, 0);
-  if (total <= max) return { assignment: next, throttled: 0 };
-  const gainers = [...byGainer.keys()].sort(compareStrings);
-  for (const g of gainers) byGainer.get(g)!.sort(compareStrings);
-  const kept = new Set<string>();
-  for (let round = 0; kept.size < max; round++) {
-    for (const g of gainers) {
-      const id = byGainer.get(g)![round];
-      if (id !== undefined && kept.size < max) kept.add(id);
-    }
-  }
-  for (const list of byGainer.values()) for (const id of list) if (!kept.has(id)) owner.set(id, previousOwner.get(id)!);
-  const assignment: Record<string, Record<string, number[]>> = {};
-  for (const member of Object.keys(next)) assignment[member] = {};
-  for (const [id, member] of owner) {
-    const { topic, partition } = parsePartitionId(id);
-    ((assignment[member] ??= {})[topic] ??= []).push(partition);
-  }
-  for (const topics of Object.values(assignment)) for (const ids of Object.values(topics)) ids.sort((x, y) => x - y);
-  return { assignment, throttled: total - kept.size };
-}
-
-/**
- * Moves each partition that a live member gave up (a stalled handler handed off, `stallAction: 'handoff'`) away from
- * that member while its `until` (wall clock) lies ahead: to the live member with the fewest partitions (then the
- * lowest id) among the others. Deterministic; with no other live member the partition stays (nobody else can take
- * it, and its member keeps away from it by itself). Returns the assignment unchanged when nothing applies.
- */
-export function keepAwayFromGivenUp(
-  assignment: Assignment,
-  givenUp: Readonly<Record<string, { readonly member: string; readonly until: number }>> | undefined,
-  live: readonly string[],
-  now: number,
-): Assignment {
-  if (givenUp === undefined) return assignment;
-  const active = Object.entries(givenUp)
-    .filter(([, g]) => g.until > now)
-    .sort(([a], [b]) => compareStrings(a, b));
-  if (active.length === 0) return assignment;
-  const owner = new Map<string, string>();
-  const counts = new Map<string, number>(live.map((m) => [m, 0]));
-  for (const [member, topics] of Object.entries(assignment)) {
-    for (const [topic, ids] of Object.entries(topics)) {
-      for (const p of ids) {
-        owner.set(partitionId(topic, p), member);
-        counts.set(member, (counts.get(member) ?? 0) + 1);
-      }
-    }
-  }
-  let changed = false;
-  for (const [id, { member }] of active) {
-    if (owner.get(id) !== member) continue;
-    const others = live.filter((m) => m !== member).sort(compareStrings);
-    if (others.length === 0) continue;
-    let best = others[0]!;
-    for (const m of others) if ((counts.get(m) ?? 0) < (counts.get(best) ?? 0)) best = m;
-    owner.set(id, best);
-    counts.set(member, counts.get(member)! - 1);
-    counts.set(best, (counts.get(best) ?? 0) + 1);
-    changed = true;
-  }
-  if (!changed) return assignment;
-  const result: Record<string, Record<string, number[]>> = {};
-  for (const member of Object.keys(assignment)) result[member] = {};
-  for (const [id, member] of owner) {
-    const { topic, partition } = parsePartitionId(id);
-    ((result[member] ??= {})[topic] ??= []).push(partition);
-  }
-  for (const topics of Object.values(result)) for (const ids of Object.values(topics)) ids.sort((x, y) => x - y);
-  return result;
-}
 
 /**
  * The coordination protocol of DESIGN.md, written once for every backend: membership, leader election (lowest
@@ -842,56 +737,22 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       const previous = this.followed ?? current;
       const weights: Record<string, number> = {};
       for (const m of this.members) if (m.info.weight !== undefined) weights[m.info.id] = m.info.weight;
-      let assignment: Assignment;
-      try {
-        assignment = this.options.strategy(memberIds, partitions, {
-          // A copy: the published record is shared (frozen) and a strategy may change what it is given.
-          ...(previous ? { previous: structuredClone(previous.assignment) } : {}),
-          weights,
-        });
-      } catch (err) {
-        throw new KielError(
-          'ERR_INVALID_ALLOCATION',
-          `strategy ${this.options.strategyName} threw: ${(err as Error)?.message ?? err}; the previous allocation stays in force`,
-          { cause: err },
-        );
-      }
-      const problems = validate(assignment, memberIds, partitions);
-      if (problems.length > 0) {
-        throw new KielError(
-          'ERR_INVALID_ALLOCATION',
-          `strategy ${this.options.strategyName} returned an invalid assignment (${problems
-            .slice(0, 5)
-            .map((p) => p.message)
-            .join(
-              '; ',
-            )}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}); the previous allocation stays in force`,
-        );
-      }
-      let throttled = 0;
-      if (this.options.maxMovesPerRebalance !== undefined && previous) {
-        ({ assignment, throttled } = throttleMoves(
-          previous.assignment,
-          assignment,
-          new Set(liveIds),
-          this.options.maxMovesPerRebalance,
-        ));
-      }
-      // A stalled partition handed off goes to another live member for a while, whatever the strategy (or the
-      // throttle) says: one such move per handoff, never held back.
-      assignment = keepAwayFromGivenUp(assignment, this.control.givenUp, liveIds, Date.now());
-      const namedIds = memberIds.filter((id) => named.has(id));
-      const record: AllocationRecord = {
-        generation: Math.max(current?.generation ?? 0, this.generation) + 1,
+      const { record, throttled } = computeAllocation({
+        strategy: this.options.strategy,
+        strategyName: this.options.strategyName,
         leader: this.info.id,
-        strategy: this.options.strategyName,
-        members: memberIds,
+        generation: Math.max(current?.generation ?? 0, this.generation) + 1,
+        memberIds,
+        liveIds,
         partitions,
-        assignment,
-        ...(Object.keys(waiting).length > 0 ? { waiting } : {}),
-        ...(namedIds.length > 0 ? { named: namedIds } : {}),
-        ...(throttled > 0 ? { throttled } : {}),
-      };
+        previous,
+        weights,
+        waiting,
+        named,
+        maxMovesPerRebalance: this.options.maxMovesPerRebalance,
+        givenUp: this.control.givenUp,
+        now: Date.now(),
+      });
       const written = await this.backend.writeRecord(
         this.group,
         'allocation',

@@ -16,7 +16,7 @@ import {
   type AllocationRecord,
   type KielError,
 } from '../../src/internal';
-import { throttleMoves } from '../../src/group/coordinator';
+import { throttleMoves } from '../../src/group/leader';
 import { sleep, waitFor } from './coordinator-group';
 
 const TOPIC = 'ops';

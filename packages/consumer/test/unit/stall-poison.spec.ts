@@ -13,7 +13,7 @@ import {
   type AllocationRecord,
   type KielError,
 } from '../../src/internal';
-import { keepAwayFromGivenUp } from '../../src/group/coordinator';
+import { keepAwayFromGivenUp } from '../../src/group/leader';
 import { giveUpPeriod, inheritRange, lossesAt, resolvePoison, resolveStall } from '../../src/group/marker';
 import { parseControl } from '../../src/group/records';
 import { waitFor } from './coordinator-group';
