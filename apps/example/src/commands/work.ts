@@ -49,6 +49,7 @@ interface WorkFlags {
   sessionTimeout?: number;
   instanceId?: string;
   rebalanceDelay?: number;
+  initialRebalanceDelay?: number;
   maxMoves?: number;
   restarting: boolean;
   brokers: string[];
@@ -83,6 +84,11 @@ export function workCommand(): Command {
       "as leader: how long a named member's partitions wait for it after its session ended",
       nonNegativeInt,
     )
+    .option(
+      '--initial-rebalance-delay <ms>',
+      'as leader of a starting group: publish the first allocation once no member joined for this long',
+      nonNegativeInt,
+    )
     .option('--max-moves <n>', 'as leader: move at most N partitions between live members per generation', positiveInt)
     .option(
       '--restarting',
@@ -113,6 +119,7 @@ export function workCommand(): Command {
         autocommit: flags.autocommit,
         ...(flags.instanceId !== undefined ? { instanceId: flags.instanceId } : {}),
         ...(flags.rebalanceDelay !== undefined ? { rebalanceDelay: flags.rebalanceDelay } : {}),
+        ...(flags.initialRebalanceDelay !== undefined ? { initialRebalanceDelay: flags.initialRebalanceDelay } : {}),
         ...(flags.maxMoves !== undefined ? { maxMovesPerRebalance: flags.maxMoves } : {}),
         deserializer: 'raw',
         clientId: 'kiel-cli',

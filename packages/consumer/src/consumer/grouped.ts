@@ -90,6 +90,13 @@ export interface GroupedConsumerOptions<V> extends BaseConsumerOptions<V> {
    */
   readonly rebalanceDelay?: number;
   /**
+   * As leader of a group that starts (no allocation yet, or none of its members is live): publish the first
+   * allocation once no member has joined for this long, ms, and at the latest 10 times this long after taking the
+   * lead, so that members starting together get one allocation instead of one per join (Kafka's
+   * `group.initial.rebalance.delay.ms`, 3 s on a broker). Partitions wait meanwhile. Default 0 (at once).
+   */
+  readonly initialRebalanceDelay?: number;
+  /**
    * As leader: move at most this many partitions from one live member to another per generation, and publish the
    * next step once those handoffs are done (or after 10 s), so that many members starting at once do not all hand
    * off together. Partitions without a live owner (new ones, those of members gone) never count and are placed at
@@ -284,6 +291,10 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     if (!(Number.isInteger(rebalanceDelay) && rebalanceDelay >= 0 && rebalanceDelay <= 0x7fffffff)) {
       throw invalidConfig('rebalanceDelay', `expected an integer from 0 to ${0x7fffffff} (ms)`);
     }
+    const initialRebalanceDelay = options.initialRebalanceDelay ?? 0;
+    if (!(Number.isInteger(initialRebalanceDelay) && initialRebalanceDelay >= 0 && initialRebalanceDelay <= 600_000)) {
+      throw invalidConfig('initialRebalanceDelay', 'expected an integer from 0 to 600000 (ms)');
+    }
     const maxMoves = options.maxMovesPerRebalance;
     if (maxMoves !== undefined && !(Number.isInteger(maxMoves) && maxMoves >= 1)) {
       throw invalidConfig('maxMovesPerRebalance', 'expected a positive integer');
@@ -312,6 +323,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       ...(options.weight !== undefined ? { weight: options.weight } : {}),
       ...(options.instanceId !== undefined ? { instanceId: options.instanceId } : {}),
       rebalanceDelay,
+      initialRebalanceDelay,
       ...(maxMoves !== undefined ? { maxMovesPerRebalance: maxMoves } : {}),
       hooks: {
         revoke: (partitions) => this.revokePartitions(partitions),

@@ -108,6 +108,12 @@ export interface GroupCoordinatorOptions {
    */
   readonly rebalanceDelay?: number;
   /**
+   * As leader of a group that starts (no allocation yet, or none of its members live): publish the first allocation
+   * once no member has joined for this long, ms (at most {@link START_DELAY_CAP} times it after taking the lead), so
+   * that members starting together get one allocation instead of one per join. Default 0 (at once).
+   */
+  readonly initialRebalanceDelay?: number;
+  /**
    * As leader: the most partitions moved from one live member to another per generation. Partitions without a live
    * owner (new ones, those of members gone for good) never count. Default unlimited.
    */
@@ -141,10 +147,15 @@ const DUPLICATE_GRACE_MS = 2_000;
  */
 const THROTTLE_STEP_MAX_MS = 10_000;
 
+/** The first allocation of a starting group waits at most this many initialRebalanceDelays after the lead is taken. */
+export const START_DELAY_CAP = 10;
+
 /** How many times start() connects and joins again when the session expires under it before it gives up. */
 const START_ATTEMPTS = 3;
 
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+const memberIdsOf = (members: readonly Member[]) => members.map((m) => m.info.id);
 
 const sameWaiting = (a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>) => {
   const keys = Object.keys(a);
@@ -226,6 +237,9 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private rebalancing: Promise<void> | undefined;
   private rebalanceAgain = false;
   private leader = false;
+  /** When this member took the lead, and when the member list last changed (performance.now()). */
+  private leaderSince = 0;
+  private membersChangedAt = 0;
   private fenced = false;
   private fenceTimer: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -627,6 +641,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
   private onMembers(members: readonly Member[]): void {
     // While rejoining, the list is read afresh after the join (see `rejoining`).
     if (this.stopping || this.rejoining) return;
+    if (!sameList(memberIdsOf(this.members), memberIdsOf(members))) this.membersChangedAt = performance.now();
     this.members = members;
     for (const m of members) {
       if ((this.lastOrder.get(m.info.id) ?? -1) < m.order) this.lastOrder.set(m.info.id, m.order);
@@ -637,7 +652,10 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       members.length > 0 &&
       members[0]!.info.id === this.info.id &&
       (this.info.named !== true || this.entry === undefined || members[0]!.order === this.entry.order);
-    if (this.leader && !wasLeader) this.notify('leader', { memberId: this.info.id, generation: this.generation });
+    if (this.leader && !wasLeader) {
+      this.leaderSince = performance.now();
+      this.notify('leader', { memberId: this.info.id, generation: this.generation });
+    }
     this.scheduleRebalance();
   }
 
@@ -716,6 +734,11 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       const { waiting, named } = this.waitingMembers(liveIds, current);
       const memberIds = [...new Set([...liveIds, ...Object.keys(waiting)])].sort(compareStrings);
       const waitingChanged = !sameWaiting(current?.waiting ?? {}, waiting);
+      const startsAt = this.groupStartsAt(current, liveIds);
+      if (startsAt > performance.now()) {
+        this.wakeLeaderIn(startsAt - performance.now() + 1);
+        return;
+      }
       // A published record below the generation followed here went back (deleted, restored, written by hand): it is
       // overwritten with a generation above everything seen, even if it lists the same members and partitions.
       const wentBack = (current?.generation ?? 0) < this.generation;
@@ -775,6 +798,22 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
         retriable: true,
       });
     }
+  }
+
+  /**
+   * When a starting group (no allocation, or none of its members live or waited for) gets its first allocation:
+   * `initialRebalanceDelay` after the member list last changed, at most START_DELAY_CAP times it after this member
+   * took the lead (performance.now() clock). 0 when the group is not starting or there is no delay.
+   */
+  private groupStartsAt(current: AllocationRecord | undefined, liveIds: readonly string[]): number {
+    const delay = this.options.initialRebalanceDelay ?? 0;
+    if (delay <= 0) return 0;
+    if (current !== undefined) {
+      const live = new Set(liveIds);
+      const now = Date.now();
+      if (current.members.some((id) => live.has(id) || (current.waiting?.[id] ?? 0) > now)) return 0;
+    }
+    return Math.min(this.membersChangedAt + delay, this.leaderSince + START_DELAY_CAP * delay);
   }
 
   /**

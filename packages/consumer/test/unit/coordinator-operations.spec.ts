@@ -25,6 +25,7 @@ const PARTITIONS = Array.from({ length: 12 }, (_, i) => `${TOPIC}:${i}`);
 interface Options {
   instanceId?: string;
   rebalanceDelay?: number;
+  initialRebalanceDelay?: number;
   maxMovesPerRebalance?: number;
   sessionTimeout?: number;
 }
@@ -298,6 +299,58 @@ describe('restarts and deploys in the coordination core (memory backend)', () =>
     expect(final.generation - g0).toBeGreaterThanOrEqual(Math.ceil(11 / N));
     for (const m of all) expect(m.fetching.size).toBeLessThanOrEqual(1);
   }, 40_000);
+  /** Every allocation the group publishes from now on, in order (the memory backend delivers each). */
+  function published(): { records: AllocationRecord[]; stop: () => void } {
+    const records: AllocationRecord[] = [];
+    const stop = group.observer.watchRecord(group.name, 'allocation', (r) => {
+      if (r && records.at(-1)?.generation !== parseAllocation(r.value, r.location).generation) {
+        records.push(parseAllocation(r.value, r.location));
+      }
+    });
+    return { records, stop };
+  }
+
+  it('initialRebalanceDelay: members starting together get one first allocation that lists them all', async () => {
+    await group.observer.connect();
+    const seen = published();
+    const options = { initialRebalanceDelay: 500 };
+    const a = await group.member(options);
+    await group.seed(a);
+    // Joins further apart than the leader takes to publish, closer than the delay.
+    await sleep(200);
+    const b = await group.member(options);
+    await sleep(200);
+    const c = await group.member(options);
+    await waitFor('settled', () => group.settled([a, b, c]), 10_000);
+    seen.stop();
+    expect(seen.records.map((r) => r.members.length)).toEqual([3]);
+    for (const m of [a, b, c]) expect(m.fetching.size).toBe(4);
+  });
+
+  it('without initialRebalanceDelay the first member gets an allocation of its own at once (the control case)', async () => {
+    await group.observer.connect();
+    const seen = published();
+    const a = await group.member();
+    await group.seed(a);
+    await waitFor('a alone', () => group.settled([a]));
+    const b = await group.member();
+    await waitFor('settled', () => group.settled([a, b]));
+    seen.stop();
+    expect(seen.records[0]!.members).toEqual([a.coordinator.memberId]);
+    expect(seen.records.length).toBeGreaterThan(1);
+  });
+
+  it('initialRebalanceDelay delays only a start: a member joining a running group is placed at once', async () => {
+    const options = { initialRebalanceDelay: 1_500 };
+    const a = await group.member(options);
+    await group.seed(a);
+    await waitFor('a alone, after the start delay', () => group.settled([a]), 10_000);
+    const joined = performance.now();
+    const b = await group.member(options);
+    await waitFor('a and b', () => group.settled([a, b]), 10_000);
+    // Well under the 1.5 s the start waited.
+    expect(performance.now() - joined).toBeLessThan(1_000);
+  });
 });
 
 describe('the allocation record of issue 19', () => {
@@ -361,6 +414,10 @@ describe('GroupedConsumer options of issue 19', () => {
     ['instanceId', 7],
     ['rebalanceDelay', -1],
     ['rebalanceDelay', 1.5],
+    ['initialRebalanceDelay', -1],
+    ['initialRebalanceDelay', 1.5],
+    ['initialRebalanceDelay', 'soon'],
+    ['initialRebalanceDelay', 600_001],
     ['maxMovesPerRebalance', 0],
     ['maxMovesPerRebalance', 'many'],
   ])('refuses %s = %j with ERR_INVALID_CONFIG naming it', (option, value) => {
