@@ -97,6 +97,7 @@ async function startOnce(name) {
         : undefined,
     ),
     strategy: timed,
+    initialRebalanceDelay: Number(process.env.BENCH_SCALE_INITIAL_DELAY ?? 0),
     deserializer: 'raw',
     maxWaitTime: 500,
     offsetReset: 'latest',

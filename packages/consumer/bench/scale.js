@@ -18,6 +18,7 @@
 //
 // Usage: node packages/consumer/bench/scale.js [--backend zk,etcd] [--strategy naive,sticky] [--members 2,8,32,64]
 //   [--partitions 12,240,1200,3000] [--trials 5] [--crash-trials 2] [--kafkajs-trials 3] [--per-process 16] [--trace]
+//   [--initial-delay MS] (every member's initialRebalanceDelay; the start's time, generations, writes and events print)
 // --trace prints where each leave's and join's time went (record published, revokes, claims and their round trips,
 // first deliveries, each worker's event loop delay). BENCH_SCALE_PROFILE=<dir> writes a CPU profile of each worker
 // over the trials; BENCH_SCALE_WORKER_ARGS passes Node flags to the workers.
@@ -46,6 +47,8 @@ const KAFKAJS_TRIALS = num('kafkajs-trials', 3);
 const PER_PROCESS = num('per-process', 16);
 /** --trace: print where each leave's and join's time went (record published, revokes, claims, first delivery). */
 const TRACE = process.argv.includes('--trace');
+/** --initial-delay MS: every member's initialRebalanceDelay (the leader's is in force). Default 0. */
+const INITIAL_DELAY = num('initial-delay', 0);
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const now = () => performance.timeOrigin + performance.now();
@@ -177,7 +180,11 @@ class Group {
         [this.kind, brokers.join(','), this.name, this.topic, this.strategy],
         {
           stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-          env: { ...process.env, BENCH_SCALE_TRACE: TRACE ? '1' : '0' },
+          env: {
+            ...process.env,
+            BENCH_SCALE_TRACE: TRACE ? '1' : '0',
+            BENCH_SCALE_INITIAL_DELAY: String(INITIAL_DELAY),
+          },
           // e.g. BENCH_SCALE_WORKER_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the members' processes.
           execArgv: (process.env.BENCH_SCALE_WORKER_ARGS ?? '').split(' ').filter(Boolean),
         },
@@ -441,6 +448,13 @@ async function benchKiel(kind, strategy, members, partitions, topic, producer) {
     result.startMs = performance.now() - t;
     await sleep(500);
     const steady = await group.counters();
+    // Every write and generation so far belongs to the start (the counters begin at zero).
+    result.start = {
+      ms: result.startMs,
+      generations: group.record.generation,
+      writes: steady.writes,
+      events: Object.fromEntries(group.events),
+    };
     result.rssPerMember = steady.rss / members;
     const measure = async (what, act) => {
       const before = await group.counters();
@@ -596,6 +610,20 @@ function report(rows, peers, seconds) {
         `${m(r.leaveEvents)}/${m(r.joinEvents).trim().padEnd(5)}| ${f(r.recordBytes, 7)} ${(r.rssPerMember / 2 ** 20).toFixed(1).padStart(6)} ` +
         `${percentile(r.compute, 50)?.toFixed(1).padStart(6)}`,
     );
+  }
+  const starts = rows.filter((r) => r.start);
+  if (starts.length > 0) {
+    console.log(
+      `\nthe start: every member started (eight at a time) until the group is stable; initialRebalanceDelay ${INITIAL_DELAY} ms`,
+    );
+    for (const r of starts) {
+      const events = Object.entries(r.start.events).map(([e, n]) => `${e} ${n}`);
+      console.log(
+        `${r.kind} ${r.strategy} ${r.members}×${r.partitions}: ${(r.start.ms / 1000).toFixed(1)} s, ` +
+          `${r.start.generations} generations, ${r.start.writes} backend writes` +
+          `${events.length > 0 ? `; ${events.join(', ')}` : ''}`,
+      );
+    }
   }
   const eventful = rows.filter((r) => Object.keys(r.events ?? {}).length > 0);
   if (eventful.length > 0) {
