@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import type { AllocationReport } from '../src/commands/allocation';
-import { BROKERS, CliProcess, ETCD, runCli, unique, waitFor, ZK } from './helpers';
+import { waitFor } from '@kiel/test-kit';
+import { BROKERS, CliProcess, ETCD, runCli, unique, ZK } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const kafka = new Kafka({ clientId: 'kiel-allocation-test', brokers: BROKERS.split(','), logLevel: logLevel.NOTHING });
@@ -92,7 +93,7 @@ describe.each(['zk', 'etcd'])('kiel allocation with a member on %s', (backend) =
         () => member.stderrLines.join('\n'),
       );
       const id = member.events().find((e) => e.event === 'joined')!.member as string;
-      await waitFor('400 messages handled', () => member.stdoutLines.length >= 400);
+      await waitFor('400 messages handled', () => member.stdoutLines.length >= 400, 30_000);
 
       // Background commits go out every second: wait (in-process, through kafkajs) until all 400 are committed.
       const committedSum = async () =>

@@ -1,7 +1,8 @@
 /** End to end against the real stack: the built CLI, spawned as a user would run it. */
 import { Kafka, logLevel } from 'kafkajs';
 import { messageValue } from '../src/kafka';
-import { BROKERS, CliProcess, ETCD, runCli, unique, waitFor, ZK } from './helpers';
+import { waitFor } from '@kiel/test-kit';
+import { BROKERS, CliProcess, ETCD, runCli, unique, ZK } from './helpers';
 
 const kafka = new Kafka({ clientId: 'kiel-example-test', brokers: BROKERS.split(','), logLevel: logLevel.NOTHING });
 const admin = kafka.admin();
@@ -106,7 +107,7 @@ describe('produce, then consume', () => {
     const consumer = new CliProcess(['consume', '--topic', topic, '--from', 'beginning', '--brokers', BROKERS]);
     // Signalled once it is consuming (it printed the message), not after a fixed sleep: on a loaded machine Node
     // may not have reached the CLI's SIGTERM handler within a second or two.
-    await waitFor('consume to print the message', () => consumer.stdoutLines.length > 0);
+    await waitFor('consume to print the message', () => consumer.stdoutLines.length > 0, 30_000);
     consumer.kill('SIGTERM');
     expect(await consumer.exited).toEqual({ code: 0, signal: null });
   });
@@ -173,13 +174,13 @@ describe.each([
         runCli(['produce', '--topic', topic, '--count', String(count), '--brokers', BROKERS]);
       expect((await produce(300)).code).toBe(0);
       const handled = () => first.stdoutLines.length + second.stdoutLines.length;
-      await waitFor('the first 300 messages', () => handled() >= 300);
+      await waitFor('the first 300 messages', () => handled() >= 300, 30_000);
 
       first.kill('SIGTERM');
       expect(await first.exited).toEqual({ code: 0, signal: null });
       await waitFor('the second member to own every partition', () => second.owned().length === 6, 30_000, stderrOf);
       expect((await produce(300)).code).toBe(0);
-      await waitFor('all 600 messages', () => handled() >= 600);
+      await waitFor('all 600 messages', () => handled() >= 600, 30_000);
       // Give a stray redelivery the time to show up before counting.
       await new Promise((resolve) => setTimeout(resolve, 1_500));
 

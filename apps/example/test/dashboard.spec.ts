@@ -15,7 +15,8 @@ import { EtcdBackend } from '@kiel/allocator-etcd';
 import { freezeGroup, unfreezeGroup } from '@kiel/consumer';
 import type { DashboardState } from '../src/dashboard/monitor';
 import * as net from 'node:net';
-import { BROKERS, CliProcess, ETCD, runCli, runtimeWarnings, unique, waitFor, ZK } from './helpers';
+import { waitFor } from '@kiel/test-kit';
+import { BROKERS, CliProcess, ETCD, runCli, runtimeWarnings, unique, ZK } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 /** Where the screenshot goes (git-ignored); the README's picture is a copy of one. */

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 
@@ -84,35 +83,4 @@ export class CliProcess {
   kill(signal: NodeJS.Signals): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
   }
-}
-
-/**
- * Waits until `condition` holds, or fails with `what` after `timeoutMs`; `detail` adds what the processes said to
- * the failure.
- */
-export async function waitFor(
-  what: string,
-  condition: () => boolean,
-  timeoutMs = 30_000,
-  detail?: () => string,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${detail ? `\n${detail()}` : ''}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-/** A TCP port on loopback where nothing listens (bound, then released). */
-export function deadPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -11,7 +11,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { Kafka, logLevel } from 'kafkajs';
-import { BROKERS, ETCD, unique, waitFor, ZK } from './helpers';
+import { waitFor } from '@kiel/test-kit';
+import { BROKERS, ETCD, unique, ZK } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const TSC = require.resolve('typescript/bin/tsc');

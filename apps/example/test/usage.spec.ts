@@ -1,5 +1,6 @@
 /** Usage errors, help and unreachable servers: exit codes and one-line messages, never a stack trace. */
-import { deadPort, runCli } from './helpers';
+import { freePort } from '@kiel/test-kit';
+import { runCli } from './helpers';
 
 const STACK_FRAME = /^\s+at /m;
 
@@ -75,12 +76,12 @@ describe('an unreachable server exits 1 within 15 s with one line naming it', ()
   };
 
   it('consume against a dead broker port', async () => {
-    const address = `127.0.0.1:${await deadPort()}`;
+    const address = `127.0.0.1:${await freePort()}`;
     expectUnreachable(await runCli(['consume', '--topic', 't', '--brokers', address]), 'Kafka', address);
   });
 
   it('produce against a dead broker port', async () => {
-    const address = `127.0.0.1:${await deadPort()}`;
+    const address = `127.0.0.1:${await freePort()}`;
     expectUnreachable(
       await runCli(['produce', '--topic', 't', '--count', '1', '--brokers', address]),
       'Kafka',
@@ -89,17 +90,17 @@ describe('an unreachable server exits 1 within 15 s with one line naming it', ()
   });
 
   it('work against a dead broker port', async () => {
-    const address = `127.0.0.1:${await deadPort()}`;
+    const address = `127.0.0.1:${await freePort()}`;
     expectUnreachable(await runCli(['work', '--group', 'g', '--topic', 't', '--brokers', address]), 'Kafka', address);
   });
 
   it('work against a dead ZooKeeper port', async () => {
-    const address = `127.0.0.1:${await deadPort()}`;
+    const address = `127.0.0.1:${await freePort()}`;
     expectUnreachable(await runCli(['work', '--group', 'g', '--topic', 't', '--zk', address]), 'ZooKeeper', address);
   });
 
   it('allocation against a dead etcd port', async () => {
-    const address = `127.0.0.1:${await deadPort()}`;
+    const address = `127.0.0.1:${await freePort()}`;
     expectUnreachable(
       await runCli(['allocation', '--group', 'g', '--backend', 'etcd', '--etcd', address]),
       'etcd',

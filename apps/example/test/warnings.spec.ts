@@ -4,7 +4,8 @@
  * TimeoutNegativeWarning on every produce (see src/kafkajs-fix.ts).
  */
 import { fixKafkajsRequestQueue } from '../src/kafkajs-fix';
-import { BROKERS, deadPort, ETCD, runCli, runtimeWarnings, unique, ZK } from './helpers';
+import { freePort } from '@kiel/test-kit';
+import { BROKERS, ETCD, runCli, runtimeWarnings, unique, ZK } from './helpers';
 
 const backends = ['--zk', ZK, '--etcd', ETCD];
 
@@ -53,7 +54,7 @@ describe(`no runtime warning on Node ${process.version}`, () => {
   });
 
   it('kiel produce to a broker that is not there (the retry path)', async () => {
-    const port = await deadPort();
+    const port = await freePort();
     const result = await runCli(['produce', '--topic', topic, '--count', '1', '--brokers', `127.0.0.1:${port}`]);
     expect(result.code).not.toBe(0);
     expect(runtimeWarnings(result.stderr + result.stdout)).toEqual([]);

@@ -1,7 +1,7 @@
 // How soon a frozen etcd is noticed and a lease given up: EtcdBackend (our own clock) against etcd3's own `Lease`
 // (autoKeepAlive), both on the same private etcd in the same run, TTL 2 s, over several rounds of SIGSTOP.
 //
-//   node -r ./bench/register-ts.js bench/lease-loss.ts [rounds]
+//   node -r @kiel/test-kit/register-ts bench/lease-loss.ts [rounds]
 //
 // Prints, per client, the median time from the freeze to "contact lost" and to "lease lost", and their ratio.
 import { performance } from 'node:perf_hooks';

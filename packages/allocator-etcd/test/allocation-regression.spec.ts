@@ -2,7 +2,8 @@
 // below a generation they follow: written back by hand (a restored backup), or deleted.
 import { GroupCoordinator, type AllocatorBackend, type HandoffHooks, type KielError } from '@kiel/consumer/internal';
 import type { Assignment, Strategy } from '@kiel/allocators';
-import { Backends, eventually, randomPrefix, rawClient, sharedHosts, until } from './helpers';
+import { waitFor } from '@kiel/test-kit';
+import { Backends, randomPrefix, rawClient, sharedHosts } from './helpers';
 
 const ALL = ['t:0', 't:1', 't:2', 't:3'];
 
@@ -72,12 +73,15 @@ describe('GroupCoordinator on etcd and an allocation record that went back', () 
     await b.coordinator.start();
     members = [a, b];
     await a.coordinator.addPartitions(ALL);
-    await eventually('A and B on one generation with two partitions each', () =>
-      [a, b].every(
-        (m) =>
-          m.coordinator.ownedPartitions.length === 2 &&
-          m.coordinator.currentGeneration === a.coordinator.currentGeneration,
-      ),
+    await waitFor(
+      'A and B on one generation with two partitions each',
+      () =>
+        [a, b].every(
+          (m) =>
+            m.coordinator.ownedPartitions.length === 2 &&
+            m.coordinator.currentGeneration === a.coordinator.currentGeneration,
+        ),
+      5_000,
     );
     return { a, b, generation: a.coordinator.currentGeneration };
   }
@@ -97,15 +101,19 @@ describe('GroupCoordinator on etcd and an allocation record that went back', () 
     };
     expect(await observer.writeRecord(group, 'allocation', JSON.stringify(old), current.version)).not.toBeNull();
 
-    await until('a republished generation above both, followed by A and B', async () => {
-      const record = await observer.readRecord(group, 'allocation');
-      const published = record ? (JSON.parse(record.value) as { generation: number }).generation : 0;
-      return (
-        published === generation + 1 &&
-        a.coordinator.currentGeneration === published &&
-        b.coordinator.currentGeneration === published
-      );
-    });
+    await waitFor(
+      'a republished generation above both, followed by A and B',
+      async () => {
+        const record = await observer.readRecord(group, 'allocation');
+        const published = record ? (JSON.parse(record.value) as { generation: number }).generation : 0;
+        return (
+          published === generation + 1 &&
+          a.coordinator.currentGeneration === published &&
+          b.coordinator.currentGeneration === published
+        );
+      },
+      5_000,
+    );
     expect(b.revoked).toEqual([]);
     expect(b.coordinator.ownedPartitions).toHaveLength(2);
     expect([...a.errors, ...b.errors].some((e) => e.code === 'ERR_STALE_ALLOCATION')).toBe(true);
@@ -118,15 +126,19 @@ describe('GroupCoordinator on etcd and an allocation record that went back', () 
     const current = (await observer.readRecord(group, 'allocation'))!;
     await raw.delete().key(current.location);
 
-    await until('a generation above the deleted one, followed by A and B', async () => {
-      const record = await observer.readRecord(group, 'allocation');
-      const published = record ? (JSON.parse(record.value) as { generation: number }).generation : 0;
-      return (
-        published === generation + 1 &&
-        a.coordinator.currentGeneration === published &&
-        b.coordinator.currentGeneration === published
-      );
-    });
+    await waitFor(
+      'a generation above the deleted one, followed by A and B',
+      async () => {
+        const record = await observer.readRecord(group, 'allocation');
+        const published = record ? (JSON.parse(record.value) as { generation: number }).generation : 0;
+        return (
+          published === generation + 1 &&
+          a.coordinator.currentGeneration === published &&
+          b.coordinator.currentGeneration === published
+        );
+      },
+      5_000,
+    );
     expect([...a.revoked, ...b.revoked]).toEqual([]);
     expect(a.errors.map((e) => e.message).join('\n')).toMatch(/went back to deleted after generation/);
   });

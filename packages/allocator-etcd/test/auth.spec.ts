@@ -1,8 +1,9 @@
 // etcd authentication on a private etcd: a root user, and an application user whose role may only read and write
 // under the backend's prefix.
 import { Etcd3, Range } from 'etcd3';
+import { waitFor } from '@kiel/test-kit';
 import { toBackendError } from '../src/errors';
-import { Backends, eventually, rawClient, rejection } from './helpers';
+import { Backends, rawClient, rejection } from './helpers';
 import { PrivateEtcd } from './private-etcd';
 
 const PREFIX = 'kiel-auth/';
@@ -61,9 +62,9 @@ describe('EtcdBackend with etcd authentication (private etcd)', () => {
     expect(member.location.startsWith(PREFIX)).toBe(true);
     const seen: string[] = [];
     b.watchRecord('g', 'allocation', (r) => seen.push(r?.value ?? 'null'));
-    await eventually('the initial state', () => seen.length > 0);
+    await waitFor('the initial state', () => seen.length > 0, 5_000);
     await a.writeRecord('g', 'allocation', 'one', null);
-    await eventually('the write', () => seen.at(-1) === 'one');
+    await waitFor('the write', () => seen.at(-1) === 'one', 5_000);
     expect(await a.claim('g', 't:0', 'a')).toBe(true);
     expect(await b.claim('g', 't:0', 'b')).toBe(false);
     expect((await b.members('g')).map((m) => m.info.id)).toEqual(['a']);
@@ -104,14 +105,14 @@ describe('EtcdBackend with etcd authentication across a restart (private etcd)',
     const seen: string[] = [];
     observer.watchRecord('restart', 'allocation', (r) => seen.push(r?.value ?? 'null'));
     const v1 = await a.writeRecord('restart', 'allocation', 'before', null);
-    await eventually('the first value', () => seen.at(-1) === 'before');
+    await waitFor('the first value', () => seen.at(-1) === 'before', 5_000);
 
     await etcd.stop();
-    await eventually('disconnected', () => a.state === 'disconnected', 4_000);
+    await waitFor('disconnected', () => a.state === 'disconnected', 4_000);
     await etcd.restart();
-    await eventually('connected again', () => a.state === 'connected', 6_000);
+    await waitFor('connected again', () => a.state === 'connected', 6_000);
     expect(a.sessionId).toBe(lease);
     await a.writeRecord('restart', 'allocation', 'after', v1);
-    await eventually('the value written after the restart', () => seen.at(-1) === 'after', 6_000);
+    await waitFor('the value written after the restart', () => seen.at(-1) === 'after', 6_000);
   }, 30_000);
 });

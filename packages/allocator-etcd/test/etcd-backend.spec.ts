@@ -1,7 +1,8 @@
 // The AllocatorBackend contract against the shared etcd of the local stack, checked through a second, raw etcd3
 // client where the key layout and the lease bindings matter.
 import type { Claim, Member, VersionedRecord } from '@kiel/consumer';
-import { Backends, eventually, randomPrefix, rawClient, recordEvents, rejection, sharedHosts } from './helpers';
+import { waitFor } from '@kiel/test-kit';
+import { Backends, randomPrefix, rawClient, recordEvents, rejection, sharedHosts } from './helpers';
 
 const prefix = randomPrefix();
 const raw = rawClient(sharedHosts);
@@ -114,16 +115,16 @@ describe('EtcdBackend against etcd', () => {
     const stopMembers = observer.watchMembers(g, (m) => members.push(m));
     const stopClaim = observer.watchClaim(g, 't:0', (c) => claims.push(c));
     expect([records.length, members.length, claims.length]).toEqual([0, 0, 0]);
-    await eventually('the initial states', () => records.length > 0 && members.length > 0 && claims.length > 0);
+    await waitFor('the initial states', () => records.length > 0 && members.length > 0 && claims.length > 0, 5_000);
     expect([records[0], members[0], claims[0]]).toEqual([null, [], null]);
 
     let version: string | null = null;
     for (let i = 1; i <= 20; i++) version = await writer.writeRecord(g, 'allocation', String(i), version);
     await writer.join(g, info('writer'));
     await writer.claim(g, 't:0', 'mine');
-    await eventually('the last write', () => records.at(-1)?.value === '20');
-    await eventually('the member', () => members.at(-1)?.length === 1);
-    await eventually('the claim', () => claims.at(-1)?.value === 'mine');
+    await waitFor('the last write', () => records.at(-1)?.value === '20', 5_000);
+    await waitFor('the member', () => members.at(-1)?.length === 1, 5_000);
+    await waitFor('the claim', () => claims.at(-1)?.value === 'mine', 5_000);
     expect(claims.at(-1)?.mine).toBe(false);
     // Deliveries are per revision and never go back in time.
     const values = records.flatMap((r) => (r ? [Number(r.value)] : []));
@@ -154,7 +155,7 @@ describe('EtcdBackend against etcd', () => {
       for (let round = 0; round < 20; round++) {
         const values: number[] = [];
         const stop = observer.watchRecord(g, 'allocation', (r) => values.push(Number(r?.value ?? 0)));
-        await eventually('a few deliveries', () => values.length >= 5);
+        await waitFor('a few deliveries', () => values.length >= 5, 5_000);
         stop();
         expect(values).toEqual([...values].sort((x, y) => x - y));
         expect(new Set(values).size).toBe(values.length);
@@ -163,7 +164,7 @@ describe('EtcdBackend against etcd', () => {
       await writer;
       const final: number[] = [];
       const stop = observer.watchRecord(g, 'allocation', (r) => final.push(Number(r?.value ?? 0)));
-      await eventually('the final state', () => final.length > 0);
+      await waitFor('the final state', () => final.length > 0, 5_000);
       stop();
       expect(final).toEqual([last]);
     } finally {
@@ -179,11 +180,11 @@ describe('EtcdBackend against etcd', () => {
     await b.join(g, info('b'));
     const lists: string[][] = [];
     observer.watchMembers(g, (members) => lists.push(members.map((m) => m.info.id)));
-    await eventually('both members', () => lists.at(-1)?.length === 2);
+    await waitFor('both members', () => lists.at(-1)?.length === 2, 5_000);
     const before = lists.length;
     // One delete of the whole members prefix: two delete events with the same revision.
     await raw.delete().prefix(`${prefix}groups/${g}/members/`);
-    await eventually('no members', () => lists.at(-1)?.length === 0);
+    await waitFor('no members', () => lists.at(-1)?.length === 0, 5_000);
     expect(lists.slice(before)).toEqual([[]]);
   });
 
@@ -203,7 +204,7 @@ describe('EtcdBackend against etcd', () => {
 
     const watched: Array<readonly Member[]> = [];
     a.watchMembers(g, (m) => watched.push(m));
-    await eventually('a members delivery', () => watched.length > 0);
+    await waitFor('a members delivery', () => watched.length > 0, 5_000);
     expect(watched[0].map((m) => m.info.id)).toEqual(['good']);
     expect(a.state).toBe('connected');
   });
@@ -218,7 +219,7 @@ describe('EtcdBackend against etcd', () => {
 
     const revokedAt = Date.now();
     await raw.leaseClient.leaseRevoke({ ID: first });
-    await eventually('expired', () => victim.state === 'expired', 3_000);
+    await waitFor('expired', () => victim.state === 'expired', 3_000);
     // A keepalive goes out every TTL/4 = 500 ms; its answer says the lease is gone.
     expect(Date.now() - revokedAt).toBeLessThan(1_500);
     expect(events.map((e) => e.event)).toEqual(['disconnected', 'expired']);

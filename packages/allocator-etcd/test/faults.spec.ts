@@ -4,8 +4,9 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { Claim, Member, VersionedRecord } from '@kiel/consumer';
 import type { Etcd3 } from 'etcd3';
-import { Backends, delay, eventually, randomPrefix, rawClient, recordEvents, rejection, until } from './helpers';
-import { PrivateEtcd, TcpProxy } from './private-etcd';
+import { sleep, TcpProxy, waitFor } from '@kiel/test-kit';
+import { Backends, randomPrefix, rawClient, recordEvents, rejection } from './helpers';
+import { PrivateEtcd } from './private-etcd';
 
 let etcd: PrivateEtcd;
 let raw: Etcd3;
@@ -51,11 +52,11 @@ describe('EtcdBackend under faults (private etcd)', () => {
     expect(await a.claim('g', 't:0', 'a')).toBe(true);
     const seen: Array<readonly Member[]> = [];
     observer.watchMembers('g', (list) => seen.push(list));
-    await eventually('both members', () => seen.at(-1)?.length === 2);
+    await waitFor('both members', () => seen.at(-1)?.length === 2, 5_000);
 
     const pausedAt = Date.now();
     await etcd.pause();
-    await eventually('disconnected', () => a.state === 'disconnected', 4_000);
+    await waitFor('disconnected', () => a.state === 'disconnected', 4_000);
     // Keepalives go out every TTL/4 = 1 s; one unanswered within 750 ms is enough: about 1.75 s at most on a quiet
     // machine (2.7 s once on a loaded one). What must hold is that it is noticed before the 4 s TTL could run out.
     expect(Date.now() - pausedAt).toBeLessThan(3_500);
@@ -90,9 +91,9 @@ describe('EtcdBackend under faults (private etcd)', () => {
 
     const pausedAt = Date.now();
     await etcd.pause();
-    await eventually('disconnected', () => events.some((e) => e.event === 'disconnected'), 3_000);
+    await waitFor('disconnected', () => events.some((e) => e.event === 'disconnected'), 3_000);
     const disconnectedAfter = events[0].at - pausedAt;
-    await eventually('expired', () => a.state === 'expired', 4_000);
+    await waitFor('expired', () => a.state === 'expired', 4_000);
     const expiredAfter = events[1].at - pausedAt;
     // Contact is declared lost well before etcd could expire the lease (2 s after the last renewal at the
     // earliest), and the lease is given up once the whole TTL has passed without a renewal: etcd3's own lease
@@ -115,9 +116,10 @@ describe('EtcdBackend under faults (private etcd)', () => {
     expect(a.sessionId).not.toBe(oldLease);
     expect(events.at(-1)).toMatchObject({ event: 'connected', info: { newSession: true } });
     // The old lease is gone on the server too, and its entries with it: never two owners.
-    await until(
+    await waitFor(
       'the old lease gone',
       async () => (await raw.leaseClient.leaseTimeToLive({ ID: oldLease })).TTL === '-1',
+      5_000,
     );
     expect(await raw.get(before.location).string()).toBeNull();
     await b.connect();
@@ -134,7 +136,7 @@ describe('EtcdBackend under faults (private etcd)', () => {
     expect(await a.claim('g', 't:0', 'a')).toBe(true);
 
     await etcd.stop();
-    await eventually('expired by our own clock', () => a.state === 'expired', 10_000);
+    await waitFor('expired by our own clock', () => a.state === 'expired', 10_000);
     // A connect while etcd is down fails; the lease it gave up on must not be forgotten with it.
     expect((await rejection(a.connect())).error.code).toBe('ERR_BACKEND_UNAVAILABLE');
     await etcd.restart();
@@ -147,7 +149,7 @@ describe('EtcdBackend under faults (private etcd)', () => {
         break;
       } catch (error) {
         if (Date.now() - reconnectStarted > 10_000) throw error;
-        await delay(200);
+        await sleep(200);
       }
     }
     expect(a.sessionId).not.toBe(oldLease);
@@ -161,7 +163,7 @@ describe('EtcdBackend under faults (private etcd)', () => {
     const a = backends.make({ ttl: 6, connectTimeout: 10_000 });
     await etcd.pause();
     const connecting = a.connect();
-    await delay(3_000);
+    await sleep(3_000);
     await etcd.resume();
     await connecting;
     // Contact is the grant's send time: after the resume. Counted from the call, the consumer would find 3 s of
@@ -177,19 +179,19 @@ describe('EtcdBackend under faults (private etcd)', () => {
     const records: Array<VersionedRecord | null> = [];
     observer.watchRecord('g', 'allocation', (r) => records.push(r));
     const v1 = await a.writeRecord('g', 'allocation', 'before', null);
-    await eventually('the first value', () => records.at(-1)?.value === 'before');
+    await waitFor('the first value', () => records.at(-1)?.value === 'before', 5_000);
 
     await etcd.stop();
-    await eventually('disconnected', () => a.state === 'disconnected', 4_000);
+    await waitFor('disconnected', () => a.state === 'disconnected', 4_000);
     await etcd.restart();
-    await eventually('connected again', () => a.state === 'connected', 6_000);
+    await waitFor('connected again', () => a.state === 'connected', 6_000);
     expect(a.sessionId).toBe(lease);
     expect(events.map((e) => e.event)).toEqual(['disconnected', 'connected']);
     expect(events[1].info).toEqual({ sessionId: lease, newSession: false });
     expect((await observer.members('g')).map((m) => m.info.id)).toEqual(['a']);
 
     await a.writeRecord('g', 'allocation', 'after', v1);
-    await eventually('the value written after the restart', () => records.at(-1)?.value === 'after', 6_000);
+    await waitFor('the value written after the restart', () => records.at(-1)?.value === 'after', 6_000);
     expect(records.map((r) => r?.value)).toEqual(expect.arrayContaining(['before', 'after']));
     expect(records.map((r) => r?.value).indexOf('after')).toBeGreaterThan(
       records.map((r) => r?.value).lastIndexOf('before'),
@@ -206,8 +208,8 @@ describe('EtcdBackend under faults (private etcd)', () => {
       watcher.watchRecord('g', 'allocation', (r) => records.push(r));
       watcher.watchMembers('g', (list) => members.push(list));
       let version = await writer.writeRecord('g', 'allocation', '1', null);
-      await eventually('the first value', () => records.at(-1)?.value === '1');
-      await eventually('no members', () => members.length > 0);
+      await waitFor('the first value', () => records.at(-1)?.value === '1', 5_000);
+      await waitFor('no members', () => members.length > 0, 5_000);
 
       proxy.cut();
       for (let i = 2; i <= 30; i++) version = await writer.writeRecord('g', 'allocation', String(i), version);
@@ -218,18 +220,18 @@ describe('EtcdBackend under faults (private etcd)', () => {
       await expect(raw.kv.range({ key: Buffer.from('x'), revision: Number(header.revision) - 5 })).rejects.toThrow(
         /compacted/,
       );
-      await delay(300);
+      await sleep(300);
       proxy.restore();
 
-      await eventually('the last value', () => records.at(-1)?.value === '30', 8_000);
-      await eventually('the writer as a member', () => members.at(-1)?.length === 1, 8_000);
+      await waitFor('the last value', () => records.at(-1)?.value === '30', 8_000);
+      await waitFor('the writer as a member', () => members.at(-1)?.length === 1, 8_000);
       const values = records.flatMap((r) => (r ? [Number(r.value)] : []));
       expect(values).toEqual([...values].sort((x, y) => x - y));
       // Read again rather than replayed: the compacted states in between were never delivered.
       expect(new Set(values)).toEqual(new Set([1, 30]));
       // Nothing after the compaction is missed either.
       await writer.writeRecord('g', 'allocation', '31', version);
-      await eventually('a value written after the compaction', () => records.at(-1)?.value === '31');
+      await waitFor('a value written after the compaction', () => records.at(-1)?.value === '31', 5_000);
     } finally {
       await backends.closeAll();
       await proxy.close();
@@ -261,14 +263,14 @@ describe('EtcdBackend under faults (private etcd)', () => {
       const claims: Array<Claim | null> = [];
       observer.watchMembers('g', (list) => members.push(list));
       observer.watchClaim('g', 't:0', (claim) => claims.push(claim));
-      await eventually('the child listed', () => members.at(-1)?.length === 1);
-      await eventually('the child’s claim', () => claims.at(-1)?.value === 'child');
+      await waitFor('the child listed', () => members.at(-1)?.length === 1, 5_000);
+      await waitFor('the child’s claim', () => claims.at(-1)?.value === 'child', 5_000);
       expect(await observer.claim('g', 't:0', 'observer')).toBe(false);
 
       const killedAt = Date.now();
       child.kill('SIGKILL');
-      await eventually('the child gone from the members', () => members.at(-1)?.length === 0, 6_000);
-      await eventually('the claim gone', () => claims.at(-1) === null, 6_000);
+      await waitFor('the child gone from the members', () => members.at(-1)?.length === 0, 6_000);
+      await waitFor('the claim gone', () => claims.at(-1) === null, 6_000);
       const goneAfter = Date.now() - killedAt;
       // etcd expires the lease one TTL (2 s) after the last keepalive, checking every 500 ms.
       expect(goneAfter).toBeGreaterThanOrEqual(1_000);

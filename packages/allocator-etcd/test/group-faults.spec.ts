@@ -6,17 +6,18 @@
 import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { EtcdBackend } from '../src';
-import type { ChildMember } from '../../consumer/test/helpers/child-member';
 import {
   ContinuousProducer,
   FaultGroup,
   sleep,
+  TcpProxy,
   topics,
+  type ChildMember,
   waitFor,
   wallClock,
-} from '../../consumer/test/helpers/fault-group';
+} from '@kiel/test-kit';
 import { randomPrefix, rawClient } from './helpers';
-import { PrivateEtcd, TcpProxy } from './private-etcd';
+import { PrivateEtcd } from './private-etcd';
 
 const PARTITIONS = 6;
 /** Lease TTL of the members, s: the smallest etcd grants, to keep every case short. */

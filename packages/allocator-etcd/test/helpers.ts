@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { Etcd3 } from 'etcd3';
-import type { EndToEndBackend } from '../../consumer/test/helpers/end-to-end';
+import type { EndToEndBackend } from '@kiel/test-kit';
 import { EtcdBackend } from '../src';
 import type { EtcdBackendOptions } from '../src';
 
@@ -40,28 +40,6 @@ export class Backends {
   async closeAll(): Promise<void> {
     await Promise.all(this.open.splice(0).map((b) => b.close()));
   }
-}
-
-/** Polls `probe` until it holds; throws naming `what` after `timeoutMs`. */
-export async function eventually(what: string, probe: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(10);
-  }
-}
-
-/** Like {@link eventually}, for a probe that asks a server. */
-export async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(50);
-  }
-}
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** The rejection of `promise` (fails when it resolves), with how long it took. */

@@ -2,28 +2,16 @@
 // etcd of the local stack is never paused or stopped by these tests.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Server as TlsServer } from 'node:tls';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort, STACK_SCRIPT as STACK } from '@kiel/test-kit';
 
 const run = promisify(execFile);
-const STACK = path.resolve(__dirname, '../../../scripts/stack');
-
-/** A free TCP port on loopback, as the kernel hands it out. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export class PrivateEtcd {
   private constructor(
@@ -84,9 +72,6 @@ export class PrivateEtcd {
     });
   }
 }
-
-/** A TCP proxy whose traffic can be cut (every connection reset, new ones refused) and restored: the consumer's. */
-export { TcpProxy } from '../../consumer/test/helpers/tcp-proxy';
 
 /** TLS material made by openssl for one test run: a CA, a server certificate for 127.0.0.1, a client certificate. */
 export interface TestCertificates {

@@ -1,6 +1,7 @@
 // TLS: the backend against a TLS endpoint (a TLS-terminating proxy in front of the shared etcd), with a test CA
 // made by openssl, with and without client certificates.
-import { Backends, eventually, randomPrefix, rawClient, rejection, sharedHosts } from './helpers';
+import { waitFor } from '@kiel/test-kit';
+import { Backends, randomPrefix, rawClient, rejection, sharedHosts } from './helpers';
 import { TlsProxy, makeCertificates } from './private-etcd';
 import type { TestCertificates } from './private-etcd';
 
@@ -41,7 +42,7 @@ describe('EtcdBackend over TLS', () => {
     const seen: number[] = [];
     b.watchMembers('g', (members) => seen.push(members.length));
     await a.join('g', { id: 'a', host: 'tls.test', pid: 1 });
-    await eventually('the member, through the watch', () => seen.at(-1) === 1);
+    await waitFor('the member, through the watch', () => seen.at(-1) === 1, 5_000);
     expect(await a.claim('g', 't:0', 'a')).toBe(true);
     expect(await b.readClaim('g', 't:0')).toMatchObject({ value: 'a', mine: false });
   });

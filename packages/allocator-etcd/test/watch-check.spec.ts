@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { IKeyValue, IWatchRequest, IWatchResponse } from 'etcd3';
 import { KeyWatch } from '../src/watch';
 import type { WatchHost } from '../src/watch';
+import { waitFor } from '@kiel/test-kit';
 
 /** A watch stream: answers each create with `created`, and passes events on unless muted. */
 class FakeStream extends EventEmitter {
@@ -106,27 +107,19 @@ function setup(checkEveryMs: number | undefined) {
   return { watch, streams, delivered, write };
 }
 
-const until = async (condition: () => boolean, ms = 5_000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-};
-
 describe('KeyWatch self-check', () => {
   it('re-creates a watch whose open stream stops delivering, and delivers the state it missed', async () => {
     const { watch, streams, delivered, write } = setup(100);
     watch.start();
     try {
-      await until(() => delivered.length === 1);
+      await waitFor('the first delivery', () => delivered.length === 1, 5_000);
       write('v2');
       expect(delivered).toEqual(['v1', 'v2']);
       streams[0]!.muted = true;
       write('v3');
       expect(delivered).toEqual(['v1', 'v2']);
       // Two checks: the first sees the change and waits, the second finds the watch still short of it.
-      await until(() => delivered.includes('v3'));
+      await waitFor('v3 to be delivered', () => delivered.includes('v3'), 5_000);
       expect(streams).toHaveLength(2);
       expect(streams[0]!.ended).toBe(true);
       // The new watch starts from the current revision and delivers again what it reads, then later writes.
@@ -141,13 +134,13 @@ describe('KeyWatch self-check', () => {
     const { watch, streams, delivered, write } = setup(50);
     watch.start();
     try {
-      await until(() => delivered.length === 1);
+      await waitFor('the first delivery', () => delivered.length === 1, 5_000);
       streams[0]!.delayMs = 5;
       for (let i = 0; i < 100; i++) {
         write(`w${i}`);
         await new Promise((resolve) => setTimeout(resolve, 3));
       }
-      await until(() => delivered[delivered.length - 1] === 'w99');
+      await waitFor('w99 to be delivered last', () => delivered[delivered.length - 1] === 'w99', 5_000);
       expect(streams).toHaveLength(1);
     } finally {
       watch.stop();
@@ -158,7 +151,7 @@ describe('KeyWatch self-check', () => {
     const { watch, streams, delivered, write } = setup(undefined);
     watch.start();
     try {
-      await until(() => delivered.length === 1);
+      await waitFor('the first delivery', () => delivered.length === 1, 5_000);
       streams[0]!.muted = true;
       write('v2');
       await new Promise((resolve) => setTimeout(resolve, 300));

@@ -2,10 +2,10 @@
 // znode layout kiel uses. Every test works under its own random root path and removes it afterwards.
 import * as zookeeper from 'node-zookeeper-client';
 import type { Member } from '@kiel/consumer';
+import { waitFor } from '@kiel/test-kit';
 import {
   Backends,
   closeRaw,
-  eventually,
   events,
   memberInfo,
   randomRoot,
@@ -145,27 +145,27 @@ describe('ZooKeeperBackend against a real ZooKeeper', () => {
     const stopMembers = observer.watchMembers('w', (list) => members.push(ids(list)));
     const stopClaim = observer.watchClaim('w', 't:0', (c) => claims.push(c && c.mine));
     insideCall = false;
-    await eventually('the initial states', () => records.length > 0 && members.length > 0 && claims.length > 0);
+    await waitFor('the initial states', () => records.length > 0 && members.length > 0 && claims.length > 0, 5_000);
     expect(records[0]).toBeNull();
     expect(members[0]).toEqual([]);
     expect(claims[0]).toBeNull();
 
     let version = await writer.writeRecord('w', 'allocation', '0', null);
     for (let i = 1; i <= 30; i++) version = await writer.writeRecord('w', 'allocation', String(i), version);
-    await eventually('the last record', () => records.at(-1) === '30');
+    await waitFor('the last record', () => records.at(-1) === '30', 5_000);
 
     await writer.join('w', memberInfo('writer'));
     await observer.join('w', memberInfo('observer'));
-    await eventually('both members', () => members.at(-1)?.join() === 'writer,observer');
+    await waitFor('both members', () => members.at(-1)?.join() === 'writer,observer', 5_000);
     await writer.leave('w');
-    await eventually('one member', () => members.at(-1)?.join() === 'observer');
+    await waitFor('one member', () => members.at(-1)?.join() === 'observer', 5_000);
 
     await writer.claim('w', 't:0', 'x');
-    await eventually('the writer’s claim', () => claims.at(-1) === false);
+    await waitFor('the writer’s claim', () => claims.at(-1) === false, 5_000);
     await writer.release('w', 't:0');
-    await eventually('no claim', () => claims.at(-1) === null);
+    await waitFor('no claim', () => claims.at(-1) === null, 5_000);
     await observer.claim('w', 't:0', 'y');
-    await eventually('the observer’s own claim', () => claims.at(-1) === true);
+    await waitFor('the observer’s own claim', () => claims.at(-1) === true, 5_000);
 
     stopRecord();
     stopRecord();
@@ -194,7 +194,7 @@ describe('ZooKeeperBackend against a real ZooKeeper', () => {
       const stop = observer.watchMembers('m', () => {
         throw new Error('boom');
       });
-      await eventually('the listener error', () => errors.some(([e]) => /boom/.test(e.message)));
+      await waitFor('the listener error', () => errors.some(([e]) => /boom/.test(e.message)), 5_000);
       stop();
     } finally {
       await closeRaw(raw);
@@ -232,7 +232,7 @@ describe('ZooKeeperBackend against a real ZooKeeper', () => {
         ),
       );
       expect(answers).toEqual(['ERR_SESSION_EXPIRED', 'ERR_SESSION_EXPIRED']);
-      await eventually('a new session', () => connected.length === 2, 3_000);
+      await waitFor('a new session', () => connected.length === 2, 3_000);
       expect(expired).toHaveLength(1);
       expect(victim.state).toBe('connected');
     } finally {
@@ -254,10 +254,10 @@ describe('ZooKeeperBackend against a real ZooKeeper', () => {
       const connected = events(victim, 'connected');
       const seen: string[][] = [];
       victim.watchMembers('x', (list) => seen.push(ids(list)));
-      await eventually('the victim in its own watch', () => seen.at(-1)?.join() === 'victim');
+      await waitFor('the victim in its own watch', () => seen.at(-1)?.join() === 'victim', 5_000);
 
       await sessions.expire(victim);
-      await eventually('expired', () => expired.length === 1);
+      await waitFor('expired', () => expired.length === 1, 5_000);
       expect(expired[0]).toEqual([{ sessionId: oldSession }]);
       expect(victim.state).toBe('expired');
       expect(await observer.members('x')).toEqual([]);
@@ -272,9 +272,9 @@ describe('ZooKeeperBackend against a real ZooKeeper', () => {
       expect(connected.at(-1)).toEqual([{ sessionId: victim.sessionId, newSession: true }]);
       const again = await victim.join('x', memberInfo('victim'));
       expect(again.order).toBeGreaterThan(first.order);
-      await eventually('the watch re-armed on the new session', () => seen.at(-1)?.join() === 'victim');
+      await waitFor('the watch re-armed on the new session', () => seen.at(-1)?.join() === 'victim', 5_000);
       await observer.join('x', memberInfo('observer'));
-      await eventually('a change after the new session', () => seen.at(-1)?.join() === 'victim,observer');
+      await waitFor('a change after the new session', () => seen.at(-1)?.join() === 'victim,observer', 5_000);
     } finally {
       await victim.close();
       await sessions.close();

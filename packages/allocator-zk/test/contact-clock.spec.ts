@@ -2,15 +2,15 @@
 // read: a process paused after sending (SIGSTOP, a long GC pause) must not look freshly in contact when it reads the
 // old answer on waking. A proxy in front of the shared ZooKeeper holds the traffic to delay the answer.
 import { performance } from 'node:perf_hooks';
-import { Backends, firstHost, FreezableProxy, randomRoot, sleep } from './helpers';
+import { sleep } from '@kiel/test-kit';
+import { Backends, firstHost, ZooKeeperProxy, randomRoot } from './helpers';
 
 describe('ZooKeeperBackend lastContact', () => {
   let backends: Backends;
-  let proxy: FreezableProxy;
+  let proxy: ZooKeeperProxy;
 
   beforeEach(async () => {
-    proxy = new FreezableProxy(firstHost());
-    await proxy.start();
+    proxy = await ZooKeeperProxy.start(firstHost().port, firstHost().host);
     backends = new Backends({ hosts: proxy.hosts, rootPath: randomRoot(), operationTimeout: 5000 });
   });
 

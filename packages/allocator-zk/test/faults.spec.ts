@@ -2,7 +2,8 @@
 // touched): a server frozen with SIGSTOP, a partition longer than the session timeout (a proxy that stops all
 // traffic while the server keeps running), a server restart that keeps its data, and an ensemble that is not there.
 import type { Member } from '@kiel/consumer';
-import { Backends, eventually, events, FreezableProxy, freePort, memberInfo, PrivateZooKeeper, sleep } from './helpers';
+import { freePort, sleep, waitFor } from '@kiel/test-kit';
+import { Backends, events, ZooKeeperProxy, memberInfo, PrivateZooKeeper } from './helpers';
 
 const ids = (members: readonly Member[]): string[] => members.map((m) => m.info.id);
 
@@ -40,7 +41,7 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
     zk.pause();
     try {
       // node-zookeeper-client sees nothing wrong with a frozen server; the report must come from our round-trips.
-      await eventually('disconnected', () => disconnected.length > 0, sessionTimeout);
+      await waitFor('disconnected', () => disconnected.length > 0, sessionTimeout);
       const detectedAfter = performance.now() - frozenAt;
       expect(detectedAfter).toBeLessThan(sessionTimeout / 2);
       expect(disconnected[0][0].reason).toMatch(/no answer from ZooKeeper/);
@@ -50,7 +51,7 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
       zk.resume();
     }
 
-    await eventually('connected again', () => connected.length > 0, sessionTimeout);
+    await waitFor('connected again', () => connected.length > 0, sessionTimeout);
     expect(connected[0]).toEqual([{ sessionId: session, newSession: false }]);
     expect(member.state).toBe('connected');
     expect(expired).toHaveLength(0);
@@ -70,12 +71,12 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
     const frozenAt = performance.now();
     zk.pause();
     try {
-      await eventually('disconnected', () => disconnected.length > 0, sessionTimeout);
+      await waitFor('disconnected', () => disconnected.length > 0, sessionTimeout);
       // The consumer fences itself at 2/3 of the session timeout by default; the report must come before.
       expect(performance.now() - frozenAt).toBeLessThan(sessionTimeout / 2);
       // Nothing can tell the client while the server is frozen: after a whole session timeout of silence the
       // backend counts the session lost on its own clock.
-      await eventually('expired', () => expired.length > 0, 2 * sessionTimeout);
+      await waitFor('expired', () => expired.length > 0, 2 * sessionTimeout);
       expect(performance.now() - frozenAt).toBeGreaterThanOrEqual(sessionTimeout);
       expect(expired[0]).toEqual([{ sessionId: oldSession }]);
       expect(member.state).toBe('expired');
@@ -88,7 +89,7 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
     expect(connected).toEqual([[{ sessionId: member.sessionId, newSession: true }]]);
     expect(member.sessionId).not.toBe(oldSession);
     // Nobody speaks for the old session any more: the server expires it, and its ephemerals go with it.
-    await eventually(
+    await waitFor(
       'the old claim to vanish',
       async () => (await member.readClaim('frozen', 't:0')) === null,
       3 * sessionTimeout,
@@ -97,8 +98,7 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
   });
 
   it('a partition longer than the session timeout: `disconnected` well before expiry, then `expired`, then a new session', async () => {
-    const proxy = new FreezableProxy({ host: '127.0.0.1', port: zk.port });
-    await proxy.start();
+    const proxy = await ZooKeeperProxy.start(zk.port);
     const sessionTimeout = 3000;
     try {
       const member = await backends.open({ hosts: proxy.hosts, sessionTimeout });
@@ -110,20 +110,24 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
       const expired = events(member, 'expired');
       const seen: string[][] = [];
       member.watchMembers('long', (list) => seen.push(ids(list)));
-      await eventually('the first members state', () => seen.length > 0);
+      await waitFor('the first members state', () => seen.length > 0, 5_000);
 
       const frozenAt = performance.now();
       proxy.freeze();
-      await eventually('disconnected', () => disconnected.length > 0, sessionTimeout);
+      await waitFor('disconnected', () => disconnected.length > 0, sessionTimeout);
       // The consumer fences itself at 2/3 of the session timeout by default; the report must come before.
       expect(performance.now() - frozenAt).toBeLessThan(sessionTimeout / 2);
 
       // The server, which still runs, expires the session: the claim is free for someone else.
-      await eventuallyAsync(async () => (await observer.readClaim('long', 't:0')) === null, 3 * sessionTimeout);
+      await waitFor(
+        'the server to free the claim of the expired session',
+        async () => (await observer.readClaim('long', 't:0')) === null,
+        3 * sessionTimeout,
+      );
       expect(await observer.claim('long', 't:0', 'observer')).toBe(true);
       // The client cannot know while cut off; the backend's own clock counts the session lost after a whole
       // session timeout of silence.
-      await eventually('expired', () => expired.length > 0, 3 * sessionTimeout);
+      await waitFor('expired', () => expired.length > 0, 3 * sessionTimeout);
       expect(expired[0]).toEqual([{ sessionId: oldSession }]);
 
       proxy.thaw();
@@ -133,7 +137,7 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
       expect(member.sessionId).not.toBe(oldSession);
       expect(await member.claim('long', 't:0', 'm')).toBe(false);
       await member.join('long', memberInfo('m'));
-      await eventually('the watch on the new session', () => seen.at(-1)?.join() === 'm');
+      await waitFor('the watch on the new session', () => seen.at(-1)?.join() === 'm', 5_000);
     } finally {
       await backends.closeAll();
       await proxy.close();
@@ -141,8 +145,7 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
   });
 
   it('a lost reply never leaves a second member entry or a stray claim', async () => {
-    const proxy = new FreezableProxy({ host: '127.0.0.1', port: zk.port });
-    await proxy.start();
+    const proxy = await ZooKeeperProxy.start(zk.port);
     const CREATE = 1;
     try {
       const member = await backends.open({ hosts: proxy.hosts, sessionTimeout: 6000 });
@@ -157,8 +160,8 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
       // The server creates the sequential member node, but its answer is lost with the connection.
       proxy.loseRepliesFrom(CREATE);
       const joining = member.join('lost', memberInfo('m'));
-      await eventuallyAsync(async () => (await observer.members('lost')).length === 1, 5000);
-      proxy.cut();
+      await waitFor('the member node to be created', async () => (await observer.members('lost')).length === 1, 5000);
+      proxy.reset();
       proxy.loseReplies(false);
       const joined = await joining;
       expect(member.sessionId).toBe(session);
@@ -168,8 +171,12 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
 
       proxy.loseRepliesFrom(CREATE);
       const claiming = member.claim('lost', 't:0', 'm');
-      await eventuallyAsync(async () => (await observer.readClaim('lost', 't:0')) !== null, 5000);
-      proxy.cut();
+      await waitFor(
+        'the claim node to be created',
+        async () => (await observer.readClaim('lost', 't:0')) !== null,
+        5000,
+      );
+      proxy.reset();
       proxy.loseReplies(false);
       await expect(claiming).rejects.toMatchObject({ code: 'ERR_BACKEND_UNAVAILABLE', retriable: true });
       // The retry recognises its own claim by the session that owns the node.
@@ -192,21 +199,21 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
     let version = await writer.writeRecord('restart', 'allocation', 'before', null);
     const values: Array<string | null> = [];
     member.watchRecord('restart', 'allocation', (r) => values.push(r?.value ?? null));
-    await eventually('the record', () => values.at(-1) === 'before');
+    await waitFor('the record', () => values.at(-1) === 'before', 5_000);
     const disconnected = events(member, 'disconnected');
     const connected = events(member, 'connected');
 
     zk.stop();
-    await eventually('disconnected', () => disconnected.length > 0, sessionTimeout);
+    await waitFor('disconnected', () => disconnected.length > 0, sessionTimeout);
     await zk.start();
-    await eventually('connected again', () => connected.length > 0, sessionTimeout);
+    await waitFor('connected again', () => connected.length > 0, sessionTimeout);
     expect(connected[0]).toEqual([{ sessionId: session, newSession: false }]);
     expect(ids(await writer.members('restart'))).toEqual(['m']);
 
-    await eventually('the writer back', () => writer.state === 'connected', sessionTimeout);
+    await waitFor('the writer back', () => writer.state === 'connected', sessionTimeout);
     version = await writer.writeRecord('restart', 'allocation', 'after', version);
     expect(version).not.toBeNull();
-    await eventually('the change after the restart', () => values.at(-1) === 'after');
+    await waitFor('the change after the restart', () => values.at(-1) === 'after', 5_000);
   });
 
   it('a session our clock gave up on while the server was down: the next session removes its entry and claim at once, though the server kept the session', async () => {
@@ -218,7 +225,7 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
     const expired = events(member, 'expired');
 
     zk.stop();
-    await eventually('expired by our own clock', () => expired.length > 0, 3 * sessionTimeout);
+    await waitFor('expired by our own clock', () => expired.length > 0, 3 * sessionTimeout);
     // A connect while the server is down fails; what the old session left must not be forgotten with it.
     await expect(member.connect()).rejects.toMatchObject({ code: 'ERR_BACKEND_UNAVAILABLE' });
     await zk.start();
@@ -272,11 +279,3 @@ describe('ZooKeeperBackend under faults (private ZooKeeper)', () => {
     expect(ids(await backend.members('ensemble'))).toEqual(['m']);
   });
 });
-
-async function eventuallyAsync(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(100);
-  }
-}

@@ -6,16 +6,8 @@
 import path from 'node:path';
 import type { AllocatorBackend } from '@kiel/consumer';
 import { ZooKeeperBackend } from '../src';
-import type { ChildMember } from '../../consumer/test/helpers/child-member';
-import {
-  ContinuousProducer,
-  FaultGroup,
-  sleep,
-  topics,
-  waitFor,
-  wallClock,
-} from '../../consumer/test/helpers/fault-group';
-import { FreezableProxy, PrivateZooKeeper, randomRoot, removeTree } from './helpers';
+import { type ChildMember, ContinuousProducer, FaultGroup, sleep, topics, waitFor, wallClock } from '@kiel/test-kit';
+import { ZooKeeperProxy, PrivateZooKeeper, randomRoot, removeTree } from './helpers';
 
 const PARTITIONS = 6;
 /** Session timeout of the members, ms: small, to keep every case short (the server grants 1 s to 10 s). */
@@ -26,7 +18,7 @@ const zk = new PrivateZooKeeper();
 let zkPaused = false;
 let zkStopped = false;
 const roots: string[] = [];
-const proxies: FreezableProxy[] = [];
+const proxies: ZooKeeperProxy[] = [];
 
 beforeAll(async () => {
   await zk.start();
@@ -222,9 +214,8 @@ describe('GroupedConsumer with ZooKeeperBackend under faults (private ZooKeeper,
 
   it('one member cut off from ZooKeeper past the session timeout: it fences, the others take its partitions after expiry, never two owners', async () => {
     const { group, producer, useHosts } = await setUp();
-    const proxy = new FreezableProxy({ host: '127.0.0.1', port: zk.port });
+    const proxy = await ZooKeeperProxy.start(zk.port);
     proxies.push(proxy);
-    await proxy.start();
     await producer.start();
     let cutAt = 0;
     let bOwned: string[] = [];

@@ -2,19 +2,16 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect as netConnect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { AllocatorBackend, AllocatorBackendEvents, MemberInfo } from '@kiel/consumer';
 import * as zookeeper from 'node-zookeeper-client';
-import type { EndToEndBackend } from '../../consumer/test/helpers/end-to-end';
+import { freePort, STACK_SCRIPT, TcpProxy, waitFor, type EndToEndBackend, type ProxyConnection } from '@kiel/test-kit';
 import { ZooKeeperBackend } from '../src';
 import type { ZooKeeperBackendOptions } from '../src';
 
 /** The shared ZooKeeper of the local stack. */
 export const ZK_HOSTS = process.env.ZK_HOSTS ?? '127.0.0.1:2181';
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A fresh root path, so that tests never see each other's nodes. */
 export function randomRoot(): string {
@@ -23,19 +20,6 @@ export function randomRoot(): string {
 
 export function memberInfo(id: string, weight?: number): MemberInfo {
   return { id, host: 'test-host', pid: process.pid, ...(weight === undefined ? {} : { weight }) };
-}
-
-/** Polls `check` until it is true, or fails naming `what` after `timeoutMs`. */
-export async function eventually(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 5000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 /** Backends made by a test, closed by `closeAll()`. */
@@ -141,13 +125,12 @@ export function firstHost(hosts: string = ZK_HOSTS): { host: string; port: numbe
  * cannot take its session back meanwhile (without the freeze, its client reconnects at once and races the close).
  */
 export class SessionExpirer {
-  private readonly proxies = new Map<AllocatorBackend, FreezableProxy>();
+  private readonly proxies = new Map<AllocatorBackend, ZooKeeperProxy>();
 
   constructor(private readonly target: { host: string; port: number } = firstHost()) {}
 
   async backend(options: ZooKeeperBackendOptions | Omit<ZooKeeperBackendOptions, 'hosts'>): Promise<ZooKeeperBackend> {
-    const proxy = new FreezableProxy(this.target);
-    await proxy.start();
+    const proxy = await ZooKeeperProxy.start(this.target.port, this.target.host);
     const backend = new ZooKeeperBackend({ ...options, hosts: proxy.hosts });
     this.proxies.set(backend, proxy);
     return backend;
@@ -171,12 +154,12 @@ export class SessionExpirer {
       proxy.thaw();
     }
     if (waitForExpiry) {
-      await eventually('the backend to see its session expired', () => backend.state === 'expired', 10_000);
+      await waitFor('the backend to see its session expired', () => backend.state === 'expired', 10_000);
     }
   }
 
   /** The proxy a backend of this expirer talks through. */
-  proxyOf(backend: AllocatorBackend): FreezableProxy {
+  proxyOf(backend: AllocatorBackend): ZooKeeperProxy {
     const proxy = this.proxies.get(backend);
     if (!proxy) throw new Error('not a backend of this SessionExpirer');
     return proxy;
@@ -221,8 +204,7 @@ export class PrivateZooKeeper {
   }
 
   private stack(command: string): void {
-    const script = path.resolve(__dirname, '../../../scripts/stack');
-    const result = spawnSync(process.execPath, [script, command, 'zk'], {
+    const result = spawnSync(process.execPath, [STACK_SCRIPT, command, 'zk'], {
       env: { ...process.env, KIEL_STACK_DIR: this.dir, ZK_PORT: String(this.port) },
       encoding: 'utf8',
       timeout: 60_000,
@@ -233,69 +215,19 @@ export class PrivateZooKeeper {
   }
 }
 
-/** A TCP port nothing listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
 /**
- * A TCP proxy in front of a server that can freeze traffic: while frozen it reads nothing and forwards nothing,
- * in either direction, but keeps every socket open, as a network partition or a hung peer looks to a client.
- * The server on the other side keeps running, so it expires sessions on time.
+ * The test kit's TcpProxy, which knows ZooKeeper's framing: on top of cutting, freezing and losing every reply, it
+ * can lose the replies from a chosen request on, or answer chosen requests with SESSIONEXPIRED.
  */
-export class FreezableProxy {
-  private readonly server = createServer((client) => this.accept(client));
-  private readonly pairs = new Set<{ client: Socket; upstream?: Socket }>();
-  private frozen = false;
-  private dropReplies = false;
+export class ZooKeeperProxy extends TcpProxy {
   private dropAfterOp: number | undefined;
-  private held: Array<() => void> = [];
   private expiring = 0;
   private expiringOp = 0;
-  port = 0;
+  private readonly streams = new WeakMap<ProxyConnection, ZooKeeperStreams>();
 
-  constructor(private readonly target: { host: string; port: number }) {}
-
-  get hosts(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as { port: number }).port;
-  }
-
-  freeze(): void {
-    this.frozen = true;
-    for (const { client, upstream } of this.pairs) {
-      client.pause();
-      upstream?.pause();
-    }
-  }
-
-  thaw(): void {
-    this.frozen = false;
-    for (const { client, upstream } of this.pairs) {
-      client.resume();
-      upstream?.resume();
-    }
-    const held = this.held;
-    this.held = [];
-    for (const connect of held) connect();
-  }
-
-  /** While on, the server's replies are discarded: requests are executed, their answers never arrive. */
-  loseReplies(on: boolean): void {
-    this.dropReplies = on;
+  /** Starts a proxy on a free port in front of a ZooKeeper server (the shared one by default). */
+  static override async start(targetPort = firstHost().port, targetHost = firstHost().host): Promise<ZooKeeperProxy> {
+    return new ZooKeeperProxy(targetPort, targetHost).listen();
   }
 
   /**
@@ -316,82 +248,65 @@ export class FreezableProxy {
     this.expiringOp = op;
   }
 
-  /** Cuts every connection, as a network failure does; the client reconnects through the proxy. */
-  cut(): void {
-    for (const { client, upstream } of this.pairs) {
-      client.destroy();
-      upstream?.destroy();
-    }
+  protected override onRequest(chunk: Buffer, connection: ProxyConnection): void {
+    this.streamsOf(connection).requests(chunk);
   }
 
-  async close(): Promise<void> {
-    for (const { client, upstream } of this.pairs) {
-      client.destroy();
-      upstream?.destroy();
-    }
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  protected override onReply(chunk: Buffer, connection: ProxyConnection, forward: (data: Buffer) => void): void {
+    this.streamsOf(connection).replies(chunk, forward);
   }
 
-  private accept(client: Socket): void {
-    const pair: { client: Socket; upstream?: Socket } = { client };
-    this.pairs.add(pair);
-    client.on('error', () => undefined);
-    client.on('close', () => {
-      pair.upstream?.destroy();
-      this.pairs.delete(pair);
+  private streamsOf(connection: ProxyConnection): ZooKeeperStreams {
+    let streams = this.streams.get(connection);
+    if (streams) return streams;
+    // The op type of each request in flight, by xid. After the ConnectRequest, a request is xid (int32), type
+    // (int32), body.
+    const ops = new Map<number, number>();
+    const requests = framed((frame, first) => {
+      if (first || frame.length < 12) return;
+      const op = frame.readInt32BE(8);
+      ops.set(frame.readInt32BE(4), op);
+      if (op === this.dropAfterOp) {
+        this.dropAfterOp = undefined;
+        this.loseReplies(true);
+      }
     });
-    const connect = (): void => {
-      if (client.destroyed) return;
-      const upstream = netConnect(this.target.port, this.target.host);
-      pair.upstream = upstream;
-      upstream.on('error', () => undefined);
-      upstream.on('close', () => client.destroy());
-      // The op type of each request in flight, by xid. After the ConnectRequest, a request is xid (int32), type
-      // (int32), body.
-      const ops = new Map<number, number>();
-      client.on(
-        'data',
-        framed((frame, first) => {
-          if (first || frame.length < 12) return;
-          const op = frame.readInt32BE(8);
-          ops.set(frame.readInt32BE(4), op);
-          if (op === this.dropAfterOp) {
-            this.dropAfterOp = undefined;
-            this.dropReplies = true;
-          }
-        }),
-      );
-      client.pipe(upstream);
-      // Replies are passed on frame by frame, so that some can be dropped or rewritten.
-      const rewritten: Buffer[] = [];
-      upstream.on(
-        'data',
-        framed((frame, first) => {
-          if (this.dropReplies) return;
-          // After the ConnectResponse, a reply is xid (int32), zxid (int64), err (int32), body; xid > 0: a request's.
-          const xid = first ? 0 : frame.readInt32BE(4);
-          const op = ops.get(xid);
-          ops.delete(xid);
-          if (this.expiring > 0 && xid > 0 && op === this.expiringOp) {
-            const expired = Buffer.alloc(20);
-            expired.writeInt32BE(16, 0);
-            frame.copy(expired, 4, 4, 16);
-            expired.writeInt32BE(-112, 16);
-            rewritten.push(expired);
-            if (--this.expiring === 0) client.write(Buffer.concat(rewritten.splice(0)));
-          } else {
-            client.write(frame);
-          }
-        }),
-      );
+    // Replies are passed on frame by frame, so that some can be dropped or rewritten.
+    const rewritten: Buffer[] = [];
+    let forward: (data: Buffer) => void = () => undefined;
+    const replies = framed((frame, first) => {
+      if (this.losingReplies) return;
+      // After the ConnectResponse, a reply is xid (int32), zxid (int64), err (int32), body; xid > 0: a request's.
+      const xid = first ? 0 : frame.readInt32BE(4);
+      const op = ops.get(xid);
+      ops.delete(xid);
+      if (this.expiring > 0 && xid > 0 && op === this.expiringOp) {
+        const expired = Buffer.alloc(20);
+        expired.writeInt32BE(16, 0);
+        frame.copy(expired, 4, 4, 16);
+        expired.writeInt32BE(-112, 16);
+        rewritten.push(expired);
+        if (--this.expiring === 0) forward(Buffer.concat(rewritten.splice(0)));
+      } else {
+        forward(frame);
+      }
+    });
+    streams = {
+      requests,
+      replies: (chunk, forwardNow) => {
+        forward = forwardNow;
+        replies(chunk);
+      },
     };
-    if (this.frozen) {
-      client.pause();
-      this.held.push(connect);
-    } else {
-      connect();
-    }
+    this.streams.set(connection, streams);
+    return streams;
   }
+}
+
+/** One connection's request and reply streams, cut into frames. */
+interface ZooKeeperStreams {
+  requests(chunk: Buffer): void;
+  replies(chunk: Buffer, forward: (data: Buffer) => void): void;
 }
 
 /** A 'data' handler that cuts a ZooKeeper stream into its length-prefixed frames; the first is the connect one. */

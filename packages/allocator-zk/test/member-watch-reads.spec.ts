@@ -2,7 +2,8 @@
 // seen before, so a group of N members joining one by one costs each watcher about N reads, not N² / 2.
 import type { Member } from '@kiel/consumer';
 import { ZkConnection } from '../src/zk';
-import { Backends, eventually, memberInfo, randomRoot, removeTree, rawClient, zkCall, closeRaw } from './helpers';
+import { waitFor } from '@kiel/test-kit';
+import { Backends, memberInfo, randomRoot, removeTree, rawClient, zkCall, closeRaw } from './helpers';
 
 describe('ZooKeeperBackend watchMembers at scale', () => {
   let root: string;
@@ -49,7 +50,7 @@ describe('ZooKeeperBackend watchMembers at scale', () => {
       await member.join(group, memberInfo(`m${i}`));
       joined.push(`m${i}`);
       // One delivery per join: without the cache each would read every entry again.
-      await eventually(`the watcher to see m${i}`, () => seen.length === joined.length);
+      await waitFor(`the watcher to see m${i}`, () => seen.length === joined.length, 5_000);
     }
     expect(seen.map((m) => m.info.id)).toEqual(joined);
     expect(deliveries).toBeGreaterThanOrEqual(count);
@@ -62,9 +63,10 @@ describe('ZooKeeperBackend watchMembers at scale', () => {
     const again = backends.create();
     await again.connect();
     await again.join(group, memberInfo('late'));
-    await eventually(
+    await waitFor(
       'the watcher to see the late member alone',
       () => seen.length === 1 && seen[0]!.info.id === 'late',
+      5_000,
     );
     expect(reads.length - before).toBeLessThanOrEqual(2);
   });
@@ -78,9 +80,9 @@ describe('ZooKeeperBackend watchMembers at scale', () => {
     const first = backends.create();
     await first.connect();
     await first.join(group, memberInfo('first'));
-    await eventually('the first member', () => seen.length === 1 && seen[0]!.info.id === 'first');
+    await waitFor('the first member', () => seen.length === 1 && seen[0]!.info.id === 'first', 5_000);
     await first.close();
-    await eventually('no member', () => seen.length === 0);
+    await waitFor('no member', () => seen.length === 0, 5_000);
     // The directory goes (an operator's cleanup), and the sequence numbers start again: the same entry name now
     // holds another member.
     const raw = await rawClient();
@@ -92,9 +94,10 @@ describe('ZooKeeperBackend watchMembers at scale', () => {
     const second = backends.create();
     await second.connect();
     await second.join(group, memberInfo('second'));
-    await eventually(
+    await waitFor(
       'the second member under the same entry name',
       () => seen.length === 1 && seen[0]!.info.id === 'second',
+      5_000,
     );
   });
 });

@@ -2,8 +2,7 @@
 // free ports) so that the shared one is never restarted.
 import { Kafka, logLevel } from 'kafkajs';
 import { SingleConsumer } from '../src';
-import { waitFor } from './helpers/group-harness';
-import { PrivateKafka } from './helpers/private-stack';
+import { PrivateKafka, waitFor } from '@kiel/test-kit';
 
 jest.setTimeout(180_000);
 

@@ -1,6 +1,6 @@
 import { Broker } from '../src/net/broker';
 import { Cluster } from '../src/cluster';
-import { KAFKA_BROKERS, KAFKA_SASL_BROKERS, KAFKA_SASL_PASSWORD, KAFKA_SASL_USER } from './helpers/env';
+import { KAFKA_BROKERS, KAFKA_SASL_BROKERS, KAFKA_SASL_PASSWORD, KAFKA_SASL_USER } from '@kiel/test-kit';
 
 const [saslHost, saslPort] = KAFKA_SASL_BROKERS[0]!.split(':');
 

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { freePort } from '@kiel/test-kit';
 import { Connection } from '../src/net/connection';
 
 const [kafkaHost, kafkaPort] = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')[0]!.split(':');
@@ -76,10 +77,7 @@ describe('Connection against the real broker', () => {
   });
 
   it('fails fast with a retriable ERR_CONNECTION on a dead port', async () => {
-    const probe = net.createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as net.AddressInfo).port;
-    await new Promise<void>((r) => probe.close(() => r()));
+    const port = await freePort();
     const conn = new Connection({ host: '127.0.0.1', port, connectTimeout: 2000 });
     const started = Date.now();
     await expect(conn.connect()).rejects.toMatchObject({ code: 'ERR_CONNECTION', retriable: true });

@@ -10,9 +10,7 @@ import { CodecRegistry, CompressionType, gzipCodec } from '@kiel/protocol';
 import { CompressionTypes } from 'kafkajs';
 import { SingleConsumer, channels, type KielError } from '../src';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { KAFKA_BROKERS } from './helpers/env';
-import { kafka, topics } from './helpers/kafka';
-import { waitFor } from './helpers/group-harness';
+import { kafka, KAFKA_BROKERS, topics, waitFor } from '@kiel/test-kit';
 
 const t = topics();
 afterAll(() => t.cleanup());

@@ -2,10 +2,7 @@
 // a fetch parked in a long poll (nothing new to read, `maxWaitTime` not yet over) would hold up whatever follows it on
 // the same connection: a commit, an offset read, a ListOffsets. Real Kafka, an in-memory allocator backend.
 import { GroupedConsumer, MemoryBackend, MemoryStore, SingleConsumer, type Message } from '../src';
-import { KAFKA_BROKERS, uniqueName } from './helpers/env';
-import { committedOffsets } from './helpers/offsets';
-import { waitFor } from './helpers/group-harness';
-import { produce, topics } from './helpers/kafka';
+import { committedOffsets, KAFKA_BROKERS, produce, topics, uniqueName, waitFor } from '@kiel/test-kit';
 
 const t = topics();
 afterAll(() => t.cleanup());

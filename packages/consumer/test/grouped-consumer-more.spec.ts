@@ -1,7 +1,6 @@
 // GroupedConsumer: an invalid strategy result, self-fencing, kiel's pull style with autocommit, a group id
 // shared with a native Kafka consumer group, and SIGTERM in a child process.
 import { spawn } from 'node:child_process';
-import * as path from 'node:path';
 import { naive, type Strategy } from '@kiel/allocators';
 import {
   GroupedConsumer,
@@ -13,10 +12,17 @@ import {
   type RecordName,
   type RecordVersion,
 } from '../src';
-import { KAFKA_BROKERS, uniqueName } from './helpers/env';
-import { committedOffsets } from './helpers/offsets';
-import { gate, sleep, waitFor } from './helpers/group-harness';
-import { kafka, produce, topics } from './helpers/kafka';
+import {
+  committedOffsets,
+  gate,
+  kafka,
+  KAFKA_BROKERS,
+  produce,
+  sleep,
+  topics,
+  uniqueName,
+  waitFor,
+} from '@kiel/test-kit';
 
 const t = topics();
 afterAll(() => t.cleanup());
@@ -540,7 +546,7 @@ describe('GroupedConsumer', () => {
     const group = uniqueName('kiel-sigterm');
     const child = spawn(
       process.execPath,
-      [path.join(__dirname, 'helpers', 'sigterm-member.js'), KAFKA_BROKERS.join(','), group, topic],
+      [require.resolve('@kiel/test-kit/programs/sigterm-member.js'), KAFKA_BROKERS.join(','), group, topic],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },

@@ -1,8 +1,6 @@
 // Two GroupedConsumers given one backend instance: the second is refused, and closing it leaves the first alone.
 import { GroupedConsumer, MemoryBackend, MemoryStore, type KielError } from '../src';
-import { KAFKA_BROKERS, uniqueName } from './helpers/env';
-import { waitFor } from './helpers/group-harness';
-import { topics } from './helpers/kafka';
+import { KAFKA_BROKERS, topics, uniqueName, waitFor } from '@kiel/test-kit';
 
 const t = topics();
 afterAll(() => t.cleanup());

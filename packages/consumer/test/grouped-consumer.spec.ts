@@ -3,9 +3,7 @@
 // loses nothing and duplicates only after the crashed member's last commit; no two members ever handle the same
 // partition at the same time.
 import { GroupedConsumer, MemoryBackend, MemoryStore, type KielError } from '../src';
-import { KAFKA_BROKERS, uniqueName } from './helpers/env';
-import { ContinuousProducer, ProcessingLog, sleep, waitFor } from './helpers/group-harness';
-import { topics } from './helpers/kafka';
+import { ContinuousProducer, KAFKA_BROKERS, ProcessingLog, sleep, topics, uniqueName, waitFor } from '@kiel/test-kit';
 
 const t = topics();
 afterAll(() => t.cleanup());

@@ -14,10 +14,17 @@ import {
   type KielError,
   type Message,
 } from '../src/internal';
-import { KAFKA_BROKERS, uniqueName } from './helpers/env';
-import { committedOffsets } from './helpers/offsets';
-import { gate, sleep, waitFor } from './helpers/group-harness';
-import { kafka, produce, topics } from './helpers/kafka';
+import {
+  committedOffsets,
+  gate,
+  kafka,
+  KAFKA_BROKERS,
+  produce,
+  sleep,
+  topics,
+  uniqueName,
+  waitFor,
+} from '@kiel/test-kit';
 
 const t = topics();
 afterAll(() => t.cleanup());

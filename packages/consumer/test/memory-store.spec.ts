@@ -3,6 +3,7 @@
 import { performance } from 'node:perf_hooks';
 import { MemoryBackend, MemoryStore } from '../src';
 import type { AllocatorBackend, BackendError, VersionedRecord } from '../src';
+import { sleep, waitFor } from '@kiel/test-kit';
 
 const member = (id: string) => ({ id, host: 'localhost', pid: 1 });
 
@@ -23,21 +24,21 @@ describe('MemoryStore fault injection', () => {
     const [writer, watcher] = [await open(store), await open(store)];
     const seen: Array<{ value: string | undefined; at: number }> = [];
     watcher.watchRecord('g', 'allocation', (r) => seen.push({ value: r?.value, at: performance.now() }));
-    await until(() => seen.length === 1);
+    await waitFor('seen.length === 1', () => seen.length === 1, 1_000);
 
     store.setWatchDelay(150);
     const writtenAt = performance.now();
     const v1 = await writer.writeRecord('g', 'allocation', 'one', null);
     await writer.writeRecord('g', 'allocation', 'two', v1);
-    await delay(100);
+    await sleep(100);
     expect(seen.map((s) => s.value)).toEqual([undefined]);
-    await until(() => seen.length === 3);
+    await waitFor('seen.length === 3', () => seen.length === 3, 1_000);
     expect(seen.map((s) => s.value)).toEqual([undefined, 'one', 'two']);
     expect(seen[1].at - writtenAt).toBeGreaterThanOrEqual(145);
 
     store.setWatchDelay(0);
     await writer.writeRecord('g', 'allocation', 'three', (await writer.readRecord('g', 'allocation'))!.version);
-    await until(() => seen.length === 4);
+    await waitFor('seen.length === 4', () => seen.length === 4, 1_000);
     expect(seen[3].at - seen[2].at).toBeLessThan(150);
   });
 
@@ -47,7 +48,7 @@ describe('MemoryStore fault injection', () => {
     const subscribedAt = performance.now();
     const calls: number[] = [];
     backend.watchMembers('g', () => calls.push(performance.now()));
-    await until(() => calls.length === 1);
+    await waitFor('calls.length === 1', () => calls.length === 1, 1_000);
     expect(calls[0] - subscribedAt).toBeGreaterThanOrEqual(115);
     expect(() => new MemoryStore({ watchDelay: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_CONFIG' }));
     expect(() => store.setWatchDelay(Number.NaN)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_CONFIG' }));
@@ -62,21 +63,29 @@ describe('MemoryStore fault injection', () => {
     watcher.watchRecord('g', 'allocation', (r) => records.push(r));
     watcher.watchRecord('other', 'allocation', (r) => otherGroup.push(r));
     watcher.watchMembers('g', (list) => members.push(list.map((m) => m.info.id)));
-    await until(() => records.length === 1 && otherGroup.length === 1 && members.length === 1);
+    await waitFor(
+      'records.length === 1 && otherGroup.length === 1 && members.length === 1',
+      () => records.length === 1 && otherGroup.length === 1 && members.length === 1,
+      1_000,
+    );
 
     store.dropWatchEvents({ count: 1, kind: 'record', group: 'g' });
     const v1 = await writer.writeRecord('g', 'allocation', 'lost', null);
     await writer.writeRecord('other', 'allocation', 'kept', null);
     await writer.join('g', member('w'));
-    await until(() => otherGroup.length === 2 && members.length === 2);
-    await delay(50);
+    await waitFor(
+      'otherGroup.length === 2 && members.length === 2',
+      () => otherGroup.length === 2 && members.length === 2,
+      1_000,
+    );
+    await sleep(50);
     // The dropped change leaves the listener on the old state: that is the fault being injected.
     expect(records).toEqual([null]);
     expect(otherGroup[1]?.value).toBe('kept');
     expect(members[1]).toEqual(['w']);
 
     await writer.writeRecord('g', 'allocation', 'next', v1);
-    await until(() => records.length === 2);
+    await waitFor('records.length === 2', () => records.length === 2, 1_000);
     expect(records[1]?.value).toBe('next');
     expect(() => store.dropWatchEvents({ count: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_CONFIG' }));
   });
@@ -91,7 +100,7 @@ describe('MemoryStore fault injection', () => {
     expect(await victim.claim('g', 't:0', 'x')).toBe(true);
     const seen: string[][] = [];
     victim.watchMembers('g', (list) => seen.push(list.map((m) => m.info.id)));
-    await until(() => seen.length === 1);
+    await waitFor('seen.length === 1', () => seen.length === 1, 1_000);
 
     const sessionId = victim.sessionId!;
     store.cutOffSession(sessionId);
@@ -104,16 +113,16 @@ describe('MemoryStore fault injection', () => {
     expect(events).toEqual(['disconnected']);
     const contactAtCut = victim.lastContact;
     await other.join('g', member('other'));
-    await delay(400);
+    await sleep(400);
     expect(seen).toEqual([['victim']]);
     expect(victim.lastContact).toBe(contactAtCut);
 
     store.restoreSession(sessionId);
-    await until(() => victim.state === 'connected');
+    await waitFor("victim.state === 'connected'", () => victim.state === 'connected', 1_000);
     expect(events).toEqual(['disconnected', 'connected:same']);
     expect(victim.sessionId).toBe(sessionId);
     expect(victim.lastContact).toBeGreaterThan(contactAtCut);
-    await until(() => seen.length === 2);
+    await waitFor('seen.length === 2', () => seen.length === 2, 1_000);
     expect(seen[1]).toEqual(['victim', 'other']);
     expect(await other.readClaim('g', 't:0')).toMatchObject({ mine: false });
   });
@@ -127,13 +136,13 @@ describe('MemoryStore fault injection', () => {
     const sessionId = victim.sessionId!;
 
     store.cutOffSession(sessionId);
-    await until(() => victim.state === 'disconnected');
-    await until(() => !store.sessionIds.includes(sessionId), 2_000);
+    await waitFor("victim.state === 'disconnected'", () => victim.state === 'disconnected', 1_000);
+    await waitFor('!store.sessionIds.includes(sessionId)', () => !store.sessionIds.includes(sessionId), 2_000);
     expect(await other.members('g')).toEqual([]);
     expect(expired).toEqual([]);
 
     store.restoreSession(sessionId);
-    await until(() => victim.state === 'expired');
+    await waitFor("victim.state === 'expired'", () => victim.state === 'expired', 1_000);
     expect(expired).toEqual([sessionId]);
     await expect(victim.join('g', member('victim'))).rejects.toMatchObject({ code: 'ERR_SESSION_EXPIRED' });
     await victim.connect();
@@ -160,7 +169,11 @@ describe('MemoryStore fault injection', () => {
     store.cutOffSession(victim.sessionId!);
     await victim.close();
     expect((await other.members('g')).map((m) => m.info.id)).toEqual(['victim']);
-    await until(async () => (await other.members('g')).length === 0, 2_000);
+    await waitFor(
+      "(await other.members('g')).length === 0",
+      async () => (await other.members('g')).length === 0,
+      2_000,
+    );
   });
 
   it('expireSession returns false for a session that is not alive; sessionIds lists the live ones', async () => {
@@ -190,7 +203,7 @@ describe('MemoryBackend options', () => {
       backend.watchRecord('g', 'allocation', () => {
         throw new Error('listener failure');
       });
-      await until(() => warn.mock.calls.length > 0);
+      await waitFor('warn.mock.calls.length > 0', () => warn.mock.calls.length > 0, 1_000);
       expect(String(warn.mock.calls[0][0])).toContain('listener failure');
       expect(warn.mock.calls[0][1]).toMatchObject({ code: 'ERR_MALFORMED_RECORD' });
       expect(await backend.readRecord('g', 'allocation')).toBeNull();
@@ -211,23 +224,11 @@ describe('MemoryBackend options', () => {
     const backend = new MemoryBackend({ store });
     const calls: number[] = [];
     backend.watchMembers('g', (list) => calls.push(list.length));
-    await delay(20);
+    await sleep(20);
     expect(calls).toEqual([]);
     await backend.connect();
-    await until(() => calls.length === 1);
+    await waitFor('calls.length === 1', () => calls.length === 1, 1_000);
     expect(calls).toEqual([0]);
     await backend.close();
   });
 });
-
-async function until(probe: () => boolean | Promise<boolean>, timeoutMs = 1_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await probe())) {
-    if (performance.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await delay(5);
-  }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

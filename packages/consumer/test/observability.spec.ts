@@ -18,9 +18,7 @@ import {
   type PartitionMetrics,
   type RebalanceTraceContext,
 } from '../src';
-import { KAFKA_BROKERS, uniqueName } from './helpers/env';
-import { sleep, waitFor } from './helpers/group-harness';
-import { kafka, produce, topics } from './helpers/kafka';
+import { kafka, KAFKA_BROKERS, produce, sleep, topics, uniqueName, waitFor } from '@kiel/test-kit';
 
 const t = topics();
 afterAll(() => t.cleanup());

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { SingleConsumer, type Message } from '../src';
 import {
+  kafka,
   KAFKA_BROKERS,
   KAFKA_SASL_BROKERS,
   KAFKA_SASL_PASSWORD,
@@ -11,9 +12,9 @@ import {
   KAFKA_TLS_BROKERS,
   KAFKA_TLS_CA,
   KCAT,
-} from './helpers/env';
-import { kafka, topics } from './helpers/kafka';
-import { waitFor } from './helpers/group-harness';
+  topics,
+  waitFor,
+} from '@kiel/test-kit';
 
 const t = topics();
 afterAll(() => t.cleanup());

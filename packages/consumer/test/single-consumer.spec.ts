@@ -1,6 +1,5 @@
 import { SingleConsumer, type Message } from '../src';
-import { KAFKA_BROKERS } from './helpers/env';
-import { produce, topics } from './helpers/kafka';
+import { KAFKA_BROKERS, produce, topics } from '@kiel/test-kit';
 
 const t = topics();
 afterAll(() => t.cleanup());

@@ -6,20 +6,11 @@ import { Kafka, logLevel } from 'kafkajs';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { Registry } from 'prom-client';
 import { GroupedConsumer, MemoryBackend, MemoryStore, SingleConsumer } from '@kiel/consumer';
+import { KAFKA_BROKERS, uniqueName as unique, waitFor } from '@kiel/test-kit';
 import { KielCollector } from '../src';
 
-const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+const BROKERS = KAFKA_BROKERS;
 const kafka = new Kafka({ clientId: 'kiel-prometheus-test', brokers: BROKERS, logLevel: logLevel.NOTHING });
-const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 interface Family {
   name: string;

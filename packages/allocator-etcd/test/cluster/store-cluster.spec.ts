@@ -1,7 +1,7 @@
 // EtcdBackend on the cluster stack's three-member etcd cluster (its multi-host connection string): the leader
 // killed, the quorum lost for less and for more than the lease TTL, one member cut off by a proxy
-// (packages/consumer/test/helpers/store-cluster.ts; the ZooKeeper package runs the same cases on its ensemble).
-import { describeStoreCluster } from '../../../consumer/test/helpers/store-cluster';
+// (packages/test-kit/src/store-cluster.ts; the ZooKeeper package runs the same cases on its ensemble).
+import { describeStoreCluster } from '@kiel/test-kit';
 import { EtcdBackend } from '../../src';
 import { randomPrefix, rawClient } from '../helpers';
 

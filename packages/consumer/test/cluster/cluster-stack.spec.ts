@@ -3,7 +3,7 @@
 // theirs is killed.
 import { Kafka, logLevel } from 'kafkajs';
 import * as cluster from '../../../../scripts/cluster';
-import { uniqueName } from '../helpers/env';
+import { uniqueName } from '@kiel/test-kit';
 
 jest.setTimeout(120_000);
 

@@ -4,12 +4,10 @@
 import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
 import * as cluster from '../../../../scripts/cluster';
 import type { ClusterNode, KafkaPartitionLeader } from '../../../../scripts/cluster';
-import { uniqueName } from '../helpers/env';
+import { sleep, uniqueName, waitFor } from '@kiel/test-kit';
 
 export { cluster };
 export const BROKERS = cluster.hosts().kafka;
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 const started = Date.now();
 /** A progress line with the seconds since the file started, so a slow or stuck step shows in the output. */
@@ -26,15 +24,6 @@ export const kafka = new Kafka({
   requestTimeout: 5_000,
   retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1_000 },
 });
-
-/** Polls `condition` every 20 ms until it holds, or fails after `timeoutMs` naming `what`. */
-export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 /** Every node runs and answers: a test that failed midway may have left one killed or paused. */
 export async function healCluster(): Promise<void> {

@@ -8,7 +8,7 @@ import type { Admin } from 'kafkajs';
 import { GroupedConsumer, MemoryBackend, MemoryStore, SingleConsumer, type KielError } from '../../src';
 import type { BaseConsumer } from '../../src/consumer/base';
 import type { ClusterNode } from '../../../../scripts/cluster';
-import { uniqueName } from '../helpers/env';
+import { uniqueName, waitFor } from '@kiel/test-kit';
 import {
   BROKERS,
   HandledLog,
@@ -21,7 +21,6 @@ import {
   measureFault,
   report,
   step,
-  waitFor,
   waitFullIsr,
   type Recovery,
 } from './helpers';
@@ -210,7 +209,7 @@ describe('Kafka cluster: SingleConsumer', () => {
       eachMessage: (m) => log.record(m.partition, m.offset, m.timestamp, m.value.toString()),
     });
     try {
-      await waitFor('every partition read', () => log.byPartition.every((l) => l.length > 20));
+      await waitFor('every partition read', () => log.byPartition.every((l) => l.length > 20), 30_000);
       // One fetch session per leader: each broker was asked for exactly the partitions it leads (2 of 6).
       expect([...byBroker.keys()].sort()).toEqual([1, 2, 3]);
       expect([...byBroker.values()]).toEqual([2, 2, 2]);
@@ -265,8 +264,9 @@ describe('Kafka cluster: GroupedConsumer', () => {
         () =>
           members.every((m) => m.consumer.assignment.length > 0) &&
           members.reduce((n, m) => n + m.consumer.assignment.length, 0) === PARTITIONS,
+        30_000,
       );
-      await waitFor('every partition read', () => log.byPartition.every((l) => l.length > 20));
+      await waitFor('every partition read', () => log.byPartition.every((l) => l.length > 20), 30_000);
       const rows = await faultSequence(topic, log, 'grouped');
       await drainAndCheck(topic, producers, log);
       report('GroupedConsumer recoveries', rows);

@@ -11,8 +11,8 @@ import type { Admin } from 'kafkajs';
 import { SingleConsumer, type KielError } from '../../src';
 import type { LogTruncation } from '../../src/fetch/fetcher';
 import type { ClusterNode } from '../../../../scripts/cluster';
-import { uniqueName } from '../helpers/env';
-import { BROKERS, cluster, healCluster, kafka, retrying, sleep, waitFor } from './helpers';
+import { sleep, uniqueName, waitFor } from '@kiel/test-kit';
+import { BROKERS, cluster, healCluster, kafka, retrying } from './helpers';
 
 jest.setTimeout(240_000);
 
@@ -96,6 +96,7 @@ it('an unclean leader election that truncates the log below our position is repo
     await waitFor(
       '30 records read by both consumers',
       () => earliest.handled.length === 30 && strict.handled.length === 30,
+      30_000,
     );
 
     // Freeze F until the controller fences it and shrinks the ISR to L alone; then 20 records only L has.
@@ -109,6 +110,7 @@ it('an unclean leader election that truncates the log below our position is repo
     await waitFor(
       '50 records read by both consumers',
       () => earliest.handled.length === 50 && strict.handled.length === 50,
+      30_000,
     );
 
     // Kill L, wake F, and elect F although it is out of sync (unclean): its log ends at 30.

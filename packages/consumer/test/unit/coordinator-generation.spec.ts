@@ -8,7 +8,8 @@ import {
   type RecordName,
   type Unsubscribe,
 } from '../../src/internal';
-import { Group, sleep, waitFor, type TestMember } from './coordinator-group';
+import { sleep, waitFor } from '@kiel/test-kit';
+import { Group, type TestMember } from './coordinator-group';
 
 const ALL = ['t:0', 't:1', 't:2', 't:3'];
 
@@ -21,19 +22,23 @@ async function settle(a: TestMember, b: TestMember): Promise<void> {
   for (let i = 0; i < 4; i++) {
     const published = (await group.allocation())?.generation ?? 0;
     await group.nudge();
-    await waitFor('the next generation', async () => ((await group.allocation())?.generation ?? 0) > published);
+    await waitFor('the next generation', async () => ((await group.allocation())?.generation ?? 0) > published, 3_000);
   }
-  await waitFor('the partitions split between A and B on one generation', async () => {
-    const allocation = await group.allocation();
-    return (
-      allocation !== undefined &&
-      allocation.generation > 3 &&
-      a.coordinator.ownedPartitions.filter((id) => id.startsWith('t:')).length === 2 &&
-      b.coordinator.ownedPartitions.filter((id) => id.startsWith('t:')).length === 2 &&
-      a.coordinator.currentGeneration === allocation.generation &&
-      b.coordinator.currentGeneration === allocation.generation
-    );
-  });
+  await waitFor(
+    'the partitions split between A and B on one generation',
+    async () => {
+      const allocation = await group.allocation();
+      return (
+        allocation !== undefined &&
+        allocation.generation > 3 &&
+        a.coordinator.ownedPartitions.filter((id) => id.startsWith('t:')).length === 2 &&
+        b.coordinator.ownedPartitions.filter((id) => id.startsWith('t:')).length === 2 &&
+        a.coordinator.currentGeneration === allocation.generation &&
+        b.coordinator.currentGeneration === allocation.generation
+      );
+    },
+    3_000,
+  );
 }
 
 describe('GroupCoordinator and an allocation record that went back', () => {
@@ -67,15 +72,19 @@ describe('GroupCoordinator and an allocation record that went back', () => {
     ).not.toBeNull();
 
     // The leader overwrites it with a generation above everything it saw; both follow that one.
-    await waitFor('a republished generation above the old one, followed by A and B', async () => {
-      const allocation = await group.allocation();
-      return (
-        allocation !== undefined &&
-        allocation.generation === before + 1 &&
-        a.coordinator.currentGeneration === before + 1 &&
-        b.coordinator.currentGeneration === before + 1
-      );
-    });
+    await waitFor(
+      'a republished generation above the old one, followed by A and B',
+      async () => {
+        const allocation = await group.allocation();
+        return (
+          allocation !== undefined &&
+          allocation.generation === before + 1 &&
+          a.coordinator.currentGeneration === before + 1 &&
+          b.coordinator.currentGeneration === before + 1
+        );
+      },
+      3_000,
+    );
     // B never revoked anything: it did not follow the old record.
     expect(b.log.filter((entry) => entry.startsWith('revoke') || entry.startsWith('drop'))).toEqual([]);
     expect(bGenerations.every((g) => g > before)).toBe(true);
@@ -130,8 +139,8 @@ describe('GroupCoordinator and an allocation record that went back', () => {
 
     // The leader, having seen only that record, publishes generation 3 over it: B follows it, below its own.
     await write(3, aId, { [aId]: { t: [0, 1, 2] }, [bId]: { t: [3] } });
-    await waitFor('B following generation 3', () => b.coordinator.currentGeneration === 3);
-    await waitFor('B owning only t:3', () => b.coordinator.ownedPartitions.join() === 't:3');
+    await waitFor('B following generation 3', () => b.coordinator.currentGeneration === 3, 3_000);
+    await waitFor('B owning only t:3', () => b.coordinator.ownedPartitions.join() === 't:3', 3_000);
     expect(b.errors.filter((e) => e.code === 'ERR_STALE_ALLOCATION').map((e) => e.message)).toEqual([
       expect.stringMatching(new RegExp(`went back to generation 1 after generation ${before}.*keeps generation`)),
       expect.stringMatching(new RegExp(`went back to generation 2 after generation ${before}.*keeps generation`)),
@@ -140,15 +149,19 @@ describe('GroupCoordinator and an allocation record that went back', () => {
     // Once A hears the record again, it follows it too (above what it saw, it leads on).
     a.backend.deaf = false;
     await group.nudge();
-    await waitFor('A and B on one generation again', async () => {
-      const allocation = await group.allocation();
-      return (
-        allocation !== undefined &&
-        allocation.generation > before &&
-        a.coordinator.currentGeneration === allocation.generation &&
-        b.coordinator.currentGeneration === allocation.generation
-      );
-    });
+    await waitFor(
+      'A and B on one generation again',
+      async () => {
+        const allocation = await group.allocation();
+        return (
+          allocation !== undefined &&
+          allocation.generation > before &&
+          a.coordinator.currentGeneration === allocation.generation &&
+          b.coordinator.currentGeneration === allocation.generation
+        );
+      },
+      3_000,
+    );
   });
 
   it('takes a late delivery of an older record for what it is, not for a record that went back', async () => {
@@ -163,20 +176,24 @@ describe('GroupCoordinator and an allocation record that went back', () => {
     const a = await group.start('A', { Backend: LateAllocation });
     const b = await group.start('B');
     await a.coordinator.addPartitions(ALL);
-    await waitFor('A leading on a first generation', () => a.coordinator.currentGeneration > 0);
+    await waitFor('A leading on a first generation', () => a.coordinator.currentGeneration > 0, 3_000);
     const before = a.coordinator.currentGeneration;
     await group.nudge();
-    await waitFor('A publishing the next generation', () => a.coordinator.currentGeneration > before);
+    await waitFor('A publishing the next generation', () => a.coordinator.currentGeneration > before, 3_000);
     await group.nudge();
-    await waitFor('A and B on the generation after that', async () => {
-      const allocation = await group.allocation();
-      return (
-        allocation !== undefined &&
-        allocation.generation >= before + 2 &&
-        a.coordinator.currentGeneration === allocation.generation &&
-        b.coordinator.currentGeneration === allocation.generation
-      );
-    });
+    await waitFor(
+      'A and B on the generation after that',
+      async () => {
+        const allocation = await group.allocation();
+        return (
+          allocation !== undefined &&
+          allocation.generation >= before + 2 &&
+          a.coordinator.currentGeneration === allocation.generation &&
+          b.coordinator.currentGeneration === allocation.generation
+        );
+      },
+      3_000,
+    );
     await sleep(700);
     expect([...a.errors, ...b.errors].filter((e) => e.code === 'ERR_STALE_ALLOCATION')).toEqual([]);
   });
@@ -198,22 +215,26 @@ describe('GroupCoordinator and an allocation record that went back', () => {
     const a = await group.start('A');
     const b = await group.start('B', { Backend: SlowRejoin });
     await a.coordinator.addPartitions(ALL);
-    await waitFor('B on the first generation', () => b.coordinator.ownedPartitions.length === 2);
+    await waitFor('B on the first generation', () => b.coordinator.ownedPartitions.length === 2, 3_000);
 
     group.store.expireSession(b.backend.sessionId!);
     // The leader publishes a generation with B's new member; B follows it through its watch while the rejoin waits.
-    await waitFor('B following the generation with its new id', async () => {
-      const allocation = await group.allocation();
-      return (
-        allocation !== undefined &&
-        b.ids.length === 2 &&
-        allocation.members.includes(b.coordinator.memberId) &&
-        b.coordinator.currentGeneration === allocation.generation
-      );
-    });
+    await waitFor(
+      'B following the generation with its new id',
+      async () => {
+        const allocation = await group.allocation();
+        return (
+          allocation !== undefined &&
+          b.ids.length === 2 &&
+          allocation.members.includes(b.coordinator.memberId) &&
+          b.coordinator.currentGeneration === allocation.generation
+        );
+      },
+      3_000,
+    );
     b0.open();
     await sleep(200);
     expect(b.errors.filter((e) => e.code === 'ERR_STALE_ALLOCATION')).toEqual([]);
-    await waitFor('B owning its share', () => b.coordinator.ownedPartitions.length === 2);
+    await waitFor('B owning its share', () => b.coordinator.ownedPartitions.length === 2, 3_000);
   });
 });

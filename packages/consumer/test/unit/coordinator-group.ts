@@ -11,13 +11,7 @@ import {
   type MemoryBackendOptions,
   type TopicPartition,
 } from '../../src/internal';
-import { gate, sleep, waitFor as waitUntil } from '../helpers/group-harness';
-
-export { sleep };
-
-/** The shared wait, bounded at 3 s by default here: every state these tests wait for comes within that. */
-export const waitFor = (what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 3_000) =>
-  waitUntil(what, condition, timeoutMs);
+import { gate, sleep } from '@kiel/test-kit';
 
 /** Polls `condition` for up to `timeoutMs` and says whether it came to hold; the caller then asserts the state. */
 export async function settles(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {

@@ -15,7 +15,8 @@ import {
   type RecordName,
   type Unsubscribe,
 } from '../../src/internal';
-import { Group, settles, sleep, waitFor } from './coordinator-group';
+import { sleep, waitFor } from '@kiel/test-kit';
+import { Group, settles } from './coordinator-group';
 
 const noHooks: HandoffHooks = {
   assign: async () => undefined,
@@ -115,7 +116,7 @@ describe('GroupCoordinator start and rejoin edges', () => {
     try {
       await coordinator.start();
       await coordinator.addPartitions(['t:0']);
-      await waitFor('the member owning t:0', () => coordinator.isOwned('t:0'));
+      await waitFor('the member owning t:0', () => coordinator.isOwned('t:0'), 3_000);
       expect({ errors: errors.map((e) => e.message), fenced: coordinator.isFenced }).toEqual({
         errors: [],
         fenced: false,
@@ -151,7 +152,7 @@ describe('GroupCoordinator start and rejoin edges', () => {
       // Either way, no member entry may live that nobody stops: started with exactly one entry, its own.
       expect({ started, entries: await entries() }).toEqual({ started: 'started', entries: [coordinator.memberId] });
       await coordinator.addPartitions(['t:0']);
-      await waitFor('the one member owning t:0', () => coordinator.isOwned('t:0'));
+      await waitFor('the one member owning t:0', () => coordinator.isOwned('t:0'), 3_000);
     } finally {
       await coordinator.stop().catch(() => undefined);
     }
@@ -179,7 +180,7 @@ describe('GroupCoordinator start and rejoin edges', () => {
       await sleep(500);
       expect(await entries()).toEqual([coordinator.memberId]);
       await coordinator.addPartitions(['t:0']);
-      await waitFor('the one member owning t:0', () => coordinator.isOwned('t:0'));
+      await waitFor('the one member owning t:0', () => coordinator.isOwned('t:0'), 3_000);
       expect(await entries()).toEqual([coordinator.memberId]);
     } finally {
       await coordinator.stop().catch(() => undefined);
@@ -217,10 +218,10 @@ describe('GroupCoordinator start and rejoin edges', () => {
     try {
       await coordinator.start();
       await coordinator.addPartitions(['t:0', 't:1']);
-      await waitFor('both partitions owned', () => coordinator.isOwned('t:0') && coordinator.isOwned('t:1'));
+      await waitFor('both partitions owned', () => coordinator.isOwned('t:0') && coordinator.isOwned('t:1'), 3_000);
       const oldId = coordinator.memberId;
       group.store.expireSession(backend.sessionId!);
-      await waitFor('the session lost', () => lost);
+      await waitFor('the session lost', () => lost, 3_000);
       // A record written before the loss was noticed: a newer generation, the old id in it with both partitions.
       if (group.observer.state === 'idle') await group.observer.connect();
       const current = (await group.observer.readRecord(group.name, 'allocation'))!;
@@ -244,9 +245,13 @@ describe('GroupCoordinator start and rejoin edges', () => {
       await sleep(300);
       expect(claimsWhileRejoining).toEqual([]);
       rejoin.open();
-      await waitFor('the rejoin', () => rejoined);
+      await waitFor('the rejoin', () => rejoined, 3_000);
       // Alone in the group under its new id, it leads, publishes, and owns both again.
-      await waitFor('both partitions owned again', () => coordinator.isOwned('t:0') && coordinator.isOwned('t:1'));
+      await waitFor(
+        'both partitions owned again',
+        () => coordinator.isOwned('t:0') && coordinator.isOwned('t:1'),
+        3_000,
+      );
       expect(coordinator.memberId).not.toBe(oldId);
     } finally {
       await coordinator.stop().catch(() => undefined);
@@ -292,7 +297,7 @@ describe('GroupCoordinator start and rejoin edges', () => {
     const lost: string[] = [];
     a.coordinator.on('lost', ({ memberId }) => lost.push(memberId));
     group.store.expireSession(a.backend.sessionId!);
-    await waitFor('A lost its session', () => lost.length === 1);
+    await waitFor('A lost its session', () => lost.length === 1, 3_000);
     // Tries once, sees a cause retrying cannot fix, and stops: no loop of attempts.
     await settles(() => a.backend.connects > 3, 1_600);
     expect(a.backend.connects).toBe(2);

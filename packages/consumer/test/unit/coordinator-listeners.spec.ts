@@ -2,7 +2,8 @@
 // forwarding) must never abort recovery or skip a generation: it is reported, and the coordinator goes on.
 import { EventEmitter } from 'node:events';
 import type { CoordinatorEvents, GroupCoordinator } from '../../src/internal';
-import { Group, waitFor } from './coordinator-group';
+import { waitFor } from '@kiel/test-kit';
+import { Group } from './coordinator-group';
 
 let group: Group;
 
@@ -33,9 +34,9 @@ describe('GroupCoordinator listeners that throw', () => {
     });
     const firstId = a.coordinator.memberId;
     group.store.expireSession(a.backend.sessionId!);
-    await waitFor('A rejoined as a new member', () => a.ids.length === 2 && a.coordinator.memberId !== firstId);
+    await waitFor('A rejoined as a new member', () => a.ids.length === 2 && a.coordinator.memberId !== firstId, 3_000);
     await a.coordinator.addPartitions(['t:0']);
-    await waitFor('A owning t:0 after the rejoin', () => a.coordinator.isOwned('t:0'));
+    await waitFor('A owning t:0 after the rejoin', () => a.coordinator.isOwned('t:0'), 3_000);
     const reported = a.errors.filter((e) => e.code === 'ERR_LISTENER');
     expect(reported.map((e) => e.message)).toEqual([expect.stringMatching(/lost.*application lost listener failed/)]);
   });
@@ -50,20 +51,26 @@ describe('GroupCoordinator listeners that throw', () => {
     });
     const b = await group.start('B');
     await a.coordinator.addPartitions(['t:0', 't:1']);
-    await waitFor('t:0 and t:1 owned', () =>
-      ['t:0', 't:1'].every((id) => a.coordinator.isOwned(id) || b.coordinator.isOwned(id)),
+    await waitFor(
+      't:0 and t:1 owned',
+      () => ['t:0', 't:1'].every((id) => a.coordinator.isOwned(id) || b.coordinator.isOwned(id)),
+      3_000,
     );
     const before = calls;
     await group.nudge();
-    await waitFor('A following the next generation and owning its share', async () => {
-      const allocation = await group.allocation();
-      return (
-        allocation !== undefined &&
-        a.coordinator.currentGeneration === allocation.generation &&
-        a.coordinator.ownedPartitions.length > 0 &&
-        calls > before
-      );
-    });
+    await waitFor(
+      'A following the next generation and owning its share',
+      async () => {
+        const allocation = await group.allocation();
+        return (
+          allocation !== undefined &&
+          a.coordinator.currentGeneration === allocation.generation &&
+          a.coordinator.ownedPartitions.length > 0 &&
+          calls > before
+        );
+      },
+      3_000,
+    );
     expect(a.errors.filter((e) => e.code === 'ERR_LISTENER').length).toBe(calls);
   });
 
@@ -78,11 +85,12 @@ describe('GroupCoordinator listeners that throw', () => {
     await waitFor(
       't:0 and t:1 split',
       () => a.coordinator.ownedPartitions.length === 1 && b.coordinator.ownedPartitions.length === 1,
+      3_000,
     );
 
     // A leaves: B leads now, and must publish an allocation without A, so that it takes both partitions.
     await a.coordinator.stop();
-    await waitFor('B owning t:0 and t:1', () => b.coordinator.ownedPartitions.length === 2);
+    await waitFor('B owning t:0 and t:1', () => b.coordinator.ownedPartitions.length === 2, 3_000);
     expect(b.coordinator.isLeader).toBe(true);
     expect(b.errors.filter((e) => e.code === 'ERR_LISTENER').map((e) => e.message)).toEqual([
       expect.stringMatching(/leader.*application leader listener failed/),
@@ -98,7 +106,7 @@ describe('GroupCoordinator listeners that throw', () => {
       throw new Error('injected: the lost listener failed');
     });
     group.store.expireSession(a.backend.sessionId!);
-    await waitFor('A rejoined', () => a.ids.length === 2);
+    await waitFor('A rejoined', () => a.ids.length === 2, 3_000);
     expect(a.errors.map((e) => e.code)).toContain('ERR_LISTENER');
   });
 });

@@ -17,7 +17,7 @@ import {
   type KielError,
 } from '../../src/internal';
 import { throttleMoves } from '../../src/group/leader';
-import { sleep, waitFor } from './coordinator-group';
+import { sleep, waitFor } from '@kiel/test-kit';
 
 const TOPIC = 'ops';
 const PARTITIONS = Array.from({ length: 12 }, (_, i) => `${TOPIC}:${i}`);
@@ -136,20 +136,24 @@ describe('restarts and deploys in the coordination core (memory backend)', () =>
     await group.seed(a);
     const b = await group.member({ ...options, instanceId: 'b' });
     const c = await group.member({ ...options, instanceId: 'c' });
-    await waitFor('three members settled', () => group.settled([a, b, c]));
+    await waitFor('three members settled', () => group.settled([a, b, c]), 3_000);
     const before = (await group.allocation())!;
     const bPartitions = [...b.fetching].sort();
     expect(partitionsIn(before.assignment, 'b').sort()).toEqual(bPartitions);
 
     group.crash(b);
-    await waitFor('b waited for', async () => (await group.allocation())?.waiting?.b !== undefined);
+    await waitFor('b waited for', async () => (await group.allocation())?.waiting?.b !== undefined, 3_000);
     const waiting = (await group.allocation())!;
     expect(waiting.assignment).toEqual(before.assignment);
     expect(waiting.waiting!.b).toBeGreaterThan(Date.now());
     expect(waiting.named).toEqual(['a', 'b', 'c']);
 
     const b2 = await group.member({ ...options, instanceId: 'b' });
-    await waitFor('b back', async () => (await group.settled([a, b2, c])) && !(await group.allocation())!.waiting);
+    await waitFor(
+      'b back',
+      async () => (await group.settled([a, b2, c])) && !(await group.allocation())!.waiting,
+      3_000,
+    );
     expect([...b2.fetching].sort()).toEqual(bPartitions);
     expect((await group.allocation())!.assignment).toEqual(before.assignment);
     expect(a.stopped).toEqual([]);
@@ -161,14 +165,14 @@ describe('restarts and deploys in the coordination core (memory backend)', () =>
     const a = await group.member({ ...options, instanceId: 'a' });
     await group.seed(a);
     const b = await group.member({ ...options, instanceId: 'b' });
-    await waitFor('two members settled', () => group.settled([a, b]));
+    await waitFor('two members settled', () => group.settled([a, b]), 3_000);
     const before = (await group.allocation())!;
     const bPartitions = [...b.fetching].sort();
 
     // A SIGKILL the server has not noticed yet: the old session (1 s) lives on, with its entry and claims.
     group.store.cutOffSession(b.backend.sessionId!);
     const b2 = await group.member({ ...options, instanceId: 'b' });
-    await waitFor('b back', async () => [...b2.fetching].sort().join() === bPartitions.join());
+    await waitFor('b back', async () => [...b2.fetching].sort().join() === bPartitions.join(), 3_000);
     expect(await group.allocation()).toEqual(before);
     expect(a.stopped).toEqual([]);
     expect(b2.errors.filter((e) => e.code === 'ERR_DUPLICATE_INSTANCE')).toEqual([]);
@@ -180,11 +184,11 @@ describe('restarts and deploys in the coordination core (memory backend)', () =>
     const a = await group.member({ ...options, instanceId: 'a' });
     await group.seed(a);
     const b = await group.member({ ...options, instanceId: 'b' });
-    await waitFor('two members settled', () => group.settled([a, b]));
+    await waitFor('two members settled', () => group.settled([a, b]), 3_000);
     group.crash(b);
-    await waitFor('b waited for', async () => (await group.allocation())?.waiting?.b !== undefined);
+    await waitFor('b waited for', async () => (await group.allocation())?.waiting?.b !== undefined, 3_000);
     expect(a.fetching.size).toBe(6);
-    await waitFor('b given up', () => group.settled([a]));
+    await waitFor('b given up', () => group.settled([a]), 3_000);
     const record = (await group.allocation())!;
     expect(record.members).toEqual(['a']);
     expect(record.waiting).toBeUndefined();
@@ -195,22 +199,22 @@ describe('restarts and deploys in the coordination core (memory backend)', () =>
     const a = await group.member({ ...options, instanceId: 'a' });
     await group.seed(a);
     const b = await group.member({ ...options, instanceId: 'b' });
-    await waitFor('two members settled', () => group.settled([a, b]));
+    await waitFor('two members settled', () => group.settled([a, b]), 3_000);
 
     await b.coordinator.stop({ restarting: true });
-    await waitFor('b waited for', async () => (await group.allocation())?.waiting?.b !== undefined);
+    await waitFor('b waited for', async () => (await group.allocation())?.waiting?.b !== undefined, 3_000);
     expect(b.fetching.size).toBe(0);
     expect(a.fetching.size).toBe(6);
 
     const b2 = await group.member({ ...options, instanceId: 'b' });
-    await waitFor('b back', () => group.settled([a, b2]));
+    await waitFor('b back', () => group.settled([a, b2]), 3_000);
     await b2.coordinator.stop();
     // Well within the minute of rebalanceDelay: the leave notice moved them.
-    await waitFor('b gone for good', () => group.settled([a]));
+    await waitFor('b gone for good', () => group.settled([a]), 3_000);
     expect((await group.allocation())!.waiting).toBeUndefined();
     // Its notice is cleared when it joins again, so that a later crash is waited for.
     const b3 = await group.member({ ...options, instanceId: 'b' });
-    await waitFor('b joined again', () => group.settled([a, b3]));
+    await waitFor('b joined again', () => group.settled([a, b3]), 3_000);
     const control = await group.observer.readRecord(group.name, 'control');
     expect(JSON.parse(control!.value).leaving ?? {}).toEqual({});
   });
@@ -218,7 +222,7 @@ describe('restarts and deploys in the coordination core (memory backend)', () =>
   it('a second live member with a taken name is refused with ERR_DUPLICATE_INSTANCE, and the first keeps going', async () => {
     const a = await group.member({ instanceId: 'same', sessionTimeout: 1_000 });
     await group.seed(a);
-    await waitFor('a settled', () => group.settled([a]));
+    await waitFor('a settled', () => group.settled([a]), 3_000);
     const started = performance.now();
     const refused = await group.member({ instanceId: 'same', sessionTimeout: 1_000 }).catch((e: unknown) => e);
     expect(isKielError(refused, 'ERR_DUPLICATE_INSTANCE')).toBe(true);
@@ -234,13 +238,13 @@ describe('restarts and deploys in the coordination core (memory backend)', () =>
     const a = await group.member();
     await group.seed(a);
     const b = await group.member();
-    await waitFor('two members settled', () => group.settled([a, b]));
+    await waitFor('two members settled', () => group.settled([a, b]), 3_000);
     const generation = (await group.allocation())!.generation;
 
     const state = await freezeGroup(group.observer, group.name, { reason: 'deploy' });
     expect(state).toMatchObject({ frozen: true, reason: 'deploy' });
     expect(await freezeGroup(group.observer, group.name)).toEqual(state);
-    await waitFor('a sees the freeze', () => a.coordinator.isFrozen);
+    await waitFor('a sees the freeze', () => a.coordinator.isFrozen, 3_000);
     const c = await group.member();
     group.crash(b);
     await sleep(500);
@@ -251,14 +255,14 @@ describe('restarts and deploys in the coordination core (memory backend)', () =>
 
     expect(await unfreezeGroup(group.observer, group.name)).toEqual({ frozen: false });
     expect(await groupControl(group.observer, group.name)).toEqual({ frozen: false });
-    await waitFor('settled after unfreeze', () => group.settled([a, c]));
+    await waitFor('settled after unfreeze', () => group.settled([a, c]), 3_000);
   });
 
   it('maxMovesPerRebalance: 16 members starting together converge in steps of at most N moves, never sharing a partition', async () => {
     const N = 2;
     const first = await group.member({ maxMovesPerRebalance: N });
     await group.seed(first);
-    await waitFor('first settled', () => group.settled([first]));
+    await waitFor('first settled', () => group.settled([first]), 3_000);
     const start = (await group.allocation())!;
     const g0 = start.generation;
     const others = await Promise.all(Array.from({ length: 15 }, () => group.member({ maxMovesPerRebalance: N })));

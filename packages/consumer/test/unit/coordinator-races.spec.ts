@@ -9,7 +9,8 @@ import {
   type RecordVersion,
   type VersionedRecord,
 } from '../../src/internal';
-import { Group, injected, settles, sleep, waitFor } from './coordinator-group';
+import { sleep, waitFor } from '@kiel/test-kit';
+import { Group, injected, settles } from './coordinator-group';
 
 const P = 't:0';
 
@@ -38,18 +39,18 @@ describe('GroupCoordinator races', () => {
     const b = await group.start('B');
     group.placement.set(P, a);
     await a.coordinator.addPartitions([P]);
-    await waitFor('A fetching p', () => a.coordinator.isOwned(P) && a.fetching.has(P));
+    await waitFor('A fetching p', () => a.coordinator.isOwned(P) && a.fetching.has(P), 3_000);
 
     // A generation moves p to B: A's revoke stops fetching p, then its commit hangs on the gate.
     group.placement.set(P, b);
     await group.nudge();
-    await waitFor('A revoking p', () => revoking);
+    await waitFor('A revoking p', () => revoking, 3_000);
     expect(a.fetching.has(P)).toBe(false);
 
     // The next generation gives p back to A while that revoke is still out; then the commit fails.
     group.placement.set(P, a);
     await group.nudge();
-    await waitFor('A following the generation that gives p back', () => group.published(P, a, a));
+    await waitFor('A following the generation that gives p back', () => group.published(P, a, a), 3_000);
     commit.open();
 
     // p is owned and targeted again: A must start fetching it again (the reconcile retry comes after 500 ms).
@@ -78,8 +79,10 @@ describe('GroupCoordinator races', () => {
     const b = await group.start('B');
     const all = ['t:0', 't:1', 't:2', 't:3'];
     await a.coordinator.addPartitions(all);
-    await waitFor('all partitions owned', () =>
-      all.every((id) => a.coordinator.isOwned(id) || b.coordinator.isOwned(id)),
+    await waitFor(
+      'all partitions owned',
+      () => all.every((id) => a.coordinator.isOwned(id) || b.coordinator.isOwned(id)),
+      3_000,
     );
 
     // One rejoin, announced once, however many attempts it takes.
@@ -88,17 +91,21 @@ describe('GroupCoordinator races', () => {
 
     group.store.expireSession(a.backend.sessionId!);
     // Rejoin attempt 1 joins, then fails; attempt 2 joins again (today under a new id) and succeeds.
-    await waitFor('A rejoined and both members on the allocation that includes it', async () => {
-      const allocation = await group.allocation();
-      return (
-        // The retry joined again (attempt 1 joined, then its allocation read failed).
-        a.backend.joins === 3 &&
-        allocation !== undefined &&
-        allocation.members.includes(a.coordinator.memberId) &&
-        a.coordinator.currentGeneration === allocation.generation &&
-        b.coordinator.currentGeneration === allocation.generation
-      );
-    });
+    await waitFor(
+      'A rejoined and both members on the allocation that includes it',
+      async () => {
+        const allocation = await group.allocation();
+        return (
+          // The retry joined again (attempt 1 joined, then its allocation read failed).
+          a.backend.joins === 3 &&
+          allocation !== undefined &&
+          allocation.members.includes(a.coordinator.memberId) &&
+          a.coordinator.currentGeneration === allocation.generation &&
+          b.coordinator.currentGeneration === allocation.generation
+        );
+      },
+      3_000,
+    );
 
     const entries = async () => (await group.observer.members(group.name)).map((m) => group.nameOf(m.info.id)).sort();
     expect(await entries()).toEqual(['A', 'B']);
@@ -124,13 +131,13 @@ describe('GroupCoordinator races', () => {
     const c = await group.start('C');
     group.placement.set(P, a);
     await a.coordinator.addPartitions([P]);
-    await waitFor('A claim of p made, its reply held', () => a.backend.landed);
+    await waitFor('A claim of p made, its reply held', () => a.backend.landed, 3_000);
     expect(await group.claimant(P)).toBe('A');
 
     // The next generation moves p to C before A hears how its claim went; C waits for A's claim to go.
     group.placement.set(P, c);
     await group.nudge();
-    await waitFor('A and C following the generation that gives p to C', () => group.published(P, c, a, c));
+    await waitFor('A and C following the generation that gives p to C', () => group.published(P, c, a, c), 3_000);
     a.backend.reply.open();
 
     // Nobody else can release A's claim: A must, so that C gets p.
@@ -168,12 +175,13 @@ describe('GroupCoordinator races', () => {
         a.coordinator.ownedPartitions.length === 2 &&
         b.coordinator.ownedPartitions.length === 2 &&
         a.coordinator.currentGeneration === b.coordinator.currentGeneration,
+      3_000,
     );
 
     // B leaves: the leader's rebalance for that change fails to publish. Nothing else changes afterwards.
     a.backend.armed = true;
     await b.coordinator.stop();
-    await waitFor('the failed allocation write', () => !a.backend.armed);
+    await waitFor('the failed allocation write', () => !a.backend.armed, 3_000);
 
     await settles(() => a.coordinator.ownedPartitions.length === all.length, 3_000);
     expect(a.coordinator.ownedPartitions).toEqual(all);
@@ -198,16 +206,16 @@ describe('GroupCoordinator races', () => {
     const b = await group.start('B');
     group.placement.set(P, a);
     await a.coordinator.addPartitions([P]);
-    await waitFor('A claim of p held, its assign hook under way', () => assigning && a.coordinator.isOwned(P));
+    await waitFor('A claim of p held, its assign hook under way', () => assigning && a.coordinator.isOwned(P), 3_000);
 
     // A generation moves p to B. A's revocation of p waits for the assign hook still running: the delayed step.
     group.placement.set(P, b);
     await group.nudge();
-    await waitFor('A and B following the generation that gives p to B', () => group.published(P, b, a, b));
+    await waitFor('A and B following the generation that gives p to B', () => group.published(P, b, a, b), 3_000);
 
     // A is cut off and fences itself; only then does the assign hook finish and the revocation go on.
     group.store.cutOffSession(a.backend.sessionId!);
-    await waitFor('A fenced', () => a.coordinator.isFenced);
+    await waitFor('A fenced', () => a.coordinator.isFenced, 3_000);
     assigned.open();
     await sleep(200);
     expect({
@@ -248,27 +256,33 @@ describe('GroupCoordinator races', () => {
     group.placement.set(P, a);
     group.placement.set(Q, b);
     await a.coordinator.addPartitions([P, Q]);
-    await waitFor('A assigning p, B owning q', () => assigning && b.coordinator.isOwned(Q));
+    await waitFor('A assigning p, B owning q', () => assigning && b.coordinator.isOwned(Q), 3_000);
 
     // A's session is lost while its assign hook for p still runs; from now on p belongs to B.
     group.placement.set(P, b);
     group.store.expireSession(a.backend.sessionId!);
-    await waitFor('A rejoined and following the generation that includes its new id', async () => {
-      const allocation = await group.allocation();
-      return (
-        a.ids.length > 1 &&
-        allocation !== undefined &&
-        allocation.members.includes(a.coordinator.memberId) &&
-        a.coordinator.currentGeneration === allocation.generation &&
-        b.coordinator.isOwned(P)
-      );
-    });
+    await waitFor(
+      'A rejoined and following the generation that includes its new id',
+      async () => {
+        const allocation = await group.allocation();
+        return (
+          a.ids.length > 1 &&
+          allocation !== undefined &&
+          allocation.members.includes(a.coordinator.memberId) &&
+          a.coordinator.currentGeneration === allocation.generation &&
+          b.coordinator.isOwned(P)
+        );
+      },
+      3_000,
+    );
     const rejoinedGeneration = a.coordinator.currentGeneration;
 
     // The assign hook of the lost session ends now; A then reports the generation it rejoined into.
     assigned.open();
-    await waitFor('A reporting the generation it rejoined into', () =>
-      events.some((e) => e.generation === rejoinedGeneration),
+    await waitFor(
+      'A reporting the generation it rejoined into',
+      () => events.some((e) => e.generation === rejoinedGeneration),
+      3_000,
     );
     await sleep(50);
     expect(a.coordinator.ownedPartitions).toEqual([]);

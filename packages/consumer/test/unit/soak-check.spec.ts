@@ -1,9 +1,15 @@
 // The soak's checker on made-up runs: it passes a clean one and names each broken promise in a bad one (a lost
 // message, two members on one partition at once, a duplicate nothing explains, a group that does not converge in
 // time), and puts an allowed duplicate down to the fault that caused it.
-import { checkRecord, formatTable, percentile } from '../soak/check';
-import { timelineSvg } from '../soak/picture';
-import type { MemberLine, RunEvent, RunSettings } from '../soak/run-log';
+import {
+  checkRecord,
+  formatTable,
+  type MemberLine,
+  percentile,
+  type RunEvent,
+  type RunSettings,
+  timelineSvg,
+} from '@kiel/test-kit';
 
 const T0 = 1_800_000_000_000;
 const topic = 't';

@@ -16,7 +16,7 @@ import {
 import { keepAwayFromGivenUp } from '../../src/group/leader';
 import { giveUpPeriod, inheritRange, lossesAt, resolvePoison, resolveStall } from '../../src/group/marker';
 import { parseControl } from '../../src/group/records';
-import { waitFor } from './coordinator-group';
+import { waitFor } from '@kiel/test-kit';
 
 describe('GroupedConsumer options of stalls and poison', () => {
   const base = { brokers: ['127.0.0.1:9092'], group: 'g', backend: new MemoryBackend({ store: new MemoryStore() }) };
@@ -178,11 +178,15 @@ describe('a single partition given up, in the coordination core (memory backend)
     const settled = () =>
       [a, b, c].every((m) => m.currentGeneration > 0 && m.currentGeneration === a.currentGeneration) &&
       [a, b, c].reduce((n, m) => n + fetching.get(m)!.size, 0) === partitions.length;
-    await waitFor('settled', settled);
+    await waitFor('settled', settled, 3_000);
     const before = new Map([a, b, c].map((m) => [m, [...fetching.get(m)!].sort()]));
     const given = before.get(a)![0]!;
     a.giveUp(given, 60_000);
-    await waitFor('another member fetches it', () => [b, c].some((m) => fetching.get(m)!.has(given)) && settled());
+    await waitFor(
+      'another member fetches it',
+      () => [b, c].some((m) => fetching.get(m)!.has(given)) && settled(),
+      3_000,
+    );
     expect(revoked.get(a)).toEqual([given]);
     expect([...fetching.get(a)!].sort()).toEqual(before.get(a)!.filter((p) => p !== given));
     for (const m of [b, c]) expect(before.get(m)!.every((p) => fetching.get(m)!.has(p))).toBe(true);
@@ -198,7 +202,11 @@ describe('a single partition given up, in the coordination core (memory backend)
     // A later rebalance (a member leaves) keeps it away from a.
     await c.stop();
     coordinators.splice(coordinators.indexOf(c), 1);
-    await waitFor('a and b own everything', () => fetching.get(a)!.size + fetching.get(b)!.size === partitions.length);
+    await waitFor(
+      'a and b own everything',
+      () => fetching.get(a)!.size + fetching.get(b)!.size === partitions.length,
+      3_000,
+    );
     expect(fetching.get(a)!.has(given)).toBe(false);
   });
 });

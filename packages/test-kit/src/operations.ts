@@ -11,11 +11,12 @@ import {
   type AllocationRecord,
   type AllocatorBackend,
   type Unsubscribe,
-} from '../../src';
+} from '@kiel/consumer';
 import { ChildMember, type ChildMemberConfig } from './child-member';
 import type { EndToEndBackend } from './end-to-end';
 import { KAFKA_BROKERS, uniqueName } from './env';
-import { ContinuousProducer, ProcessingLog, sleep, waitFor } from './group-harness';
+import { ContinuousProducer, ProcessingLog } from './group-harness';
+import { sleep, waitFor } from './wait';
 import { produce, topics } from './kafka';
 
 /** A backend package's side: its end-to-end fixture, and a backend of its kind for the test process itself. */

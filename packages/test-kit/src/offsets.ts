@@ -1,5 +1,5 @@
 // The committed offsets of a group, read with our own OffsetStore on a fresh cluster connection.
-import { Cluster, OffsetStore } from '../../src/internal';
+import { Cluster, OffsetStore } from '@kiel/consumer/internal';
 import { KAFKA_BROKERS } from './env';
 
 /** The committed offset of each partition `0..partitions-1` of `topic` in `group`; -1 where nothing was committed. */

@@ -8,8 +8,8 @@
 //   - a group that does not converge within session timeout + 5 s after a fault ended (run-log.ts says what
 //     converged means);
 //   - a member process that exited without being asked to.
-import { ProcessingLog, timeOfDay, type Interval } from '../helpers/group-harness';
-import { abridged, lostRanges } from '../helpers/handler-safety';
+import { ProcessingLog, timeOfDay, type Interval } from '../group-harness';
+import { abridged, lostRanges } from '../handler-safety';
 import { GroupTimeline, readRun, type FaultEvent, type FaultKind, type RunEvent, type RunSettings } from './run-log';
 
 export interface Duplicate {

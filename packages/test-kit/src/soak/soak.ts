@@ -1,7 +1,7 @@
 // The chaos soak: `npm run soak -- --backend zk|etcd --minutes N --seed S`.
 //
 // It brings up a stack of its own (stack.ts), starts 4 to 6 member processes (the backend package's member
-// fixture: the shared member program, packages/consumer/test/helpers/member-program.js) with mixed handlers, a
+// fixture: the shared member program, packages/test-kit/programs/member-program.js) with mixed handlers, a
 // producer writing sequence-numbered messages to 24 partitions and more, and injects faults drawn at random from
 // the seed, one at a time: after each it waits for the group to converge (or for the limit to pass) and draws the
 // next after a pause. Every member reaches the store through a TCP proxy of its own, so that one member can be cut
@@ -11,9 +11,10 @@ import { execSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
-import { ChildMember, type ChildMemberConfig } from '../helpers/child-member';
-import { ProcessingLog, sleep, timeOfDay } from '../helpers/group-harness';
-import { TcpProxy } from '../helpers/tcp-proxy';
+import { ChildMember, type ChildMemberConfig } from '../child-member';
+import { ProcessingLog, timeOfDay } from '../group-harness';
+import { sleep } from '../wait';
+import { TcpProxy } from '../tcp-proxy';
 import { checkRun, formatTable, type CheckResult } from './check';
 import { timelineSvg } from './picture';
 import { FAULT_KINDS, GroupTimeline, RunWriter, type FaultEvent, type FaultKind, type RunEvent } from './run-log';
@@ -79,6 +80,7 @@ const OPTIONS = new Set([
   'cover',
 ]);
 
+/** Reads the soak's command line (`--backend`, `--minutes`, `--seed`, ...). */
 export function parseOptions(argv: readonly string[]): SoakOptions {
   for (const arg of argv) {
     if (arg.startsWith('--') && !OPTIONS.has(arg.slice(2))) throw new Error(`unknown option ${arg}\n${USAGE}`);
@@ -693,6 +695,7 @@ async function runSoak(options: SoakOptions): Promise<void> {
   process.stderr.write(`soak: done at ${timeOfDay(now())}\n`);
 }
 
+/** `npm run soak`: runs a soak (or `check DIR` judges one again); resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'check') {
     if (!argv[1]) throw new Error(USAGE);

@@ -5,7 +5,10 @@
 // The fixture passes one JSON argument (see ChildMemberConfig in child-member.ts):
 //   { brokers: string[], group, topic, strategy? (a name, or 'newcomer': see newcomerTakesAll), weight?, handler?, mode?, handleMs?, holdAt?, offsetReset?,
 //     metadataMaxAge?, hosts, namespace, sessionTimeout }
-// (`namespace` and `sessionTimeout`, ms, are for the backend line). The handler kinds:
+// (`namespace` and `sessionTimeout`, ms, are for the backend line). A fixture uses it as
+//   require('@kiel/test-kit/register-ts'); // to load the backend from its package's .ts sources
+//   const { runMember } = require('@kiel/test-kit/member-program');
+//   runMember((c) => new ZooKeeperBackend({ hosts: c.hosts, rootPath: c.namespace, sessionTimeout: c.sessionTimeout })); The handler kinds:
 //   async   awaits a random 0..handleMs ms (per batch, or per message with mode eachMessage)
 //   cpu     a synchronous busy loop of handleMs ms per message, which holds the event loop
 //   throws  as async, but throws on the first attempt at each offset divisible by 97; the member then calls run()

@@ -1,29 +1,8 @@
 // Shared pieces of the group tests: a continuous producer, a processing log that proves nothing was lost or
-// duplicated and that no two members handled one partition at the same time, and a wait helper.
+// duplicated and that no two members handled one partition at the same time.
 import type { Kafka, Producer } from 'kafkajs';
 import { kafka } from './kafka';
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls `condition` every 20 ms until it holds, or fails after `timeoutMs` with `what`. */
-export async function waitFor(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-/** A promise the test opens when it chooses: holds a step (a backend call, a hook) at a chosen point. */
-export function gate(): { wait: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const wait = new Promise<void>((resolve) => (open = resolve));
-  return { wait, open };
-}
+import { sleep } from './wait';
 
 /** Produces `perTick` messages round-robin over the partitions every `intervalMs` until stopped. */
 export class ContinuousProducer {

@@ -4,11 +4,12 @@
 // process exit every time it is handled (poison: after maxAttempts crashes onPoison is called once, and the group
 // moves on with nothing else skipped). The members are the backend package's fixture (the shared member program plus
 // its backend line); the backend packages run these cases with `describeStalls`.
-import { parseMarker, type AllocatorBackend } from '../../src/internal';
+import { parseMarker, type AllocatorBackend } from '@kiel/consumer/internal';
 import { ChildMember, type ChildMemberConfig } from './child-member';
 import type { EndToEndBackend } from './end-to-end';
 import { KAFKA_BROKERS, uniqueName } from './env';
-import { ProcessingLog, waitFor } from './group-harness';
+import { ProcessingLog } from './group-harness';
+import { waitFor } from './wait';
 import { produce, topics } from './kafka';
 
 /** A backend package's side: its end-to-end fixture, and a backend of its kind for the test process itself. */

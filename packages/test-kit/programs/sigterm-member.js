@@ -1,7 +1,7 @@
-// A GroupedConsumer in its own process that closes on SIGTERM: used by the SIGTERM test. Runs on the built
-// package (dist), as an application would.
+// A GroupedConsumer in its own process that closes on SIGTERM: used by @kiel/consumer's SIGTERM test. Runs on the
+// built package (dist), as an application would. Usage: node sigterm-member.js <brokers> <group> <topic>.
 'use strict';
-const { GroupedConsumer, MemoryBackend, MemoryStore } = require('../../dist');
+const { GroupedConsumer, MemoryBackend, MemoryStore } = require('@kiel/consumer');
 
 const [brokers, group, topic] = process.argv.slice(2);
 // Without autocommit, the only commit is the one close() makes: the test checks it happened.

@@ -4,10 +4,8 @@
 import { GroupedConsumer, type AllocatorBackend, type KielError } from '@kiel/consumer/internal';
 import { ChildMember } from './child-member';
 import { KAFKA_BROKERS, uniqueName } from './env';
-import { ProcessingLog, sleep, waitFor } from './group-harness';
-
-export { ContinuousProducer, ProcessingLog, sleep, waitFor } from './group-harness';
-export { topics } from './kafka';
+import { ProcessingLog } from './group-harness';
+import { sleep, waitFor } from './wait';
 
 /** Wall-clock ms with sub-ms precision, comparable across processes (child members report the same clock). */
 export const wallClock = () => performance.timeOrigin + performance.now();
@@ -26,6 +24,7 @@ export interface GroupMember {
   readonly memberIds: string[];
 }
 
+/** GroupedConsumers in this process (and ChildMembers) on one topic, with their events and commits recorded. */
 export class FaultGroup {
   readonly log = new ProcessingLog();
   readonly members = new Map<string, GroupMember>();

@@ -2,20 +2,12 @@
 // or freeze a server: the shared stack stays untouched.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { STACK_SCRIPT as STACK } from './paths';
+import { freePort } from './ports';
 
-const STACK = path.join(__dirname, '../../../../scripts/stack');
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
+/** A single-node Kafka of its own (scripts/stack, free ports, own state directory), to stop and restart. */
 export class PrivateKafka {
   private constructor(
     private readonly env: NodeJS.ProcessEnv,

@@ -44,8 +44,10 @@ export interface ChildMemberConfig {
   readonly holdStart?: boolean;
 }
 
+/** The handler kinds of the member program (see member-program.js). */
 export type HandlerKind = 'async' | 'cpu' | 'throws';
 
+/** One member process: spawns the fixture, parses what it reports and feeds the ProcessingLog. */
 export class ChildMember {
   readonly child: ChildProcess;
   /** Resolves with the exit code (null when killed by a signal) once the process and its pipes are closed. */

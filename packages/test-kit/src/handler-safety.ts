@@ -6,7 +6,8 @@
 import { ChildMember, type ChildMemberConfig } from './child-member';
 import type { EndToEndBackend } from './end-to-end';
 import { KAFKA_BROKERS, uniqueName } from './env';
-import { ProcessingLog, sleep, timeOfDay, waitFor, type Interval } from './group-harness';
+import { ProcessingLog, timeOfDay, type Interval } from './group-harness';
+import { sleep, waitFor } from './wait';
 import { produce, topics } from './kafka';
 
 /** Session timeout / lease TTL of these cases, ms. */

@@ -10,9 +10,11 @@
 // The ProcessingLog proves nothing lost, no overlap, and duplicates only after a lost session's last commit.
 import { Kafka, logLevel } from 'kafkajs';
 import type { AllocatorBackend } from '@kiel/consumer/internal';
-import * as cluster from '../../../../scripts/cluster';
+import * as cluster from '../../../scripts/cluster';
 import { uniqueName } from './env';
-import { ContinuousProducer, FaultGroup, sleep, waitFor, wallClock } from './fault-group';
+import { FaultGroup, wallClock } from './fault-group';
+import { ContinuousProducer } from './group-harness';
+import { sleep, waitFor } from './wait';
 import { TcpProxy } from './tcp-proxy';
 
 /** Session timeout / lease TTL of these cases, ms: the fencing timeout is 2/3 of it. */

@@ -6,7 +6,8 @@
 // ever handled one partition at the same time.
 import { KAFKA_BROKERS, uniqueName } from './env';
 import { ChildMember, type ChildMemberConfig } from './child-member';
-import { ProcessingLog, sleep, waitFor } from './group-harness';
+import { ProcessingLog } from './group-harness';
+import { sleep, waitFor } from './wait';
 import { kafka, topics } from './kafka';
 
 export type EndToEndStrategy = 'naive' | 'sticky' | 'weighted';

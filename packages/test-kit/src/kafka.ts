@@ -2,6 +2,7 @@
 import { Kafka, logLevel, type Admin, type Message as KafkaJsMessage } from 'kafkajs';
 import { KAFKA_BROKERS, uniqueName } from './env';
 
+/** A kafkajs client of the shared Kafka: the tests' independent producer and admin. */
 export const kafka = new Kafka({ clientId: 'kiel-test', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING });
 
 /** Creates a uniquely named topic; `cleanup()` deletes every topic created through it. */

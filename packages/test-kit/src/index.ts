@@ -1,0 +1,22 @@
+// @kiel/test-kit: what the kiel packages' tests share (private, never published). See README.md.
+export { gate, sleep, waitFor } from './wait';
+export { freePort } from './ports';
+export { REPO_ROOT, STACK_SCRIPT } from './paths';
+export { TcpProxy, type ProxyConnection } from './tcp-proxy';
+export * from './env';
+export * from './kafka';
+export * from './offsets';
+export * from './private-stack';
+export * from './group-harness';
+export * from './child-member';
+export * from './fault-group';
+export * from './end-to-end';
+export * from './handler-safety';
+export * from './operations';
+export * from './stalls';
+export * from './store-cluster';
+export * from './soak/run-log';
+export * from './soak/check';
+export * from './soak/picture';
+export * from './soak/stack';
+export * from './soak/soak';
