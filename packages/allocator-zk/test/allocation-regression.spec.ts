@@ -1,6 +1,6 @@
 // GroupCoordinators on the shared ZooKeeper recover, with no operator action, from an allocation record that went
 // below a generation they follow: written back by hand (a restored backup), or deleted.
-import { GroupCoordinator, type AllocatorBackend, type HandoffHooks, type KielError } from '@kiel/consumer/internal';
+import { PartitionAllocator, type AllocatorBackend, type HandoffHooks, type KielError } from '@kiel/consumer/internal';
 import type { Assignment, Strategy } from '@kiel/allocators';
 import { waitFor } from '@kiel/test-kit';
 import { Backends, closeRaw, randomRoot, rawClient, removeTree } from './helpers';
@@ -20,7 +20,7 @@ const roundRobin: Strategy = (memberIds, partitions) => {
 };
 
 interface Member {
-  readonly coordinator: GroupCoordinator;
+  readonly coordinator: PartitionAllocator;
   readonly revoked: string[];
   readonly errors: KielError[];
 }
@@ -35,7 +35,7 @@ function member(backend: AllocatorBackend, group: string): Member {
     drop: () => undefined,
     fence: () => undefined,
   };
-  const coordinator = new GroupCoordinator({
+  const coordinator = new PartitionAllocator({
     backend,
     group,
     strategy: roundRobin,
@@ -49,7 +49,7 @@ function member(backend: AllocatorBackend, group: string): Member {
   return { coordinator, revoked, errors };
 }
 
-describe('GroupCoordinator on ZooKeeper and an allocation record that went back', () => {
+describe('PartitionAllocator on ZooKeeper and an allocation record that went back', () => {
   const root = randomRoot();
   const backends = new Backends({ rootPath: root, sessionTimeout: 6000 });
   let members: Member[] = [];

@@ -1,6 +1,6 @@
 // The shared ZooKeeper grants sessions of 1 s to 10 s (its minSessionTimeout and maxSessionTimeout): a consumer that
 // asks for longer gets 10 s, and a fencing timeout meant for the longer session must fail the start, not run unsafe.
-import { GroupCoordinator, type HandoffHooks, type KielError } from '@kiel/consumer/internal';
+import { PartitionAllocator, type HandoffHooks, type KielError } from '@kiel/consumer/internal';
 import { Backends, randomRoot, removeTree } from './helpers';
 
 const hooks: HandoffHooks = {
@@ -10,7 +10,7 @@ const hooks: HandoffHooks = {
   fence: () => undefined,
 };
 
-describe('GroupCoordinator on ZooKeeper and the session timeout the server granted', () => {
+describe('PartitionAllocator on ZooKeeper and the session timeout the server granted', () => {
   const root = randomRoot();
   const backends = new Backends({ rootPath: root });
 
@@ -19,7 +19,7 @@ describe('GroupCoordinator on ZooKeeper and the session timeout the server grant
 
   it('fails start when the fencing timeout is not below the granted session timeout, naming both', async () => {
     const backend = backends.create({ sessionTimeout: 30_000 });
-    const coordinator = new GroupCoordinator({
+    const coordinator = new PartitionAllocator({
       backend,
       group: 'margin',
       strategy: () => ({}),

@@ -1,6 +1,6 @@
 /**
  * `@kiel/consumer/internal`: the building blocks under the documented API, for kiel's own packages, CLI, tests and
- * benchmarks: connections and brokers, the cluster's metadata, the coordination core (`GroupCoordinator`), the
+ * benchmarks: connections and brokers, the cluster's metadata, the coordination core (`PartitionAllocator`), the
  * offset store and the group's record parsers. Not covered by semver: names and signatures
  * change with the code. Applications use `@kiel/consumer`, which this re-exports.
  */
@@ -12,13 +12,13 @@ export type { BrokerConnectionOptions } from './net/broker';
 export { Cluster } from './cluster';
 export type { ClusterOptions, ClusterEvents, PartitionMetadata } from './cluster';
 export { BaseConsumer } from './consumer/base';
-export { GroupCoordinator } from './group/coordinator';
+export { PartitionAllocator } from './group/partition-allocator';
 export type {
-  CoordinatorEvents,
-  CoordinatorObserver,
-  GroupCoordinatorOptions,
+  PartitionAllocatorEvents,
+  PartitionAllocatorObserver,
+  PartitionAllocatorOptions,
   HandoffHooks,
-} from './group/coordinator';
+} from './group/partition-allocator';
 export { OffsetStore } from './group/offsets';
 export type { PartitionOffset } from './group/offsets';
 export { parseControl, readClaim } from './group/records';

@@ -3,7 +3,7 @@ import type { AllocatorBackendEvents } from './types';
 
 /**
  * Calls each listener of an event on its own, for backend implementations: one that throws must not keep the
- * listeners after it (the group coordinator's rejoin on `expired`) from hearing the event. What a listener throws goes
+ * listeners after it (the partition allocator's rejoin on `expired`) from hearing the event. What a listener throws goes
  * to `onThrow`. `once` listeners are removed as `emit` removes them.
  */
 export function emitToEach<E extends keyof AllocatorBackendEvents>(
@@ -12,7 +12,7 @@ export function emitToEach<E extends keyof AllocatorBackendEvents>(
   args: AllocatorBackendEvents[E],
   onThrow: (error: unknown) => void,
 ): void;
-/** The same for any typed emitter, such as the group coordinator's own events. */
+/** The same for any typed emitter, such as the partition allocator's own events. */
 export function emitToEach<T extends Record<keyof T, unknown[]>, E extends keyof T & (string | symbol)>(
   emitter: EventEmitter<T>,
   event: E,

@@ -4,11 +4,11 @@ import { naive, strategies, type Strategy, type StrategyName } from '@kiel/alloc
 import type { AllocatorBackend } from '../backend/types';
 import { KielError, invalidConfig, isKielError } from '../errors';
 import {
-  GroupCoordinator,
-  type CoordinatorEvents,
-  type CoordinatorObserver,
+  PartitionAllocator,
+  type PartitionAllocatorEvents,
+  type PartitionAllocatorObserver,
   type TopicPartition,
-} from '../group/coordinator';
+} from '../group/partition-allocator';
 import {
   closeSpan,
   commitChannel,
@@ -141,15 +141,15 @@ const INSTANCE_ID = /^[a-zA-Z0-9._-]{1,249}$/;
 /** Events of a GroupedConsumer: a consumer's, the coordination's, and commits. */
 export interface GroupedConsumerEvents extends ConsumerEvents {
   /** This member applied a new allocation: generation, partitions gained and lost, handoff time. */
-  rebalance: CoordinatorEvents['rebalance'];
+  rebalance: PartitionAllocatorEvents['rebalance'];
   /** Ownership can no longer be trusted (backend unreachable past the fencing timeout): processing is paused. */
-  fenced: CoordinatorEvents['fenced'];
+  fenced: PartitionAllocatorEvents['fenced'];
   /** Contact is back with the same session: processing resumes. */
-  unfenced: CoordinatorEvents['unfenced'];
+  unfenced: PartitionAllocatorEvents['unfenced'];
   /** The session is gone and every partition with it; the member rejoins (unless `rejoin: false`). */
-  lost: CoordinatorEvents['lost'];
+  lost: PartitionAllocatorEvents['lost'];
   /** Joined again as a new member after a lost session. */
-  rejoined: CoordinatorEvents['rejoined'];
+  rejoined: PartitionAllocatorEvents['rejoined'];
   /** Offsets were committed. */
   commit: [info: { offsets: PartitionOffset[] }];
   /**
@@ -185,7 +185,7 @@ const AUTOCOMMIT_INTERVAL = 1000;
  */
 export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsumerEvents> {
   readonly group: string;
-  private readonly coordinator: GroupCoordinator;
+  private readonly allocator: PartitionAllocator;
   private readonly autocommit: boolean;
   private readonly initialTopics: readonly string[];
   private readonly topicPartitionCounts = new Map<string, number>();
@@ -313,7 +313,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     this.origin.group = options.group;
     this.autocommit = options.autocommit ?? true;
     this.initialTopics = options.topics ?? [];
-    this.coordinator = new GroupCoordinator({
+    this.allocator = new PartitionAllocator({
       backend,
       group: options.group,
       strategy,
@@ -333,16 +333,16 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       },
       observer: this.observer(),
     });
-    const forward = <K extends keyof CoordinatorEvents>(event: K) =>
-      this.coordinator.on(event, ((...args: unknown[]) =>
+    const forward = <K extends keyof PartitionAllocatorEvents>(event: K) =>
+      this.allocator.on(event, ((...args: unknown[]) =>
         (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args)) as never);
     forward('rebalance');
     forward('fenced');
     forward('unfenced');
     forward('lost');
     forward('rejoined');
-    this.coordinator.on('error', (err) => this.reportError(err));
-    this.coordinator.on('rebalance', (info) => {
+    this.allocator.on('error', (err) => this.reportError(err));
+    this.allocator.on('rebalance', (info) => {
       const now = performance.now();
       this.stats.rebalances.record(info.durationMs, now);
       this.stats.lastRebalanceAt = now;
@@ -353,7 +353,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
         closeSpan(rebalanceChannel, span);
       }
     });
-    this.coordinator.on('fenced', ({ reason }) => {
+    this.allocator.on('fenced', ({ reason }) => {
       if (!fenceChannel.hasSubscribers || this.fenceSpan) return;
       this.fenceSpan = {
         context: openSpan(fenceChannel, { ...this.origin, memberId: this.memberId, reason }),
@@ -361,7 +361,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
         lost: false,
       };
     });
-    this.coordinator.on('lost', () => {
+    this.allocator.on('lost', () => {
       if (this.fenceSpan) this.fenceSpan.lost = true;
     });
   }
@@ -376,10 +376,10 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     const base = super.metrics();
     const now = performance.now();
     const s = this.stats;
-    const started = this.coordinatorStarted;
+    const started = this.allocatorStarted;
     return {
       ...base,
-      'assigned-partitions': started ? this.coordinator.ownedPartitions.length : 0,
+      'assigned-partitions': started ? this.allocator.ownedPartitions.length : 0,
       partitions: base.partitions.map((p) => ({
         ...p,
         'last-handoff-ms': s.partitions.get(`${p.topic}\u0000${p.partition}`)?.lastHandoffMs ?? NaN,
@@ -412,17 +412,17 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     };
   }
 
-  /** Whether the coordinator has joined once (its member id exists). */
-  private get coordinatorStarted(): boolean {
+  /** Whether the partition allocator has joined once (its member id exists). */
+  private get allocatorStarted(): boolean {
     try {
-      return this.coordinator.memberId !== undefined;
+      return this.allocator.memberId !== undefined;
     } catch {
       return false;
     }
   }
 
-  /** The coordinator's timing hooks: metrics always, the rebalance and handoff channels while subscribed. */
-  private observer(): CoordinatorObserver {
+  /** The partition allocator's timing hooks: metrics always, the rebalance and handoff channels while subscribed. */
+  private observer(): PartitionAllocatorObserver {
     return {
       handoffStarted: (generation) => {
         const open = this.rebalanceSpan;
@@ -470,27 +470,27 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
 
   /** This member's id in the group (new after a rejoin). */
   get memberId(): string {
-    return this.coordinator.memberId;
+    return this.allocator.memberId;
   }
 
   /** The generation of the allocation this member follows (-1 before the first). */
   get generation(): number {
-    return this.coordinator.currentGeneration;
+    return this.allocator.currentGeneration;
   }
 
   /** The partitions (`topic:partition`) this member owns now. */
   get assignment(): string[] {
-    return this.coordinator.ownedPartitions;
+    return this.allocator.ownedPartitions;
   }
 
   /** Whether the group is frozen (see `freezeGroup`): its leader publishes no new allocation. */
   get isFrozen(): boolean {
-    return this.coordinator.isFrozen;
+    return this.allocator.isFrozen;
   }
 
   /** Whether this member is the group's leader. */
   get isLeader(): boolean {
-    return this.coordinator.isLeader;
+    return this.allocator.isLeader;
   }
 
   /**
@@ -503,7 +503,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     const offsets: PartitionOffset[] = [];
     for (const p of this.positions.values()) {
       const id = partitionId(p.topic, p.partition);
-      if (!this.coordinator.isOwned(id) || this.revoking.has(id) || this.committed.get(id) === p.offset) continue;
+      if (!this.allocator.isOwned(id) || this.revoking.has(id) || this.committed.get(id) === p.offset) continue;
       offsets.push({ topic: p.topic, partition: p.partition, offset: p.offset });
     }
     // Partitions a revocation took over meanwhile are left to its own commit.
@@ -516,12 +516,12 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     await this.offsets.findCoordinator();
     // A topic that does not exist fails the connect before joining, too.
     const counts = await this.partitionCounts(this.initialTopics);
-    await this.coordinator.start();
+    await this.allocator.start();
     try {
       await this.addPartitions(counts);
     } catch (err) {
       // Leave again, so that a member that never started holds no partitions; a later connect() joins anew.
-      await this.coordinator.stop({ closeBackend: false });
+      await this.allocator.stop({ closeBackend: false });
       throw err;
     }
     this.cluster.on('metadata', () => {
@@ -559,18 +559,18 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
 
   protected override mayHandOut(topic: string, partition: number): boolean {
     return (
-      this.coordinator.isOwned(partitionId(topic, partition)) &&
-      !this.coordinator.isFenced &&
+      this.allocator.isOwned(partitionId(topic, partition)) &&
+      !this.allocator.isFenced &&
       !this.clockStale(performance.now())
     );
   }
 
   protected override clockStale(now: number): boolean {
-    return now - this.backend.lastContact > this.coordinator.fencingTimeout;
+    return now - this.backend.lastContact > this.allocator.fencingTimeout;
   }
 
   protected override onStale(): void {
-    this.coordinator.checkFence();
+    this.allocator.checkFence();
   }
 
   protected override get fences(): boolean {
@@ -579,7 +579,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
 
   /** A twentieth of the fencing timeout (at most 50 ms): heartbeats go out long before the clock runs out. */
   protected override get yieldInterval(): number {
-    return Math.max(1, Math.min(super.yieldInterval, Math.floor(this.coordinator.fencingTimeout / 20)));
+    return Math.max(1, Math.min(super.yieldInterval, Math.floor(this.allocator.fencingTimeout / 20)));
   }
 
   /**
@@ -597,7 +597,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     clearInterval(this.stallTimer);
     await this.committing?.catch(() => undefined);
     // Graceful leave: every owned partition is committed, then released; then the member entry goes.
-    await this.coordinator.stop({ restarting: this.restarting });
+    await this.allocator.stop({ restarting: this.restarting });
     this.stats.fence(false, performance.now());
     this.endFenceSpan(true);
   }
@@ -637,7 +637,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       for (let p = this.topicPartitionCounts.get(topic) ?? 0; p < count; p++) ids.push(partitionId(topic, p));
     }
     if (ids.length === 0) return;
-    await this.coordinator.addPartitions(ids);
+    await this.allocator.addPartitions(ids);
     for (const [topic, count] of counts) {
       if (count > (this.topicPartitionCounts.get(topic) ?? 0)) this.topicPartitionCounts.set(topic, count);
     }
@@ -652,7 +652,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
       if (!this.cluster.isUnknown(topic)) continue;
       this.topicPartitionCounts.delete(topic);
       try {
-        await this.coordinator.removePartitions([...Array(count).keys()].map((p) => partitionId(topic, p)));
+        await this.allocator.removePartitions([...Array(count).keys()].map((p) => partitionId(topic, p)));
         this.reportError(
           new KielError('ERR_UNKNOWN_TOPIC', `topic ${topic} was deleted: its partitions left group ${this.group}`, {
             location: topic,
@@ -782,7 +782,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     for (const [id, seen] of this.progress) {
       if (running.has(id)) continue;
       this.progress.delete(id);
-      if (seen.reported && this.coordinator.isOwned(id)) {
+      if (seen.reported && this.allocator.isOwned(id)) {
         const { topic, partition } = parsePartitionId(id);
         this.unstalled(topic, partition);
       }
@@ -799,9 +799,9 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     };
     void this.writeMarker(id, marker);
     this.emit('stalled', { topic, partition, offset, stalledMs, action });
-    if (action === 'handoff' && this.coordinator.isOwned(id)) {
+    if (action === 'handoff' && this.allocator.isOwned(id)) {
       this.givingUp.add(id);
-      this.coordinator.giveUp(id, giveUpPeriod(this.stall!.timeout));
+      this.allocator.giveUp(id, giveUpPeriod(this.stall!.timeout));
     }
   }
 
@@ -943,7 +943,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     partitions.forEach(({ topic, partition }, i) => {
       const id = partitionId(topic, partition);
       // Lost or revoked while the offsets were being looked up: do not start.
-      if (!this.coordinator.isOwned(id)) return;
+      if (!this.allocator.isOwned(id)) return;
       // Whatever an earlier ownership of this partition left behind is not this one's.
       this.forget(topic, partition);
       const marker = markers[i];
@@ -1040,8 +1040,8 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
    * heartbeat of a starved process is on its way. The commit's own check decides afterwards.
    */
   private async waitForContact(): Promise<void> {
-    const deadline = performance.now() + this.coordinator.fencingTimeout;
-    while (this.clockStale(performance.now()) && !this.coordinator.isFenced && performance.now() < deadline) {
+    const deadline = performance.now() + this.allocator.fencingTimeout;
+    while (this.clockStale(performance.now()) && !this.allocator.isFenced && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }

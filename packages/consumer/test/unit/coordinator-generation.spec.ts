@@ -41,7 +41,7 @@ async function settle(a: TestMember, b: TestMember): Promise<void> {
   );
 }
 
-describe('GroupCoordinator and an allocation record that went back', () => {
+describe('PartitionAllocator and an allocation record that went back', () => {
   beforeEach(() => {
     group = new Group();
   });

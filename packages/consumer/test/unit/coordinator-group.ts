@@ -1,9 +1,9 @@
-// The harness of the GroupCoordinator unit specs: coordinators with fake handoff hooks on one MemoryStore, which
+// The harness of the PartitionAllocator unit specs: coordinators with fake handoff hooks on one MemoryStore, which
 // plays the coordination server. Interleavings are forced with gates (promises the test opens), never left to timing.
 import type { Assignment, Strategy } from '@kiel/allocators';
 import {
   BackendErrorImpl,
-  GroupCoordinator,
+  PartitionAllocator,
   MemoryBackend,
   MemoryStore,
   type HandoffHooks,
@@ -43,7 +43,7 @@ export interface StartOptions<B extends MemoryBackend> {
 /** One coordinator with fake hooks that record what the consumer would be doing. */
 export interface TestMember<B extends MemoryBackend = MemoryBackend> {
   readonly name: string;
-  readonly coordinator: GroupCoordinator;
+  readonly coordinator: PartitionAllocator;
   readonly backend: B;
   /** Partitions the fake consumer fetches: assign adds (if still owned), revoke and drop remove. */
   readonly fetching: Set<string>;
@@ -130,7 +130,7 @@ export class Group {
       },
     };
     // The hooks above only run once the coordinator exists.
-    const coordinator = new GroupCoordinator({
+    const coordinator = new PartitionAllocator({
       backend,
       group: this.name,
       strategy: this.strategy,

@@ -1,4 +1,4 @@
-// Per-partition handoff in GroupCoordinator: one partition whose commit fails or hangs must not hold up the others'
+// Per-partition handoff in PartitionAllocator: one partition whose commit fails or hangs must not hold up the others'
 // release, and a partition removed from the group's set (a deleted topic) leaves the allocation.
 import { sleep, waitFor } from '@kiel/test-kit';
 import { Group, settles } from './coordinator-group';
@@ -7,7 +7,7 @@ const P0 = 't:0';
 const P1 = 't:1';
 const P2 = 't:2';
 
-describe('GroupCoordinator per-partition handoff', () => {
+describe('PartitionAllocator per-partition handoff', () => {
   let group: Group;
   beforeEach(() => {
     group = new Group();

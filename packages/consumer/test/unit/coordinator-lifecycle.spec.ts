@@ -1,10 +1,10 @@
-// GroupCoordinator's start and its recovery after a lost session, at the edges: a second coordinator on one backend,
+// PartitionAllocator's start and its recovery after a lost session, at the edges: a second coordinator on one backend,
 // a session that expires while joining, a fencing timeout the server's session timeout does not leave room for, and
 // a rejoin the backend can never grant.
 import {
   BackendErrorImpl,
   formatAllocation,
-  GroupCoordinator,
+  PartitionAllocator,
   MemoryBackend,
   parseAllocation,
   type HandoffHooks,
@@ -27,8 +27,8 @@ const noHooks: HandoffHooks = {
 
 let group: Group;
 
-function coordinatorOn(backend: MemoryBackend, options: { fencingTimeout?: number } = {}): GroupCoordinator {
-  return new GroupCoordinator({
+function coordinatorOn(backend: MemoryBackend, options: { fencingTimeout?: number } = {}): PartitionAllocator {
+  return new PartitionAllocator({
     backend,
     group: group.name,
     strategy: group.strategy,
@@ -45,7 +45,7 @@ async function entries(): Promise<string[]> {
   return (await group.observer.members(group.name)).map((m) => m.info.id);
 }
 
-describe('GroupCoordinator start and rejoin edges', () => {
+describe('PartitionAllocator start and rejoin edges', () => {
   beforeEach(() => {
     group = new Group();
   });
@@ -101,7 +101,7 @@ describe('GroupCoordinator start and rejoin edges', () => {
     }
     const backend = new StaleUntilJoined({ store: group.store });
     const fences: string[] = [];
-    const coordinator: GroupCoordinator = new GroupCoordinator({
+    const coordinator: PartitionAllocator = new PartitionAllocator({
       backend,
       group: group.name,
       strategy: group.strategy,

@@ -1,24 +1,24 @@
 // A listener of the coordinator's events that throws (the application's, reached through GroupedConsumer's
 // forwarding) must never abort recovery or skip a generation: it is reported, and the coordinator goes on.
 import { EventEmitter } from 'node:events';
-import type { CoordinatorEvents, GroupCoordinator } from '../../src/internal';
+import type { PartitionAllocatorEvents, PartitionAllocator } from '../../src/internal';
 import { waitFor } from '@kiel/test-kit';
 import { Group } from './coordinator-group';
 
 let group: Group;
 
 /** Forwards the coordinator's events to an application emitter, as GroupedConsumer does with forward(). */
-function forwarded(coordinator: GroupCoordinator): EventEmitter {
+function forwarded(coordinator: PartitionAllocator): EventEmitter {
   const app = new EventEmitter();
   for (const event of ['rebalance', 'fenced', 'unfenced', 'lost', 'rejoined', 'leader'] as const) {
     coordinator.on(event, ((...args: unknown[]) => app.emit(event, ...args)) as (
-      ...args: CoordinatorEvents[typeof event]
+      ...args: PartitionAllocatorEvents[typeof event]
     ) => void);
   }
   return app;
 }
 
-describe('GroupCoordinator listeners that throw', () => {
+describe('PartitionAllocator listeners that throw', () => {
   beforeEach(() => {
     group = new Group();
   });

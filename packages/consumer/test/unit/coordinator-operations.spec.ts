@@ -3,7 +3,7 @@
 // proofs on real ZooKeeper and etcd are in the backend packages (operations.spec.ts).
 import { naive, type Assignment } from '@kiel/allocators';
 import {
-  GroupCoordinator,
+  PartitionAllocator,
   GroupedConsumer,
   formatAllocation,
   parseAllocation,
@@ -31,7 +31,7 @@ interface Options {
 }
 
 interface Member {
-  readonly coordinator: GroupCoordinator;
+  readonly coordinator: PartitionAllocator;
   readonly backend: MemoryBackend;
   readonly fetching: Set<string>;
   /** `revoke t:p` and `drop t:p`: every partition this member stopped fetching. */
@@ -54,7 +54,7 @@ class Group {
     const stopped: string[] = [];
     const errors: KielError[] = [];
     const id = ({ topic, partition }: { topic: string; partition: number }) => `${topic}:${partition}`;
-    const coordinator: GroupCoordinator = new GroupCoordinator({
+    const coordinator: PartitionAllocator = new PartitionAllocator({
       backend,
       group: this.name,
       strategy: naive,

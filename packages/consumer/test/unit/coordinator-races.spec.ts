@@ -1,4 +1,4 @@
-// Races in GroupCoordinator's handoff, leader loop and session recovery, driven directly on the in-memory backend
+// Races in PartitionAllocator's handoff, leader loop and session recovery, driven directly on the in-memory backend
 // with fake handoff hooks. Every interleaving is forced with gates (promises the test opens), never left to timing.
 // No Kafka, ZooKeeper or etcd: MemoryStore plays the coordination server.
 import {
@@ -14,7 +14,7 @@ import { Group, injected, settles } from './coordinator-group';
 
 const P = 't:0';
 
-describe('GroupCoordinator races', () => {
+describe('PartitionAllocator races', () => {
   let group: Group;
   beforeEach(() => {
     group = new Group();

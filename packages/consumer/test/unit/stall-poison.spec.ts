@@ -4,7 +4,7 @@
 // packages (stalls.spec.ts).
 import { naive } from '@kiel/allocators';
 import {
-  GroupCoordinator,
+  PartitionAllocator,
   GroupedConsumer,
   MemoryBackend,
   MemoryStore,
@@ -133,16 +133,16 @@ describe('a single partition given up, in the coordination core (memory backend)
   const partitions = Array.from({ length: 6 }, (_, i) => `t:${i}`);
   const store = new MemoryStore();
   const group = `stall-${process.pid}`;
-  const coordinators: GroupCoordinator[] = [];
-  const fetching = new Map<GroupCoordinator, Set<string>>();
-  const revoked = new Map<GroupCoordinator, string[]>();
+  const coordinators: PartitionAllocator[] = [];
+  const fetching = new Map<PartitionAllocator, Set<string>>();
+  const revoked = new Map<PartitionAllocator, string[]>();
 
-  async function member(): Promise<GroupCoordinator> {
+  async function member(): Promise<PartitionAllocator> {
     const backend = new MemoryBackend({ store, sessionTimeout: 2_000 });
     const mine = new Set<string>();
     const gone: string[] = [];
     const id = ({ topic, partition }: { topic: string; partition: number }) => `${topic}:${partition}`;
-    const coordinator: GroupCoordinator = new GroupCoordinator({
+    const coordinator: PartitionAllocator = new PartitionAllocator({
       backend,
       group,
       strategy: naive,

@@ -44,7 +44,7 @@ export interface HandoffHooks {
  * Timing hooks for metrics and tracing (`consumer.metrics()`, the `kiel:consumer:*` channels). Called synchronously;
  * they must be cheap and must not throw.
  */
-export interface CoordinatorObserver {
+export interface PartitionAllocatorObserver {
   /** This member started applying generation `generation` (or, on close, handing everything back). */
   handoffStarted(generation: number): void;
   /**
@@ -62,7 +62,7 @@ export interface CoordinatorObserver {
 }
 
 /** Events of the coordination core. */
-export interface CoordinatorEvents {
+export interface PartitionAllocatorEvents {
   /**
    * This member applied a new allocation: what it gained and lost, and how long the handoff took. Once per
    * generation, also when this member's partitions stay the same (both lists empty), and once more for the hand-back
@@ -87,8 +87,8 @@ export interface CoordinatorEvents {
   error: [error: KielError];
 }
 
-/** Options of {@link GroupCoordinator}. */
-export interface GroupCoordinatorOptions {
+/** Options of {@link PartitionAllocator}. */
+export interface PartitionAllocatorOptions {
   readonly backend: AllocatorBackend;
   readonly group: string;
   readonly strategy: Strategy;
@@ -123,7 +123,7 @@ export interface GroupCoordinatorOptions {
   /** After a lost session: join again as a new member (true) or report a fatal error (false). */
   readonly rejoin: boolean;
   readonly hooks: HandoffHooks;
-  readonly observer?: CoordinatorObserver;
+  readonly observer?: PartitionAllocatorObserver;
 }
 
 /** How long a failed step (a claim, a release, a publication) waits before it is tried again, ms. */
@@ -133,7 +133,7 @@ const RETRY_MS = 500;
  * The coordinator started on each backend instance, until it stops: claims and member entries belong to the backend's
  * session, so a second coordinator on the same instance would see the first one's claims as its own.
  */
-const coordinatorOf = new WeakMap<AllocatorBackend, GroupCoordinator>();
+const coordinatorOf = new WeakMap<AllocatorBackend, PartitionAllocator>();
 
 /**
  * Beyond one session timeout, how long a named member waits for an older live entry with its name to go away (its
@@ -166,12 +166,14 @@ const sameWaiting = (a: Readonly<Record<string, number>>, b: Readonly<Record<str
  * The coordination protocol of DESIGN.md, written once for every backend: membership, leader election (lowest
  * live member by creation order), the leader running and validating the strategy and publishing `generation + 1`
  * by compare-and-set, and each member's handoff: commit-before-release for revoked partitions, claim-before-fetch
- * for added ones, untouched partitions flowing throughout. It keeps its own fencing clock.
+ * for added ones, untouched partitions flowing throughout. It keeps its own fencing clock. (kiel called this part
+ * the PartitionAllocator; "group coordinator" is the Kafka broker that keeps the group's offsets, which
+ * `offsets.ts` talks to.) The leader's computation is in `leader.ts`; a partition's phases are drawn in STATES.md.
  */
-export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
+export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
   private readonly backend: AllocatorBackend;
   private readonly group: string;
-  private readonly options: GroupCoordinatorOptions;
+  private readonly options: PartitionAllocatorOptions;
   private info!: MemberInfo;
   /** This member's entry, as the backend answered the join. */
   private entry: Member | undefined;
@@ -278,7 +280,7 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
       ),
     );
 
-  constructor(options: GroupCoordinatorOptions) {
+  constructor(options: PartitionAllocatorOptions) {
     super();
     this.options = options;
     this.backend = options.backend;
@@ -626,7 +628,10 @@ export class GroupCoordinator extends EventEmitter<CoordinatorEvents> {
    * Emits an event to each listener on its own: a listener that throws (the application's, through the consumer's
    * forwarding) is reported as ERR_LISTENER and never stops the coordinator in the middle of a step.
    */
-  private notify<E extends Exclude<keyof CoordinatorEvents, 'error'>>(event: E, ...args: CoordinatorEvents[E]): void {
+  private notify<E extends Exclude<keyof PartitionAllocatorEvents, 'error'>>(
+    event: E,
+    ...args: PartitionAllocatorEvents[E]
+  ): void {
     emitToEach(this, event, args, (err) =>
       this.report(
         new KielError('ERR_LISTENER', `a listener of the ${event} event threw: ${(err as Error)?.message ?? err}`, {
