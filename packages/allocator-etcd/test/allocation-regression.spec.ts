@@ -1,4 +1,4 @@
-// GroupCoordinators on the shared etcd recover, with no operator action, from an allocation record that went
+// PartitionAllocators on the shared etcd recover, with no operator action, from an allocation record that went
 // below a generation they follow: written back by hand (a restored backup), or deleted.
 import { PartitionAllocator, type AllocatorBackend, type HandoffHooks, type KielError } from '@kiel/consumer/internal';
 import type { Assignment, Strategy } from '@kiel/allocators';
