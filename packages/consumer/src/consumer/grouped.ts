@@ -414,11 +414,7 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
 
   /** Whether the partition allocator has joined once (its member id exists). */
   private get allocatorStarted(): boolean {
-    try {
-      return this.allocator.memberId !== undefined;
-    } catch {
-      return false;
-    }
+    return this.allocator.hasIdentity;
   }
 
   /** The partition allocator's timing hooks: metrics always, the rebalance and handoff channels while subscribed. */
@@ -468,7 +464,10 @@ export class GroupedConsumer<V = unknown> extends BaseConsumer<V, GroupedConsume
     };
   }
 
-  /** This member's id in the group (new after a rejoin). */
+  /**
+   * This member's id in the group (new after a rejoin): its `instanceId`, or the id made at `connect()`; an empty
+   * string before the first `connect()` of a member without an `instanceId`.
+   */
   get memberId(): string {
     return this.allocator.memberId;
   }

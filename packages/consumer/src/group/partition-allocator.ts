@@ -287,9 +287,17 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     this.group = options.group;
   }
 
-  /** This member's id (it changes when the member rejoins after a lost session). */
+  /**
+   * This member's id (it changes when the member rejoins after a lost session): its `instanceId`, or the id made at
+   * start(); an empty string before the first start of a member without a name.
+   */
   get memberId(): string {
-    return this.info.id;
+    return this.info?.id ?? this.options.instanceId ?? '';
+  }
+
+  /** Whether start() has made this member's info (its id exists); false before the first start. */
+  get hasIdentity(): boolean {
+    return this.info !== undefined;
   }
 
   /** Whether this member leads the group now. */

@@ -434,6 +434,13 @@ describe('GroupedConsumer options of issue 19', () => {
     expect(isKielError(thrown, 'ERR_INVALID_CONFIG')).toBe(true);
     expect((thrown as KielError).option).toBe(option);
   });
+  it('memberId before connect() is the instanceId, or an empty string (it threw a TypeError)', () => {
+    expect(new GroupedConsumer(base).memberId).toBe('');
+    expect(new GroupedConsumer({ ...base, instanceId: 'orders-1' }).memberId).toBe('orders-1');
+    const metrics = new GroupedConsumer(base).metrics();
+    expect(metrics['member-id']).toBe('');
+    expect(metrics['backend-last-contact-ms-ago']).toBeNaN();
+  });
   it('accepts a Kafka-style instance id', () => {
     expect(
       () => new GroupedConsumer({ ...base, instanceId: 'orders-worker-3.eu_1', rebalanceDelay: 30_000 }),
