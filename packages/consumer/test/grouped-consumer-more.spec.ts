@@ -178,7 +178,7 @@ describe('GroupedConsumer', () => {
     await waitFor('both partitions owned', () => consumer.assignment.length === 2);
     await produce(topic, [{ value: '1' }, { value: '2' }]);
     await waitFor('the first messages', () => values.length === 2);
-    const backend = (consumer as unknown as { coordinator: { backend: MemoryBackend } }).coordinator.backend;
+    const backend = (consumer as unknown as { allocator: { backend: MemoryBackend } }).allocator.backend;
     store.cutOffSession(backend.sessionId!);
     await waitFor('the member to fence itself', () => events.includes('fenced'), 5000);
     await produce(topic, [{ value: '3' }, { value: '4' }]);
@@ -212,7 +212,7 @@ describe('GroupedConsumer', () => {
       { value: '2', partition: 1 },
     ]);
     await waitFor('both messages handled', () => handled === 2);
-    const backend = (consumer as unknown as { coordinator: { backend: MemoryBackend } }).coordinator.backend;
+    const backend = (consumer as unknown as { allocator: { backend: MemoryBackend } }).allocator.backend;
     store.cutOffSession(backend.sessionId!);
     await waitFor('the member to fence itself', () => events.includes('fenced'), 5000);
     await consumer.commitOffsets();

@@ -177,7 +177,7 @@ describe.each(['naive', 'sticky'] as const)('GroupedConsumer with MemoryBackend 
       group.crashed.add('c');
       await sleep(20);
       lastCommits = new Map(group.commits.get('c') ?? []);
-      const backend = (c as unknown as { coordinator: { backend: MemoryBackend } }).coordinator.backend;
+      const backend = (c as unknown as { allocator: { backend: MemoryBackend } }).allocator.backend;
       expect(group.store.expireSession(backend.sessionId!)).toBe(true);
       await group.stable(['a', 'b']);
       await sleep(400);

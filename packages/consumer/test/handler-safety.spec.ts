@@ -261,7 +261,7 @@ describe('handlers and ownership', () => {
     try {
       await waitFor('both partitions owned', () => consumer.assignment.length === 2);
       consumer.pause([{ topic, partition: 0 }]);
-      const backend = (consumer as unknown as { coordinator: { backend: MemoryBackend } }).coordinator.backend;
+      const backend = (consumer as unknown as { allocator: { backend: MemoryBackend } }).allocator.backend;
       store.cutOffSession(backend.sessionId!);
       await waitFor('the member to fence itself', () => events.includes('fenced'), 5000);
       store.restoreSession(backend.sessionId!);
