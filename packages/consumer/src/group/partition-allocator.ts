@@ -707,32 +707,35 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
       return;
     }
     let failed = false;
+    // Cleared in the same continuation that ends the loop, for the reason given in reconcile().
     this.rebalancing = (async () => {
-      do {
-        this.rebalanceAgain = false;
-        failed = false;
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        try {
-          await this.rebalance();
-        } catch (err) {
-          // An invalid or too large allocation waits for the next change (the same input gives the same); anything else
-          // (the backend failed) is tried again shortly, since no change may come to trigger it.
-          failed = !isKielError(err, 'ERR_INVALID_ALLOCATION') && !isKielError(err, 'ERR_RECORD_TOO_LARGE');
-          this.report(
-            isKielError(err)
-              ? err
-              : new KielError(
-                  'ERR_BACKEND',
-                  `publishing the allocation of group ${this.group} failed: ${(err as Error)?.message ?? err}; retrying`,
-                  { retriable: true, cause: err },
-                ),
-          );
-        }
-      } while (this.rebalanceAgain && this.leader && !this.stopping);
-    })().finally(() => {
-      this.rebalancing = undefined;
-      if (failed && this.leader && !this.stopping) setTimeout(() => this.scheduleRebalance(), RETRY_MS).unref();
-    });
+      try {
+        do {
+          this.rebalanceAgain = false;
+          failed = false;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          try {
+            await this.rebalance();
+          } catch (err) {
+            // An invalid or too large allocation waits for the next change (the same input gives the same); anything else
+            // (the backend failed) is tried again shortly, since no change may come to trigger it.
+            failed = !isKielError(err, 'ERR_INVALID_ALLOCATION') && !isKielError(err, 'ERR_RECORD_TOO_LARGE');
+            this.report(
+              isKielError(err)
+                ? err
+                : new KielError(
+                    'ERR_BACKEND',
+                    `publishing the allocation of group ${this.group} failed: ${(err as Error)?.message ?? err}; retrying`,
+                    { retriable: true, cause: err },
+                  ),
+            );
+          }
+        } while (this.rebalanceAgain && this.leader && !this.stopping);
+      } finally {
+        this.rebalancing = undefined;
+        if (failed && this.leader && !this.stopping) setTimeout(() => this.scheduleRebalance(), RETRY_MS).unref();
+      }
+    })();
   }
 
   private async rebalance(): Promise<void> {
@@ -969,22 +972,25 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     }
     this.confirming = true;
     const epoch = this.sessionEpoch;
+    // Cleared in the same continuation that ends the loop, for the reason given in reconcile().
     void (async () => {
-      do {
-        this.confirmAgain = false;
-        try {
-          const record = await this.backend.readRecord(this.group, 'allocation');
-          if (epoch !== this.sessionEpoch || this.stopping) return;
-          this.applyAllocationRecord(record, { fresh: true });
-          this.scheduleRebalance();
-        } catch {
-          // Unreachable: the watch delivers the record again once the backend is back, and this runs again.
-          return;
-        }
-      } while (this.confirmAgain);
-    })().finally(() => {
-      this.confirming = false;
-    });
+      try {
+        do {
+          this.confirmAgain = false;
+          try {
+            const record = await this.backend.readRecord(this.group, 'allocation');
+            if (epoch !== this.sessionEpoch || this.stopping) return;
+            this.applyAllocationRecord(record, { fresh: true });
+            this.scheduleRebalance();
+          } catch {
+            // Unreachable: the watch delivers the record again once the backend is back, and this runs again.
+            return;
+          }
+        } while (this.confirmAgain);
+      } finally {
+        this.confirming = false;
+      }
+    })();
   }
 
   /** The published allocation went below the generation this member follows: report it once, and wait for the fix. */
@@ -1097,22 +1103,26 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
       this.reconcileAgain = true;
       return this.reconciling;
     }
+    // `reconciling` is cleared in the same continuation that sees no further request: cleared one promise hop later,
+    // a reconcile() called in between would set reconcileAgain on a run that had already ended, and that request (and
+    // every rebalance event, which waits for it) would be lost until the next generation.
     this.reconciling = (async () => {
-      do {
-        this.reconcileAgain = false;
-        await this.reconcileOnce();
-      } while (this.reconcileAgain);
-    })()
-      .catch((err: unknown) => {
+      try {
+        do {
+          this.reconcileAgain = false;
+          await this.reconcileOnce();
+        } while (this.reconcileAgain);
+      } catch (err: unknown) {
         this.report(
           isKielError(err) ? err : new KielError('ERR_BACKEND', String(err), { retriable: true, cause: err }),
         );
         // A failed step (the backend was unreachable) is tried again shortly.
+        this.reconcileAgain = false;
         this.reconcileSoon();
-      })
-      .finally(() => {
+      } finally {
         this.reconciling = undefined;
-      });
+      }
+    })();
     return this.reconciling;
   }
 
