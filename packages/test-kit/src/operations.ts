@@ -151,13 +151,25 @@ class Fleet {
   }
 
   /**
-   * The assignments `member` reported from `since` on that differ from `expected`: it gave up or gained something.
-   * The empty one a member reports after its own close's hand-back does not count.
+   * The assignments `member` reported from `since` on that differ from `expected`: it gained something, or gave up
+   * something it had. Not counted: the empty one a member reports after its own close's hand-back, and a part of its
+   * own partitions reported by a new incarnation that was still taking them back when the next generation came (a
+   * rebalance event reports a superseded generation's progress); a partition that really moved shows up as a gain
+   * on the member that took it, and in the final assignment.
    */
   changes(member: ChildMember, since: number, expected: readonly string[]): string[] {
-    return member.history
-      .filter((h) => h.at >= since && !sameSet(h.assignment, expected))
-      .filter((h) => !(member.left && h.assignment.length === 0))
+    const history = member.history.filter((h) => h.at >= since);
+    // A member that started after `since` (a new incarnation): until it first reports all of its partitions, a report
+    // of a part of them is it taking them back. A member that was there before gets no such allowance.
+    const started = member.history.length > 0 && member.history[0]!.at >= since;
+    const firstComplete = started ? history.findIndex((h) => sameSet(h.assignment, expected)) : 0;
+    return history
+      .filter((h, i) => {
+        if (sameSet(h.assignment, expected)) return false;
+        if (member.left && h.assignment.length === 0) return false;
+        const takingBack = (firstComplete < 0 || i < firstComplete) && h.assignment.every((p) => expected.includes(p));
+        return !takingBack;
+      })
       .map(
         (h) =>
           `${member.name} generation ${h.generation}: [${h.assignment.join(' ')}] instead of [${expected.join(' ')}]`,
