@@ -1013,6 +1013,10 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
   }
 
   private onAllocationRecord(record: AllocationRecord, options: { republished?: boolean } = {}): void {
+    // Leaving: the hand-back's target is nothing. A record that arrives now (the leader's own write, which was in
+    // flight when stop() began) must not give partitions back, or the hand-back would skip them and close the session
+    // under their handlers, uncommitted.
+    if (this.stopping) return;
     if (record.generation <= this.generation && !options.republished) return;
     this.regressedTo = undefined;
     // Report what the previous generation's handoff completed before following the new one.
@@ -1193,10 +1197,9 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
       .finally(() => {
         ended?.(outcome, 0, failure);
         if (this.revoking.get(id) === done) this.revoking.delete(id);
-        // Given back meanwhile (resume it), or taken away again: let the reconciliation settle it.
-        if (session === this.sessionsLost && !this.stopping && this.owned.has(id) && this.target.has(id)) {
-          void this.reconcile();
-        }
+        // Given back meanwhile: resume it if the claim is still held, claim it again if it was released. Nothing else
+        // would ask: the generation that gave it back reconciled while this revocation was still under way.
+        if (session === this.sessionsLost && !this.stopping && this.target.has(id)) void this.reconcile();
         this.maybeReportRebalance();
       });
     this.revoking.set(id, done);
@@ -1296,9 +1299,9 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
         unsubscribe?.();
         this.assigning.delete(id);
         this.claiming.delete(id);
-        // Cancelled for a generation that took the partition away, but a later one gave it back while this claim
-        // was out: claim it again for that one.
-        if (cancelled && !this.stopping && this.target.has(id) && !this.owned.has(id)) void this.reconcile();
+        // Given up (cancelled, found no longer wanted, or its session lost) while a later generation, or the new
+        // session's, wants it: a reconciliation that ran meanwhile saw this claim still out and left it alone.
+        if (!this.stopping && this.target.has(id) && !this.owned.has(id)) void this.reconcile();
         this.maybeReportRebalance();
       }
     })();

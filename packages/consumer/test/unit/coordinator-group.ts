@@ -31,6 +31,8 @@ export interface Rig {
   assigning?: (ids: string[]) => Promise<void>;
   /** Awaited by revoke() after fetching stopped (the consumer's commit); may reject. */
   committing?: (ids: string[]) => Promise<void>;
+  /** Told each time the fake consumer starts (`on`) or stops fetching a partition. */
+  fetching?: (id: string, on: boolean) => void;
 }
 
 export interface StartOptions<B extends MemoryBackend> {
@@ -111,19 +113,23 @@ export class Group {
         log.push(...ids.map((id) => `assign ${id}`));
         await rig.assigning?.(ids);
         // As the real consumer: a partition lost while its offsets were looked up is not started.
-        for (const id of ids) if (coordinator.isOwned(id)) fetching.add(id);
+        for (const id of ids) {
+          if (!coordinator.isOwned(id)) continue;
+          fetching.add(id);
+          rig.fetching?.(id, true);
+        }
       },
       async revoke(partitions) {
         const ids = partitions.map(idOf);
         log.push(...ids.map((id) => `revoke ${id}`));
         // As the real consumer: stop fetching first, then commit (which may fail).
-        for (const id of ids) fetching.delete(id);
+        for (const id of ids) if (fetching.delete(id)) rig.fetching?.(id, false);
         await rig.committing?.(ids);
       },
       drop(partitions) {
         const ids = partitions.map(idOf);
         log.push(...ids.map((id) => `drop ${id}`));
-        for (const id of ids) fetching.delete(id);
+        for (const id of ids) if (fetching.delete(id)) rig.fetching?.(id, false);
       },
       fence(fenced) {
         log.push(`fence ${fenced}`);
@@ -148,9 +154,9 @@ export class Group {
     return member;
   }
 
-  /** Adds a new partition to the set: the leader computes (and publishes) a new generation. */
-  async nudge(): Promise<void> {
-    await this.members[0]!.coordinator.addPartitions([`nudge:${++this.nudges}`]);
+  /** Adds a new partition to the set (through `via`, the first member by default): the leader computes again. */
+  async nudge(via: TestMember = this.members[0]!): Promise<void> {
+    await via.coordinator.addPartitions([`nudge:${++this.nudges}`]);
   }
 
   /** The published allocation, as the server has it. */

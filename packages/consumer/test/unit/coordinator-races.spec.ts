@@ -289,4 +289,99 @@ describe('PartitionAllocator races', () => {
     const wrong = events.filter((e) => e.assigned.some((id) => !e.owned.includes(id)));
     expect(wrong).toEqual([]);
   });
+
+  it('claims a partition again when a generation gives it back while its release was under way', async () => {
+    class HeldRelease extends MemoryBackend {
+      readonly held = group.gate();
+      holding = false;
+      override async release(g: string, partition: string): Promise<void> {
+        if (partition === P && !this.holding) {
+          this.holding = true;
+          await this.held.wait;
+        }
+        return super.release(g, partition);
+      }
+    }
+    const a = await group.start('A', { Backend: HeldRelease });
+    const events: number[] = [];
+    a.coordinator.on('rebalance', ({ generation }) => events.push(generation));
+    const b = await group.start('B');
+    group.placement.set(P, a);
+    await a.coordinator.addPartitions([P]);
+    await waitFor('A fetching p', () => a.fetching.has(P), 3_000);
+
+    // p moves to B: A commits and starts releasing its claim, and the release is held.
+    group.placement.set(P, b);
+    await group.nudge();
+    await waitFor('A releasing p', () => a.backend.holding, 3_000);
+    // The next generation gives p back to A while the release is still out (B's claim wait is cancelled).
+    group.placement.set(P, a);
+    await group.nudge();
+    await waitFor('A and B following the generation that gives p back', () => group.published(P, a, a, b), 3_000);
+    const generation = a.coordinator.currentGeneration;
+    a.backend.held.open();
+
+    // Nothing else will ask A to reconcile: the release's own end must lead to claiming p again.
+    await settles(() => a.fetching.has(P) && events.includes(generation), 3_000);
+    expect({
+      owned: a.coordinator.isOwned(P),
+      fetching: a.fetching.has(P),
+      claimant: await group.claimant(P),
+      reported: events.includes(generation),
+    }).toEqual({ owned: true, fetching: true, claimant: 'A', reported: true });
+  });
+
+  it('hands every partition back when the leader stops while its own allocation write is in flight', async () => {
+    class HeldWrite extends MemoryBackend {
+      readonly write = group.gate();
+      readonly leaving = group.gate();
+      armed = false;
+      holding = false;
+      written: Promise<void> | undefined;
+      override async writeRecord(
+        g: string,
+        name: RecordName,
+        value: string,
+        expected: RecordVersion | null,
+      ): Promise<RecordVersion | null> {
+        if (name !== 'allocation' || !this.armed) return super.writeRecord(g, name, value, expected);
+        this.armed = false;
+        this.holding = true;
+        let done!: () => void;
+        this.written = new Promise((resolve) => (done = resolve));
+        await this.write.wait;
+        try {
+          return await super.writeRecord(g, name, value, expected);
+        } finally {
+          // After the caller's continuation, which applies the record it wrote.
+          setImmediate(done);
+        }
+      }
+      override async leave(g: string): Promise<void> {
+        await this.leaving.wait;
+        return super.leave(g);
+      }
+    }
+    const a = await group.start('A', { Backend: HeldWrite });
+    const b = await group.start('B');
+    group.placement.set(P, a);
+    await a.coordinator.addPartitions([P]);
+    await waitFor('A leading and fetching p', () => a.coordinator.isLeader && a.fetching.has(P), 3_000);
+
+    // A computes the next generation (p stays with A) and its write is held; then A stops.
+    a.backend.armed = true;
+    await group.nudge(b);
+    await waitFor('the allocation write held', () => a.backend.holding, 3_000);
+    const stopped = a.coordinator.stop();
+    // The write lands after stop() began; only then does A leave and hand back.
+    a.backend.write.open();
+    await a.backend.written;
+    a.backend.leaving.open();
+    await stopped;
+
+    expect({ fetching: [...a.fetching], log: a.log.filter((line) => line.endsWith(P)) }).toEqual({
+      fetching: [],
+      log: [`assign ${P}`, `revoke ${P}`],
+    });
+  });
 });
