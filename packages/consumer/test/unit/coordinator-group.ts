@@ -9,6 +9,7 @@ import {
   type HandoffHooks,
   type KielError,
   type MemoryBackendOptions,
+  type PartitionAllocatorOptions,
   type TopicPartition,
 } from '../../src/internal';
 import { gate, sleep } from '@kiel/test-kit';
@@ -40,6 +41,10 @@ export interface StartOptions<B extends MemoryBackend> {
   sessionTimeout?: number;
   fencingTimeout?: number;
   rig?: Rig;
+  /** Passed through to the PartitionAllocator (instanceId, rebalanceDelay, maxMovesPerRebalance, ...). */
+  allocator?: Partial<
+    Pick<PartitionAllocatorOptions, 'instanceId' | 'rebalanceDelay' | 'initialRebalanceDelay' | 'maxMovesPerRebalance'>
+  >;
 }
 
 /** One coordinator with fake hooks that record what the consumer would be doing. */
@@ -144,6 +149,7 @@ export class Group {
       fencingTimeout: options.fencingTimeout,
       rejoin: true,
       hooks,
+      ...options.allocator,
     });
     const member: TestMember<B> = { name, coordinator, backend, fetching, log, ids: [], errors: [] };
     coordinator.on('error', (e) => member.errors.push(e));
