@@ -20,6 +20,21 @@ describe('Broker', () => {
     }
   });
 
+  it('opens no new connection once closed: a later send fails with a retriable ERR_CONNECTION', async () => {
+    const [host, port] = KAFKA_BROKERS[0]!.split(':');
+    const broker = new Broker(-1, host!, Number(port), { clientId: 'kiel-test' });
+    await broker.connect();
+    broker.close();
+    // A caller that took the broker before close() (a fetch between its connect and its send) must not reopen a
+    // socket that nobody would close: it kept the process alive after the consumer closed.
+    await expect(broker.send('Metadata', { topics: [], allowAutoTopicCreation: false })).rejects.toMatchObject({
+      code: 'ERR_CONNECTION',
+      retriable: true,
+    });
+    await expect(broker.connect()).rejects.toMatchObject({ code: 'ERR_CONNECTION' });
+    expect(broker.connected).toBe(false);
+  });
+
   it.each(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const)('authenticates with SASL %s', async (mechanism) => {
     const broker = new Broker(-1, saslHost!, Number(saslPort), {
       clientId: 'kiel-test',

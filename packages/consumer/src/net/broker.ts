@@ -49,6 +49,8 @@ export class Broker {
   private connection: Connection | undefined;
   private connecting: Promise<void> | undefined;
   private negotiated: NegotiatedVersions | undefined;
+  /** Closed for good: a send after close() fails instead of opening a connection nobody would close. */
+  private closed = false;
 
   constructor(nodeId: number, host: string, port: number, options: BrokerConnectionOptions) {
     this.nodeId = nodeId;
@@ -73,8 +75,12 @@ export class Broker {
     return this.negotiated;
   }
 
-  /** Connects, negotiates and authenticates; concurrent callers share one attempt. A dropped connection reconnects. */
+  /**
+   * Connects, negotiates and authenticates; concurrent callers share one attempt. A dropped connection reconnects;
+   * after close() it fails with a retriable ERR_CONNECTION (the cluster hands out a new Broker for the node).
+   */
   connect(): Promise<void> {
+    if (this.closed) return Promise.reject(this.closedError());
     if (this.connected) return Promise.resolve();
     if (!this.connecting) {
       this.connecting = this.open().finally(() => {
@@ -95,8 +101,9 @@ export class Broker {
     return this.sendAt(api, version, request, options);
   }
 
-  /** Closes the connection; pending requests reject with a retriable ERR_CONNECTION. */
+  /** Closes the connection for good; pending and later requests reject with a retriable ERR_CONNECTION. */
   close(): void {
+    this.closed = true;
     this.connection?.close();
     this.connection = undefined;
     this.negotiated = undefined;
@@ -164,7 +171,16 @@ export class Broker {
     }
     // A broker that does not know our probe version answers in the v0 layout: ask again in v0.
     if (!negotiated) return this.open(0);
+    // Closed while negotiating: the connection was closed with it; do not report it as open.
+    if (this.closed) throw this.closedError();
     this.negotiated = negotiated;
+  }
+
+  private closedError(): KielError {
+    return new KielError('ERR_CONNECTION', `broker ${this.address}: the connection was closed`, {
+      retriable: true,
+      location: this.address,
+    });
   }
 
   /** ApiVersions at `version`; undefined when the broker wants an older version of ApiVersions itself. */
