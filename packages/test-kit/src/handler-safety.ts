@@ -9,6 +9,21 @@ import { KAFKA_BROKERS, uniqueName } from './env';
 import { ProcessingLog, timeOfDay, type Interval } from './group-harness';
 import { sleep, waitFor } from './wait';
 import { produce, topics } from './kafka';
+import { readFileSync } from 'node:fs';
+
+/**
+ * A process's state letter from /proc (`T` once stopped by a signal). Where there is no /proc, 'T': the caller then
+ * takes the moment kill() returned, which may be a little before the stop took effect.
+ */
+function processState(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) S ...": the command may hold spaces and parentheses, the state follows the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return 'T';
+  }
+}
 
 /** Session timeout / lease TTL of these cases, ms. */
 export const SAFETY_SESSION_TIMEOUT = 4_000;
@@ -83,9 +98,17 @@ class Members {
       .join('; ');
   }
 
-  stop(name: string): void {
-    process.kill(this.get(name).pid, 'SIGSTOP');
+  /**
+   * Stops a member (SIGSTOP) and resolves with the wall-clock time at which the process was seen stopped. kill()
+   * returns once the signal is sent, and on another core the process may still start a handler before it takes
+   * effect: only a handler that began after this moment began after the stop.
+   */
+  async stop(name: string): Promise<number> {
+    const pid = this.get(name).pid;
+    process.kill(pid, 'SIGSTOP');
     this.stopped.add(name);
+    await waitFor(`${name} (pid ${pid}) to be stopped`, () => processState(pid) === 'T', 5_000);
+    return performance.timeOrigin + performance.now();
   }
 
   resume(name: string): void {
@@ -269,9 +292,8 @@ export async function runStoppedMember(backend: EndToEndBackend, topic: string):
     if (members.log.complete([messages])) {
       throw new Error(`${owner.name} handled all ${messages} messages before it could be stopped mid-batch`);
     }
-    const stoppedAt = performance.timeOrigin + performance.now();
+    const stoppedAt = await members.stop(owner.name);
     const handledBeforeStop = owner.handledCount;
-    members.stop(owner.name);
     await sleep(2.5 * SAFETY_SESSION_TIMEOUT);
     const continuedAt = performance.timeOrigin + performance.now();
     members.resume(owner.name);
