@@ -153,6 +153,32 @@ export const START_DELAY_CAP = 10;
 /** How many times start() connects and joins again when the session expires under it before it gives up. */
 const START_ATTEMPTS = 3;
 
+/**
+ * Where a PartitionAllocator is in its life (one state where there were four flags):
+ * - `idle`: constructed, or a start() that failed;
+ * - `starting`: start() connects and joins;
+ * - `running`: joined, following the group;
+ * - `rejoining`: its session was lost; until the new one has joined, what the watches deliver is ignored (the old
+ *   id may still hold partitions in a record written before the loss was noticed: following it would claim them for
+ *   an id that no longer exists), and the rejoin reads both records afresh once joined;
+ * - `lost`: its session was lost and `rejoin` is off: it owns nothing until stopped and started again;
+ * - `stopping`: stop() hands everything back and leaves; `stopped`: done (start() may begin again if the backend was
+ *   kept open).
+ */
+type Lifecycle = 'idle' | 'starting' | 'running' | 'rejoining' | 'lost' | 'stopping' | 'stopped';
+
+/** The moves {@link PartitionAllocator} makes; any other is a bug. */
+const LIFECYCLE_MOVES: Readonly<Record<Lifecycle, readonly Lifecycle[]>> = {
+  idle: ['starting', 'stopping'],
+  starting: ['running', 'idle', 'stopping'],
+  running: ['rejoining', 'lost', 'stopping'],
+  // A newer session lost while rejoining starts the rejoin again.
+  rejoining: ['running', 'rejoining', 'stopping'],
+  lost: ['lost', 'stopping'],
+  stopping: ['stopped'],
+  stopped: ['starting'],
+};
+
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 const memberIdsOf = (members: readonly Member[]) => members.map((m) => m.info.id);
@@ -231,7 +257,8 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
    * finished as part of the hand-back, but one of a lost session must never release a claim of the next.
    */
   private sessionsLost = 0;
-  private started = false;
+  /** Where this member is in its life; changed only by {@link moveTo}. */
+  private lifecycle: Lifecycle = 'idle';
   private backendClosed = false;
   private unsubscribes: Unsubscribe[] = [];
   private reconciling: Promise<void> | undefined;
@@ -244,27 +271,17 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
   private membersChangedAt = 0;
   private fenced = false;
   private fenceTimer: NodeJS.Timeout | undefined;
-  private stopping = false;
   private handoffStarted = 0;
   private pendingAssigned: string[] = [];
   private pendingRevoked: string[] = [];
-  /**
-   * Between a lost session and the join of the new one: the watches still deliver (etcd keeps the streams of an
-   * expired lease open), but this member has no id to read an allocation or a member list with. Its old id may still
-   * hold partitions in a record written before the loss was noticed (a lease outlives a quorum loss by a TTL), and
-   * following that record would claim them under the new session for an id that no longer exists. What is delivered
-   * meanwhile is ignored: the rejoin reads both afresh once it has joined, and follows the watches from the join on.
-   */
-  private rejoining = false;
   /** The generation the last `rebalance` event reported. */
   private reportedGeneration = -1;
   private readonly onDisconnected = () => this.checkFence();
   private readonly onConnected = () => this.checkFence();
-  /** start() is connecting and joining: an expiry then is start()'s to handle, not the rejoin loop's. */
-  private starting = false;
   private expiredWhileStarting = false;
   private readonly onExpired = () => {
-    if (this.starting) this.expiredWhileStarting = true;
+    // While starting, an expiry is start()'s to handle (it joins on a new session), not the rejoin loop's.
+    if (this.lifecycle === 'starting') this.expiredWhileStarting = true;
     else void this.sessionLost('the backend session expired');
   };
   private readonly onBackendError = (err: { code: string; message: string; location?: string }) =>
@@ -293,6 +310,19 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
    */
   get memberId(): string {
     return this.info?.id ?? this.options.instanceId ?? '';
+  }
+
+  /** Stopping or stopped: no step starts, and none of what is under way hands anything to a new generation. */
+  private get stopping(): boolean {
+    return this.lifecycle === 'stopping' || this.lifecycle === 'stopped';
+  }
+
+  /** Changes the lifecycle; a move it never makes is a bug in this class, and is thrown as one. */
+  private moveTo(next: Lifecycle): void {
+    if (!LIFECYCLE_MOVES[this.lifecycle].includes(next)) {
+      throw new Error(`PartitionAllocator: no lifecycle move from ${this.lifecycle} to ${next}`);
+    }
+    this.lifecycle = next;
   }
 
   /** Whether start() has made this member's info (its id exists); false before the first start. */
@@ -335,7 +365,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
    * nothing; after `stop({ closeBackend: false })` it joins again as a new member.
    */
   async start(): Promise<void> {
-    if (this.started && !this.stopping) return;
+    if (this.lifecycle === 'running' || this.lifecycle === 'rejoining' || this.lifecycle === 'lost') return;
     const holder = coordinatorOf.get(this.backend);
     if (holder !== undefined && holder !== this) {
       throw new KielError(
@@ -347,22 +377,23 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
       );
     }
     coordinatorOf.set(this.backend, this);
+    this.moveTo('starting');
     this.resetState();
     this.backend.on('disconnected', this.onDisconnected);
     this.backend.on('connected', this.onConnected);
     this.backend.on('expired', this.onExpired);
     this.backend.on('error', this.onBackendError);
-    this.starting = true;
     try {
       await this.connectAndJoin();
     } catch (err) {
       this.detachListeners();
       if (coordinatorOf.get(this.backend) === this) coordinatorOf.delete(this.backend);
+      if (this.lifecycle === 'starting') this.moveTo('idle');
       throw err;
-    } finally {
-      this.starting = false;
     }
-    this.started = true;
+    // Stopped while joining: stop() has left and unsubscribed; nothing to follow.
+    if (this.lifecycle !== 'starting') return;
+    this.moveTo('running');
     this.unsubscribes.push(
       this.backend.watchMembers(this.group, (members) => this.onMembers(members)),
       this.backend.watchRecord(this.group, 'partitions', (record) => this.onPartitionSet(record)),
@@ -471,14 +502,14 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     const holder = coordinatorOf.get(this.backend);
     if (holder !== undefined && holder !== this) return;
     if (this.stopping) {
-      // Left already (a connect that failed after joining): what remains is to close the backend.
+      // Left already, or leaving: what remains is to close the backend.
       if (closeBackend && !this.backendClosed) {
         this.backendClosed = true;
         await this.backend.close();
       }
       return;
     }
-    this.stopping = true;
+    this.moveTo('stopping');
     this.sessionEpoch++;
     clearInterval(this.fenceTimer);
     clearTimeout(this.leaderTimer);
@@ -511,6 +542,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
       await this.reconcile();
       await this.revocationsDone();
     } finally {
+      this.moveTo('stopped');
       this.detachListeners();
       if (coordinatorOf.get(this.backend) === this) coordinatorOf.delete(this.backend);
       if (closeBackend) {
@@ -529,7 +561,6 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
 
   /** The state of a member that has not joined yet, for start() after a stop() that kept the backend open. */
   private resetState(): void {
-    this.stopping = false;
     this.members = [];
     this.partitionSet = [];
     this.allocation = undefined;
@@ -653,7 +684,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
 
   private onMembers(members: readonly Member[]): void {
     // While rejoining, the list is read afresh after the join (see `rejoining`).
-    if (this.stopping || this.rejoining) return;
+    if (this.lifecycle !== 'running') return;
     if (!sameList(memberIdsOf(this.members), memberIdsOf(members))) this.membersChangedAt = performance.now();
     this.members = members;
     for (const m of members) {
@@ -907,7 +938,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
   // ---- every member --------------------------------------------------------------------------------------
 
   private onAllocation(record: VersionedRecord | null): void {
-    if (this.stopping || this.rejoining) return;
+    if (this.lifecycle !== 'running') return;
     this.applyAllocationRecord(record);
     // The leader also checks that the published allocation matches the live members and partitions.
     this.scheduleRebalance();
@@ -1485,7 +1516,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     this.reportedRegression = undefined;
     this.reportedGeneration = -1;
     this.leader = false;
-    this.rejoining = true;
+    this.moveTo(this.options.rejoin ? 'rejoining' : 'lost');
     this.notify('lost', { reason, memberId: lostId });
     if (!this.options.rejoin) {
       this.report(
@@ -1507,8 +1538,9 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
         if (!current()) return;
         await this.join(id);
         if (!current()) return;
-        // Joined under the new id: what the watches deliver from now on is read with it.
-        this.rejoining = false;
+        // Joined under the new id: what the watches deliver from now on is read with it. (A later step that failed
+        // joins again on the same session, already running.)
+        if (this.lifecycle === 'rejoining') this.moveTo('running');
         if (!rejoined) {
           rejoined = true;
           if (this.fenced) {

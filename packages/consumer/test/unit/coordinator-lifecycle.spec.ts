@@ -306,4 +306,40 @@ describe('PartitionAllocator start and rejoin edges', () => {
     expect(fatal[0]!.message).toMatch(new RegExp(`refused for good \\(${code}`));
     expect(fatal[0]!.retriable).toBe(false);
   });
+
+  it('follows the group again when started after a stop that came while it had lost its session (rejoin off)', async () => {
+    const backend = new MemoryBackend({ store: group.store });
+    const coordinator = new PartitionAllocator({
+      backend,
+      group: group.name,
+      strategy: group.strategy,
+      strategyName: 'placement',
+      fencingTimeout: undefined,
+      rejoin: false,
+      hooks: noHooks,
+    });
+    const errors: KielError[] = [];
+    coordinator.on('error', (e) => errors.push(e));
+    try {
+      await coordinator.start();
+      await coordinator.addPartitions(['t:0', 't:1']);
+      await waitFor('owning both partitions', () => coordinator.ownedPartitions.length === 2, 3_000);
+      const lost: string[] = [];
+      coordinator.on('lost', ({ memberId }) => lost.push(memberId));
+      group.store.expireSession(backend.sessionId!);
+      await waitFor('the session lost', () => lost.length === 1, 3_000);
+      expect(coordinator.ownedPartitions).toEqual([]);
+
+      // The application restarts the consumer on the same backend instance: a new session, a new member.
+      await coordinator.stop({ closeBackend: false });
+      await coordinator.start();
+      await settles(() => coordinator.ownedPartitions.length === 2, 3_000);
+      expect({ owned: coordinator.ownedPartitions, generation: coordinator.currentGeneration > 0 }).toEqual({
+        owned: ['t:0', 't:1'],
+        generation: true,
+      });
+    } finally {
+      await coordinator.stop().catch(() => undefined);
+    }
+  });
 });
