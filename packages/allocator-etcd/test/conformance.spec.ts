@@ -14,6 +14,7 @@ afterAll(async () => {
 
 runAllocatorBackendSuite({
   name: 'etcd',
+  runner: { describe, it, expect, afterEach },
   // The smallest TTL etcd grants by default keeps the expiry cases fast.
   factory: () => new EtcdBackend({ hosts: sharedHosts, prefix, ttl: 2 }),
   expireSession: async (backend) => {

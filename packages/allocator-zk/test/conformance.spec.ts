@@ -13,6 +13,7 @@ afterAll(async () => {
 
 runAllocatorBackendSuite({
   name: 'zookeeper',
+  runner: { describe, it, expect, afterEach },
   factory: () =>
     sessions.backend({ rootPath: root, sessionTimeout: 4000, operationTimeout: 3000, connectTimeout: 5000 }),
   expireSession: (backend) => sessions.expire(backend),
