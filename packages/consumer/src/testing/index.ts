@@ -5,8 +5,10 @@
  *
  * The test runner's functions are passed in (`options.runner`), so this package depends on no test runner.
  */
+import { capabilityCases } from './auth';
 import { claimCases } from './claims';
 import { expiryCases } from './expiry';
+import { faultCases } from './faults';
 import { suiteContext } from './harness';
 import { lifecycleCases } from './lifecycle';
 import { livenessCases } from './liveness';
@@ -18,8 +20,16 @@ import { recordCases } from './records';
 import { watchCases } from './watches';
 
 export type {
+  AllocatorBackendAuth,
+  AllocatorBackendFaultBounds,
+  AllocatorBackendFaults,
   AllocatorBackendSuiteOptions,
   AllocatorBackendSuiteTimeouts,
+  FaultBackendOptions,
+  LongFreezeBounds,
+  PartitionBounds,
+  RestartBounds,
+  ShortFreezeBounds,
   SuiteDescribe,
   SuiteMatcherMethods,
   SuiteMatchers,
@@ -29,8 +39,8 @@ export type {
 /**
  * Registers the conformance cases for one backend with the given runner (`describe` / `it`). Call it at the top
  * level of a spec file. Each case uses its own random group, bounds its own time, and closes every backend it
- * opens. Cases that need a hook the caller did not give (`expireSession`) are skipped under a title naming the
- * hook.
+ * opens. Cases that need a hook the caller did not give (`expireSession`, `auth`, `faults`) are skipped under a
+ * title naming the hook.
  *
  * What a backend must do to pass, beyond the doc comments of `AllocatorBackend`:
  * - `join` stores the given `info` as JSON without judging it (the consumer validates its own input), while
@@ -39,6 +49,7 @@ export type {
  *   positive number, is left out and reported through `error` as `ERR_MALFORMED_RECORD` with its `location`.
  * - Records and claims are handed over raw: their values are the consumer's to parse.
  * - Concurrent `connect()` calls share one session.
+ * - With `supports.auth`, an `auth` hook, through which a session without credentials is refused.
  *
  * @example
  * ```ts
@@ -76,5 +87,7 @@ export function runAllocatorBackendSuite(options: AllocatorBackendSuiteOptions):
     malformedDataCases(context);
     livenessCases(context);
     expiryCases(context);
+    capabilityCases(context);
+    faultCases(context);
   });
 }
