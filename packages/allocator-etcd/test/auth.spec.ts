@@ -1,9 +1,9 @@
 // etcd authentication on a private etcd: a root user, and an application user whose role may only read and write
 // under the backend's prefix.
-import { Etcd3, Range } from 'etcd3';
+import { Etcd3 } from 'etcd3';
 import { waitFor } from '@kiel/test-kit';
 import { toBackendError } from '../src/errors';
-import { Backends, rawClient, rejection } from './helpers';
+import { Backends, rejection } from './helpers';
 import { PrivateEtcd } from './private-etcd';
 
 const PREFIX = 'kiel-auth/';
@@ -15,18 +15,7 @@ let backends: Backends;
 
 beforeAll(async () => {
   etcd = await PrivateEtcd.start();
-  const setup = rawClient(etcd.hosts);
-  try {
-    await setup.user(ROOT.username).create(ROOT.password);
-    await setup.user(ROOT.username).addRole('root');
-    const role = await setup.role('kiel-app-role').create();
-    await role.grant({ permission: 'Readwrite', range: Range.prefix(PREFIX) });
-    await setup.user(APP.user).create(APP.password);
-    await setup.user(APP.user).addRole('kiel-app-role');
-    await setup.auth.authEnable({});
-  } finally {
-    setup.close();
-  }
+  await etcd.enableAuth(APP, PREFIX, ROOT);
 }, 60_000);
 
 beforeEach(() => {

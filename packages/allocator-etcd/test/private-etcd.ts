@@ -9,7 +9,9 @@ import { createServer as createTlsServer } from 'node:tls';
 import type { Server as TlsServer } from 'node:tls';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { Range } from 'etcd3';
 import { freePort, STACK_SCRIPT as STACK } from '@kiel/test-kit';
+import { rawClient } from './helpers';
 
 const run = promisify(execFile);
 
@@ -26,6 +28,29 @@ export class PrivateEtcd {
     const etcd = new PrivateEtcd(dir, await freePort(), await freePort());
     await etcd.stack('start');
     return etcd;
+  }
+
+  /**
+   * Turns authentication on: a root user, and `app`, whose role may only read and write under `prefix`. Clients
+   * without credentials are refused from then on.
+   */
+  async enableAuth(
+    app: { readonly user: string; readonly password: string },
+    prefix: string,
+    root = { username: 'root', password: 'root-secret' },
+  ): Promise<void> {
+    const setup = rawClient(this.hosts);
+    try {
+      await setup.user(root.username).create(root.password);
+      await setup.user(root.username).addRole('root');
+      const role = await setup.role(`${app.user}-role`).create();
+      await role.grant({ permission: 'Readwrite', range: Range.prefix(prefix) });
+      await setup.user(app.user).create(app.password);
+      await setup.user(app.user).addRole(`${app.user}-role`);
+      await setup.auth.authEnable({});
+    } finally {
+      setup.close();
+    }
   }
 
   /** `host:port` of its client endpoint. */

@@ -6,6 +6,7 @@ const store = new MemoryStore();
 
 runAllocatorBackendSuite({
   name: 'memory',
+  runner: { describe, it, expect, afterEach },
   factory: () => new MemoryBackend({ store, sessionTimeout: 2_000 }),
   expireSession: async (backend) => {
     const sessionId = (backend as MemoryBackend).sessionId;
