@@ -1,145 +1,23 @@
-// PartitionAllocators on the shared etcd recover, with no operator action, from an allocation record that went
-// below a generation they follow: written back by hand (a restored backup), or deleted.
-import { PartitionAllocator, type AllocatorBackend, type HandoffHooks, type KielError } from '@kiel/consumer/internal';
-import type { Assignment, Strategy } from '@kiel/allocators';
-import { waitFor } from '@kiel/test-kit';
+// PartitionAllocators on the shared etcd recover, with no operator action, from an allocation record that went below
+// a generation they follow: written back by hand (a restored backup), or deleted
+// (packages/test-kit/src/allocation-regression.ts, the same cases as ZooKeeper's).
+import { describeAllocationRegression } from '@kiel/test-kit';
 import { Backends, randomPrefix, rawClient, sharedHosts } from './helpers';
 
-const ALL = ['t:0', 't:1', 't:2', 't:3'];
+const prefix = randomPrefix();
+const raw = rawClient(sharedHosts);
+const backends = new Backends({ hosts: sharedHosts, prefix, ttl: 5, operationTimeout: 3_000 });
 
-/** Round-robin over the sorted members, in the order partitions come. */
-const roundRobin: Strategy = (memberIds, partitions) => {
-  const assignment: Assignment = {};
-  partitions.forEach((input, i) => {
-    const id = typeof input === 'string' ? input : `${input.topic}:${input.partition}`;
-    const member = memberIds[i % memberIds.length]!;
-    const at = id.lastIndexOf(':');
-    ((assignment[member] ??= {})[id.slice(0, at)] ??= []).push(Number(id.slice(at + 1)));
-  });
-  return assignment;
-};
-
-interface Member {
-  readonly coordinator: PartitionAllocator;
-  readonly revoked: string[];
-  readonly errors: KielError[];
-}
-
-function member(backend: AllocatorBackend, group: string): Member {
-  const revoked: string[] = [];
-  const hooks: HandoffHooks = {
-    assign: async () => undefined,
-    revoke: async (partitions) => {
-      revoked.push(...partitions.map((p) => `${p.topic}:${p.partition}`));
-    },
-    drop: () => undefined,
-    fence: () => undefined,
-  };
-  const coordinator = new PartitionAllocator({
-    backend,
-    group,
-    strategy: roundRobin,
-    strategyName: 'round-robin',
-    fencingTimeout: undefined,
-    rejoin: true,
-    hooks,
-  });
-  const errors: KielError[] = [];
-  coordinator.on('error', (e) => errors.push(e));
-  return { coordinator, revoked, errors };
-}
-
-describe('PartitionAllocator on etcd and an allocation record that went back', () => {
-  const prefix = randomPrefix();
-  const raw = rawClient(sharedHosts);
-  const backends = new Backends({ hosts: sharedHosts, prefix, ttl: 5, operationTimeout: 3_000 });
-  let members: Member[] = [];
-
-  afterEach(async () => {
-    await Promise.all(members.map((m) => m.coordinator.stop().catch(() => undefined)));
-    members = [];
-    await backends.closeAll();
-  });
-
-  afterAll(async () => {
+describeAllocationRegression({
+  name: 'etcd',
+  make: () => backends.make(),
+  connected: () => backends.connected(),
+  deleteRecord: async (location) => {
+    await raw.delete().key(location);
+  },
+  closeAll: () => backends.closeAll(),
+  cleanup: async () => {
     await raw.delete().prefix(prefix);
     raw.close();
-  });
-
-  async function twoMembers(group: string): Promise<{ a: Member; b: Member; generation: number }> {
-    const a = member(backends.make(), group);
-    await a.coordinator.start();
-    const b = member(backends.make(), group);
-    await b.coordinator.start();
-    members = [a, b];
-    await a.coordinator.addPartitions(ALL);
-    await waitFor(
-      'A and B on one generation with two partitions each',
-      () =>
-        [a, b].every(
-          (m) =>
-            m.coordinator.ownedPartitions.length === 2 &&
-            m.coordinator.currentGeneration === a.coordinator.currentGeneration,
-        ),
-      5_000,
-    );
-    return { a, b, generation: a.coordinator.currentGeneration };
-  }
-
-  it('publishes above a lower generation written over the record, and no member follows the old one', async () => {
-    const group = 'restored';
-    const { a, b, generation } = await twoMembers(group);
-    const observer = await backends.connected();
-    const current = (await observer.readRecord(group, 'allocation'))!;
-    const old = {
-      generation: generation - 1,
-      leader: 'an-old-leader',
-      strategy: 'round-robin',
-      members: [a.coordinator.memberId],
-      partitions: ALL,
-      assignment: { [a.coordinator.memberId]: { t: [0, 1, 2, 3] } },
-    };
-    expect(await observer.writeRecord(group, 'allocation', JSON.stringify(old), current.version)).not.toBeNull();
-
-    await waitFor(
-      'a republished generation above both, followed by A and B',
-      async () => {
-        const record = await observer.readRecord(group, 'allocation');
-        const published = record ? (JSON.parse(record.value) as { generation: number }).generation : 0;
-        return (
-          published === generation + 1 &&
-          a.coordinator.currentGeneration === published &&
-          b.coordinator.currentGeneration === published
-        );
-      },
-      5_000,
-    );
-    expect(b.revoked).toEqual([]);
-    expect(b.coordinator.ownedPartitions).toHaveLength(2);
-    expect([...a.errors, ...b.errors].some((e) => e.code === 'ERR_STALE_ALLOCATION')).toBe(true);
-  });
-
-  it('publishes above the last generation when the record is deleted', async () => {
-    const group = 'deleted';
-    const { a, b, generation } = await twoMembers(group);
-    const observer = await backends.connected();
-    const current = (await observer.readRecord(group, 'allocation'))!;
-    await raw.delete().key(current.location);
-
-    await waitFor(
-      'a generation above the deleted one, followed by A and B',
-      async () => {
-        const record = await observer.readRecord(group, 'allocation');
-        const published = record ? (JSON.parse(record.value) as { generation: number }).generation : 0;
-        return (
-          published === generation + 1 &&
-          a.coordinator.currentGeneration === published &&
-          b.coordinator.currentGeneration === published
-        );
-      },
-      5_000,
-    );
-    expect([...a.revoked, ...b.revoked]).toEqual([]);
-    expect(a.errors.map((e) => e.message).join('\n')).toMatch(/went back to deleted after generation/);
-  });
+  },
 });

@@ -8,13 +8,13 @@ import type { Etcd3 } from 'etcd3';
 import { EtcdBackend } from '../src';
 import {
   ContinuousProducer,
+  drainGroup,
+  expectKilledMemberMoves,
   FaultGroup,
   sleep,
   TcpProxy,
   topics,
-  type ChildMember,
   waitFor,
-  wallClock,
 } from '@kiel/test-kit';
 import { randomPrefix, rawClient } from './helpers';
 import { PrivateEtcd } from './private-etcd';
@@ -74,13 +74,6 @@ async function setUp(options: { ttl?: number } = {}) {
   };
 }
 
-/** Stops the producer, waits until every produced message is handled, closes the members. */
-async function drain(group: FaultGroup, producer: ContinuousProducer): Promise<void> {
-  await producer.stop();
-  await waitFor('every produced message to be handled', () => group.log.complete(producer.produced), 20_000);
-  await group.closeAll();
-}
-
 describe('GroupedConsumer with EtcdBackend under faults (private etcd, real Kafka)', () => {
   it('a freeze shorter than the TTL: no rebalance, no lost session, nothing lost or duplicated', async () => {
     const { group, producer } = await setUp();
@@ -105,7 +98,7 @@ describe('GroupedConsumer with EtcdBackend under faults (private etcd, real Kafk
         expect(group.eventsOf(name, 'unfenced').length).toBe(group.eventsOf(name, 'fenced').length);
       }
     } finally {
-      await drain(group, producer);
+      await drainGroup(group, producer);
     }
     expect(producer.total).toBeGreaterThan(300);
     expect(group.log.lost(producer.produced)).toEqual([]);
@@ -146,7 +139,7 @@ describe('GroupedConsumer with EtcdBackend under faults (private etcd, real Kafk
       );
       await sleep(500);
     } finally {
-      await drain(group, producer);
+      await drainGroup(group, producer);
     }
     for (const name of ['a', 'b']) {
       const member = group.members.get(name)!;
@@ -193,7 +186,7 @@ describe('GroupedConsumer with EtcdBackend under faults (private etcd, real Kafk
       const handledBefore = group.log.count;
       await waitFor('consumption after the restart', () => group.log.count > handledBefore + 100, 10_000);
     } finally {
-      await drain(group, producer);
+      await drainGroup(group, producer);
     }
     expect(producer.total).toBeGreaterThan(producedBefore);
     expect(group.log.lost(producer.produced)).toEqual([]);
@@ -235,7 +228,7 @@ describe('GroupedConsumer with EtcdBackend under faults (private etcd, real Kafk
       cOwned = group.members.get('c')!.consumer.assignment.length;
       await sleep(500);
     } finally {
-      await drain(group, producer);
+      await drainGroup(group, producer);
       await proxy.close();
     }
     expect(cOwned).toBeGreaterThan(0);
@@ -249,73 +242,13 @@ describe('GroupedConsumer with EtcdBackend under faults (private etcd, real Kafk
 
   it('a member process killed with SIGKILL: its partitions move after the TTL, the others keep flowing', async () => {
     const { prefix, group, producer } = await setUp();
-    await producer.start();
-    let killedAt = 0;
-    let childOwned: number[] = [];
-    let movedAt: number[] = [];
-    let member: ChildMember | undefined;
-    try {
-      await group.add('a');
-      await group.add('b');
-      member = group.addChild('child', path.join(__dirname, 'fixtures/group-member-process.js'), {
-        hosts: etcd.hosts,
-        namespace: prefix,
-        sessionTimeout: TTL * 1000,
-      });
-      const { child, exited } = member;
-      await waitFor(
-        'the child to own partitions',
-        () => {
-          // A child that died at start (a missing or stale build of @kiel/consumer) says why, at once.
-          member!.assertAlive();
-          return (group.remote.get('child')?.assignment.length ?? 0) > 0;
-        },
-        20_000,
-      );
-      await group.stable();
-      await sleep(500);
-      childOwned = member.partitions;
-      killedAt = wallClock();
-      child.kill('SIGKILL');
-      await exited;
-      group.remote.delete('child');
-      await waitFor('the survivors to own every partition', () => group.isStable(), 10_000);
-      await waitFor(
-        'every partition of the killed member to deliver to a survivor',
-        () =>
-          childOwned.every((p) =>
-            group.log.intervals.some((i) => i.partition === p && i.member !== 'child' && i.start > killedAt),
-          ),
-        10_000,
-      );
-      movedAt = childOwned.map((p) =>
-        Math.min(
-          ...group.log.intervals
-            .filter((i) => i.partition === p && i.member !== 'child' && i.start > killedAt)
-            .map((i) => i.start),
-        ),
-      );
-      await sleep(500);
-    } finally {
-      member?.child.kill('SIGKILL');
-      await member?.exited;
-      await drain(group, producer);
-    }
-    expect(member!.stderr).toBe('');
-    expect(childOwned.length).toBeGreaterThan(0);
-    // etcd expires the lease one TTL after the child's last keepalive (sent every TTL/4), checking every 500 ms.
-    const moved = movedAt.map((at) => at - killedAt);
-    expect(Math.min(...moved)).toBeGreaterThanOrEqual(TTL * 1000 - 1_000);
-    expect(Math.max(...moved)).toBeLessThan(TTL * 1000 + 2_000);
-    // The survivors' own partitions never stalled, from before the kill until after the handoff.
-    const survivors = [...Array(PARTITIONS).keys()].filter((p) => !childOwned.includes(p));
-    const gaps = group.longestGaps(survivors, killedAt - 200, Math.max(...movedAt) + 300);
-    expect([...gaps.values()].every((gap) => gap < 1_000)).toBe(true);
-    expect(group.log.lost(producer.produced)).toEqual([]);
-    expect(group.log.overlaps()).toEqual([]);
-    // Redelivered: only what the child handled after its last commit.
-    expect(group.unexplainedDuplicates()).toEqual([]);
-    expect(group.log.duplicates().every((d) => d.members[0] === 'child')).toBe(true);
-    expect(group.unexpectedErrors()).toEqual([]);
+    await expectKilledMemberMoves({
+      group,
+      producer,
+      partitions: PARTITIONS,
+      fixture: path.join(__dirname, 'fixtures/group-member-process.js'),
+      child: { hosts: etcd.hosts, namespace: prefix, sessionTimeout: TTL * 1000 },
+      sessionMs: TTL * 1000,
+    });
   }, 60_000);
 });

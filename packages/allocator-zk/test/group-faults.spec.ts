@@ -6,7 +6,16 @@
 import path from 'node:path';
 import type { AllocatorBackend } from '@kiel/consumer';
 import { ZooKeeperBackend } from '../src';
-import { type ChildMember, ContinuousProducer, FaultGroup, sleep, topics, waitFor, wallClock } from '@kiel/test-kit';
+import {
+  ContinuousProducer,
+  drainGroup,
+  expectKilledMemberMoves,
+  FaultGroup,
+  sleep,
+  topics,
+  waitFor,
+  wallClock,
+} from '@kiel/test-kit';
 import { ZooKeeperProxy, PrivateZooKeeper, randomRoot, removeTree } from './helpers';
 
 const PARTITIONS = 6;
@@ -68,13 +77,6 @@ async function setUp(options: { sessionTimeout?: number } = {}) {
   };
 }
 
-/** Stops the producer, waits until every produced message is handled, closes the members. */
-async function drain(group: FaultGroup, producer: ContinuousProducer): Promise<void> {
-  await producer.stop();
-  await waitFor('every produced message to be handled', () => group.log.complete(producer.produced), 20_000);
-  await group.closeAll();
-}
-
 const sessionOf = (group: FaultGroup, name: string) => (group.members.get(name)!.backend as ZooKeeperBackend).sessionId;
 
 /** The session events a backend reports from now on, as `disconnected`, `connected:<same|new>-session`, `expired`. */
@@ -124,7 +126,7 @@ describe('GroupedConsumer with ZooKeeperBackend under faults (private ZooKeeper,
         expect(group.eventsOf(name, 'unfenced').length).toBe(group.eventsOf(name, 'fenced').length);
       }
     } finally {
-      await drain(group, producer);
+      await drainGroup(group, producer);
     }
     expect(producer.total).toBeGreaterThan(300);
     expect(group.log.lost(producer.produced)).toEqual([]);
@@ -179,7 +181,7 @@ describe('GroupedConsumer with ZooKeeperBackend under faults (private ZooKeeper,
       newSessions = ['a', 'b'].map((name) => sessionOf(group, name));
       await sleep(500);
     } finally {
-      await drain(group, producer);
+      await drainGroup(group, producer);
     }
     let rejoined = 0;
     for (const [i, name] of ['a', 'b'].entries()) {
@@ -241,7 +243,7 @@ describe('GroupedConsumer with ZooKeeperBackend under faults (private ZooKeeper,
       await waitFor('both members to own partitions again', () => group.isStable(), 15_000);
       await sleep(500);
     } finally {
-      await drain(group, producer);
+      await drainGroup(group, producer);
     }
     expect(bOwned.length).toBeGreaterThan(0);
     const [fenced] = group.eventsOf('b', 'fenced');
@@ -300,7 +302,7 @@ describe('GroupedConsumer with ZooKeeperBackend under faults (private ZooKeeper,
         expect(seen).not.toContain('expired');
       }
     } finally {
-      await drain(group, producer);
+      await drainGroup(group, producer);
     }
     expect(producer.total).toBeGreaterThan(producedBefore);
     expect(group.eventsOf('a', 'lost')).toEqual([]);
@@ -313,73 +315,13 @@ describe('GroupedConsumer with ZooKeeperBackend under faults (private ZooKeeper,
 
   it('a member process killed with SIGKILL: its partitions move after the session timeout, the others keep flowing', async () => {
     const { rootPath, group, producer } = await setUp();
-    await producer.start();
-    let killedAt = 0;
-    let childOwned: number[] = [];
-    let movedAt: number[] = [];
-    let member: ChildMember | undefined;
-    try {
-      await group.add('a');
-      await group.add('b');
-      member = group.addChild('child', path.join(__dirname, 'fixtures/group-member-process.js'), {
-        hosts: zk.hosts,
-        namespace: rootPath,
-        sessionTimeout: SESSION_TIMEOUT,
-      });
-      const { child, exited } = member;
-      await waitFor(
-        'the child to own partitions',
-        () => {
-          // A child that died at start (a missing or stale build of @kiel/consumer) says why, at once.
-          member!.assertAlive();
-          return (group.remote.get('child')?.assignment.length ?? 0) > 0;
-        },
-        20_000,
-      );
-      await group.stable();
-      await sleep(500);
-      childOwned = member.partitions;
-      killedAt = wallClock();
-      child.kill('SIGKILL');
-      await exited;
-      group.remote.delete('child');
-      await waitFor('the survivors to own every partition', () => group.isStable(), 10_000);
-      await waitFor(
-        'every partition of the killed member to deliver to a survivor',
-        () =>
-          childOwned.every((p) =>
-            group.log.intervals.some((i) => i.partition === p && i.member !== 'child' && i.start > killedAt),
-          ),
-        10_000,
-      );
-      movedAt = childOwned.map((p) =>
-        Math.min(
-          ...group.log.intervals
-            .filter((i) => i.partition === p && i.member !== 'child' && i.start > killedAt)
-            .map((i) => i.start),
-        ),
-      );
-      await sleep(500);
-    } finally {
-      member?.child.kill('SIGKILL');
-      await member?.exited;
-      await drain(group, producer);
-    }
-    expect(member!.stderr).toBe('');
-    expect(childOwned.length).toBeGreaterThan(0);
-    // ZooKeeper ends the session one session timeout after the child's last ping (its ticks are 500 ms).
-    const moved = movedAt.map((at) => at - killedAt);
-    expect(Math.min(...moved)).toBeGreaterThanOrEqual(SESSION_TIMEOUT - 1_000);
-    expect(Math.max(...moved)).toBeLessThan(SESSION_TIMEOUT + 2_000);
-    // The survivors' own partitions never stalled, from before the kill until after the handoff.
-    const survivors = [...Array(PARTITIONS).keys()].filter((p) => !childOwned.includes(p));
-    const gaps = group.longestGaps(survivors, killedAt - 200, Math.max(...movedAt) + 300);
-    expect([...gaps.entries()].filter(([, gap]) => gap >= 1_000)).toEqual([]);
-    expect(group.log.lost(producer.produced)).toEqual([]);
-    expect(group.log.overlaps()).toEqual([]);
-    // Redelivered: only what the child handled after its last commit.
-    expect(group.unexplainedDuplicates()).toEqual([]);
-    expect(group.log.duplicates().every((d) => d.members[0] === 'child')).toBe(true);
-    expect(group.unexpectedErrors()).toEqual([]);
+    await expectKilledMemberMoves({
+      group,
+      producer,
+      partitions: PARTITIONS,
+      fixture: path.join(__dirname, 'fixtures/group-member-process.js'),
+      child: { hosts: zk.hosts, namespace: rootPath, sessionTimeout: SESSION_TIMEOUT },
+      sessionMs: SESSION_TIMEOUT,
+    });
   }, 60_000);
 });

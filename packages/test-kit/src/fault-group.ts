@@ -2,9 +2,9 @@
 // which offsets when (the ProcessingLog of @kiel/consumer's group tests), each member's events and its commits up
 // to each lost session. Backend-neutral: the ZooKeeper and etcd packages' group fault tests share it.
 import { GroupedConsumer, type AllocatorBackend, type KielError } from '@kiel/consumer/internal';
-import { ChildMember } from './child-member';
+import { ChildMember, type ChildMemberConfig } from './child-member';
 import { KAFKA_BROKERS, uniqueName } from './env';
-import { ProcessingLog } from './group-harness';
+import { ContinuousProducer, ProcessingLog } from './group-harness';
 import { sleep, waitFor } from './wait';
 
 /** Wall-clock ms with sub-ms precision, comparable across processes (child members report the same clock). */
@@ -242,4 +242,97 @@ export class FaultGroup {
     await Promise.allSettled([...this.members.values()].map((m) => m.consumer.close()));
     await Promise.allSettled(this.runs);
   }
+}
+
+/** Stops the producer, waits until every produced message is handled, closes the members. */
+export async function drainGroup(group: FaultGroup, producer: ContinuousProducer): Promise<void> {
+  await producer.stop();
+  await waitFor('every produced message to be handled', () => group.log.complete(producer.produced), 20_000);
+  await group.closeAll();
+}
+
+/** What {@link expectKilledMemberMoves} needs: a fresh group and producer, and how to start a child member. */
+export interface KilledMemberCase {
+  readonly group: FaultGroup;
+  readonly producer: ContinuousProducer;
+  readonly partitions: number;
+  /** The backend package's `test/fixtures/group-member-process.js`. */
+  readonly fixture: string;
+  /** The child's backend settings (hosts, namespace, sessionTimeout). */
+  readonly child: Pick<ChildMemberConfig, 'hosts' | 'namespace' | 'sessionTimeout'>;
+  /** The session timeout (ZooKeeper) or lease TTL (etcd) the child has, ms. */
+  readonly sessionMs: number;
+}
+
+/**
+ * A member process killed with SIGKILL while messages flow, beside two members in this process: its partitions move
+ * once the server ends its session (one session timeout after its last heartbeat, within a second either way), the
+ * survivors' own partitions never stall, nothing is lost, never two owners, and only what the child handled after
+ * its last commit is handled again.
+ */
+export async function expectKilledMemberMoves(c: KilledMemberCase): Promise<void> {
+  const { group, producer } = c;
+  await producer.start();
+  let killedAt = 0;
+  let childOwned: number[] = [];
+  let movedAt: number[] = [];
+  let member: ChildMember | undefined;
+  try {
+    await group.add('a');
+    await group.add('b');
+    member = group.addChild('child', c.fixture, c.child);
+    const { child, exited } = member;
+    await waitFor(
+      'the child to own partitions',
+      () => {
+        // A child that died at start (a missing or stale build of @kiel/consumer) says why, at once.
+        member!.assertAlive();
+        return (group.remote.get('child')?.assignment.length ?? 0) > 0;
+      },
+      20_000,
+    );
+    await group.stable();
+    await sleep(500);
+    childOwned = member.partitions;
+    killedAt = wallClock();
+    child.kill('SIGKILL');
+    await exited;
+    group.remote.delete('child');
+    await waitFor('the survivors to own every partition', () => group.isStable(), 10_000);
+    await waitFor(
+      'every partition of the killed member to deliver to a survivor',
+      () =>
+        childOwned.every((p) =>
+          group.log.intervals.some((i) => i.partition === p && i.member !== 'child' && i.start > killedAt),
+        ),
+      10_000,
+    );
+    movedAt = childOwned.map((p) =>
+      Math.min(
+        ...group.log.intervals
+          .filter((i) => i.partition === p && i.member !== 'child' && i.start > killedAt)
+          .map((i) => i.start),
+      ),
+    );
+    await sleep(500);
+  } finally {
+    member?.child.kill('SIGKILL');
+    await member?.exited;
+    await drainGroup(group, producer);
+  }
+  expect(member!.stderr).toBe('');
+  expect(childOwned.length).toBeGreaterThan(0);
+  const moved = movedAt.map((at) => at - killedAt);
+  expect(Math.min(...moved)).toBeGreaterThanOrEqual(c.sessionMs - 1_000);
+  expect(Math.max(...moved)).toBeLessThan(c.sessionMs + 2_000);
+  // The survivors' own partitions never stalled, from before the kill until after the handoff.
+  const survivors = [...Array(c.partitions).keys()].filter((p) => !childOwned.includes(p));
+  const gaps = group.longestGaps(survivors, killedAt - 200, Math.max(...movedAt) + 300);
+  expect([...gaps.entries()].filter(([, gap]) => gap >= 1_000)).toEqual([]);
+  expect(group.log.lost(producer.produced)).toEqual([]);
+  expect(group.log.overlaps()).toEqual([]);
+  // Redelivered: only what the child handled after its last commit.
+  expect(group.unexplainedDuplicates()).toEqual([]);
+  expect(group.log.duplicates().every((d) => d.members[0] === 'child')).toBe(true);
+  expect(group.unexpectedErrors()).toEqual([]);
 }

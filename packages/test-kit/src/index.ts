@@ -15,6 +15,7 @@ export * from './handler-safety';
 export * from './operations';
 export * from './stalls';
 export * from './store-cluster';
+export * from './allocation-regression';
 export * from './soak/run-log';
 export * from './soak/check';
 export * from './soak/picture';
