@@ -56,6 +56,7 @@ describe('RebalanceTimeline', () => {
 describe('judgeDeparture', () => {
   const base = { claimsStillHeld: 0, lastCommitBeforeGoneMs: null, committedAfterGone: false, aliveWithinMs: 2_000 };
   it.each([
+    ['a leave notice in the control record, though it went idle and fast', { noticed: true }, 'left'],
     ['claims outlived the entry', { claimsStillHeld: 2 }, 'left'],
     ['a commit after the entry went', { committedAfterGone: true }, 'left'],
     ['a commit just before', { lastCommitBeforeGoneMs: 300 }, 'left'],

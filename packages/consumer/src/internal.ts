@@ -21,5 +21,5 @@ export type {
 } from './group/partition-allocator';
 export { OffsetStore } from './group/offsets';
 export type { PartitionOffset } from './group/offsets';
-export { parseControl, readClaim } from './group/records';
+export { DEPARTED_KEEP_MS, parseControl, readClaim } from './group/records';
 export { parseMarker } from './group/marker';

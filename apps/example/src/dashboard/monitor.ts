@@ -142,12 +142,17 @@ export class GroupMonitor extends EventEmitter<{ state: [DashboardState] }> {
     const gone = [...before].filter((id) => !now.has(id));
     if (gone.length > 0) {
       const goneAt = Date.now();
-      // A fresh read after the entry went: claims that outlive the entry mean a graceful leave in progress.
+      // A fresh read after the entry went: a leave notice (written before the entry goes), or claims that outlive
+      // the entry, mean a graceful leave.
       try {
-        const claims = await this.backend.claims(this.group);
+        const [claims, control] = await Promise.all([
+          this.backend.claims(this.group),
+          this.backend.readRecord(this.group, 'control').then(parseControlRecord),
+        ]);
         for (const id of gone) {
           const lastCommit = this.inspector.lastCommitOf(id);
           const evidence = {
+            noticed: control?.departed?.[id] !== undefined || control?.leaving?.[id] !== undefined,
             claimsStillHeld: [...claims.values()].filter((c) => parseClaimValue(c)?.member === id).length,
             lastCommitBeforeGoneMs: lastCommit === undefined ? null : goneAt - lastCommit,
             committedAfterGone: false,

@@ -6,6 +6,8 @@ export type Departure = 'left' | 'expired';
 
 /** What an observer knows about a member whose entry it just saw vanish. */
 export interface DepartureEvidence {
+  /** A leave notice of its in the control record (`departed`, or `leaving` for a named member). */
+  noticed?: boolean;
   /** Claims it still held in a read taken after its entry was seen gone. */
   claimsStillHeld: number;
   /** Milliseconds between its last commit seen and its entry vanishing; null if none was seen. */
@@ -17,13 +19,15 @@ export interface DepartureEvidence {
 }
 
 /**
- * Left or expired. A graceful leave removes the member entry first, then commits and releases each claim: claims
- * that outlive the entry, a commit after it, or a commit just before it, are signs of a member alive to the end. A
- * session or lease that ends takes the entry and every claim at once, after the member was silent for the whole
- * session timeout. An idle member that leaves faster than the observer reads looks expired: no sign tells it apart.
+ * Left or expired. A member says so before its entry goes (a `departed` or `leaving` notice in the control record):
+ * that is exact. Members of older versions write no notice; for them the signs are indirect. A graceful leave removes
+ * the member entry first, then commits and releases each claim: claims that outlive the entry, a commit after it, or
+ * a commit just before it, are signs of a member alive to the end. A session or lease that ends takes the entry and
+ * every claim at once, after the member was silent for the whole session timeout. An idle member of an older version
+ * that leaves faster than the observer reads looks expired.
  */
 export function judgeDeparture(e: DepartureEvidence): Departure {
-  if (e.claimsStillHeld > 0 || e.committedAfterGone) return 'left';
+  if (e.noticed === true || e.claimsStillHeld > 0 || e.committedAfterGone) return 'left';
   if (e.lastCommitBeforeGoneMs !== null && e.lastCommitBeforeGoneMs <= e.aliveWithinMs) return 'left';
   return 'expired';
 }

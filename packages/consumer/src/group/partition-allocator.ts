@@ -17,6 +17,7 @@ import {
   readClaim,
   type AllocationRecord,
   type ControlRecord,
+  DEPARTED_KEEP_MS,
 } from './records';
 import { updateControl } from './control';
 import { computeAllocation } from './leader';
@@ -534,6 +535,9 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
       // (No info yet when connect() failed before the join: a stop then has nobody to announce.)
       if (this.info?.named === true && !options.restarting && this.entry !== undefined) {
         await this.noticeLeaving(this.entry.order);
+      } else if (this.info !== undefined && this.info.named !== true && this.entry !== undefined) {
+        // An observer cannot tell a leave from an expiry by what it sees go: say so before the entry goes.
+        await this.noticeDeparted();
       }
       this.options.observer?.handoffStarted(this.generation);
       // Leave first, so that the leader reallocates while this member commits: the new owners wait for the
@@ -648,6 +652,25 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
         new KielError(
           'ERR_BACKEND',
           `writing the leave notice of ${id} failed: ${(err as Error)?.message}; its partitions wait rebalanceDelay`,
+          { retriable: true, cause: err },
+        ),
+      ),
+    );
+  }
+
+  /** Records this member's graceful leave in the control record (`departed`), dropping notices past their time. */
+  private async noticeDeparted(): Promise<void> {
+    const id = this.info.id;
+    const now = Date.now();
+    await updateControl(this.backend, this.group, (control) => {
+      const kept = Object.entries(control.departed ?? {}).filter(([, at]) => now - at < DEPARTED_KEEP_MS);
+      return { ...control, departed: { ...Object.fromEntries(kept), [id]: now } };
+    }).catch((err: unknown) =>
+      this.report(
+        new KielError(
+          'ERR_BACKEND',
+          `writing the departure notice of ${id} failed: ${(err as Error)?.message}; observers may show its leave ` +
+            `as an expiry`,
           { retriable: true, cause: err },
         ),
       ),

@@ -53,7 +53,16 @@ export interface ControlRecord {
    * wall-clock ms until which the leader gives it to another live member. Expired entries mean nothing.
    */
   readonly givenUp?: Readonly<Record<string, { readonly member: string; readonly until: number }>>;
+  /**
+   * Graceful leaves of members without an instanceId: member id → `Date.now()` of the leave, written before the member
+   * entry goes and kept {@link DEPARTED_KEEP_MS}, so that an observer (`kiel dashboard`) tells a leave from a session
+   * that expired. The leader ignores it.
+   */
+  readonly departed?: Readonly<Record<string, number>>;
 }
+
+/** How long a `departed` notice stays in the control record: each member that writes one drops the older ones. */
+export const DEPARTED_KEEP_MS = 60_000;
 
 /** What a claim on a partition holds. */
 export interface ClaimRecord {
@@ -501,6 +510,16 @@ export function parseControl(text: string, location: string): ControlRecord {
       !Object.values(leaving).every((o) => Number.isFinite(o)))
   ) {
     throw malformed(location, '`leaving` must be an object of member → order');
+  }
+  const { departed } = value;
+  if (
+    departed !== undefined &&
+    (departed === null ||
+      typeof departed !== 'object' ||
+      Array.isArray(departed) ||
+      !Object.values(departed).every((at) => Number.isFinite(at)))
+  ) {
+    throw malformed(location, '`departed` must be an object of member → ms');
   }
   const { givenUp } = value;
   if (

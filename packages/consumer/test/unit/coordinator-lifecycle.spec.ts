@@ -3,6 +3,9 @@
 // a rejoin the backend can never grant.
 import {
   BackendErrorImpl,
+  DEPARTED_KEEP_MS,
+  parseControl,
+  type ControlRecord,
   formatAllocation,
   PartitionAllocator,
   MemoryBackend,
@@ -341,5 +344,41 @@ describe('PartitionAllocator start and rejoin edges', () => {
     } finally {
       await coordinator.stop().catch(() => undefined);
     }
+  });
+
+  it('says so in the control record before its entry goes when it leaves gracefully, and drops notices past their time', async () => {
+    const stale = Date.now() - DEPARTED_KEEP_MS - 1_000;
+    if (group.observer.state === 'idle') await group.observer.connect();
+    await group.observer.writeRecord(group.name, 'control', JSON.stringify({ departed: { 'long-gone': stale } }), null);
+    const a = await group.start('A');
+    const b = await group.start('B');
+    const idA = a.coordinator.memberId;
+    // What the control record said at the moment A's entry was seen gone.
+    let atGone: ControlRecord | undefined;
+    const unsubscribe = group.observer.watchMembers(group.name, (members) => {
+      if (atGone === undefined && !members.some((m) => m.info.id === idA)) {
+        void group.observer.readRecord(group.name, 'control').then((r) => (atGone = parseControl(r!.value, 'control')));
+      }
+    });
+    try {
+      const before = Date.now();
+      await a.coordinator.stop();
+      await waitFor('the observer to see A gone', () => atGone !== undefined, 3_000);
+      expect(Object.keys(atGone!.departed ?? {})).toEqual([idA]);
+      expect(atGone!.departed![idA]).toBeGreaterThanOrEqual(before);
+      // A member whose session ends writes nothing.
+      group.store.expireSession(b.backend.sessionId!);
+      await waitFor('B rejoined', () => b.ids.length > 1, 3_000);
+      const control = parseControl((await group.observer.readRecord(group.name, 'control'))!.value, 'control');
+      expect(Object.keys(control.departed ?? {})).toEqual([idA]);
+    } finally {
+      unsubscribe();
+    }
+  });
+
+  it('refuses a malformed departure notice', () => {
+    expect(parseControl('{"departed":{"m":5}}', 'c').departed).toEqual({ m: 5 });
+    expect(() => parseControl('{"departed":{"m":"yesterday"}}', 'c')).toThrow(/departed/);
+    expect(() => parseControl('{"departed":[1]}', 'c')).toThrow(/departed/);
   });
 });
