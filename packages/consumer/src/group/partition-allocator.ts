@@ -706,7 +706,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
   // ---- leader --------------------------------------------------------------------------------------------
 
   private onMembers(members: readonly Member[]): void {
-    // While rejoining, the list is read afresh after the join (see `rejoining`).
+    // Only while running: while rejoining, the list is read afresh after the join (see Lifecycle).
     if (this.lifecycle !== 'running') return;
     if (!sameList(memberIdsOf(this.members), memberIdsOf(members))) this.membersChangedAt = performance.now();
     this.members = members;
