@@ -510,6 +510,9 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
       }
       return;
     }
+    // Only a member that follows the group on a live session leaves gracefully; one whose session was lost has no
+    // entry to take away, and says nothing.
+    const wasRunning = this.lifecycle === 'running';
     this.moveTo('stopping');
     this.sessionEpoch++;
     clearInterval(this.fenceTimer);
@@ -535,7 +538,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
       // (No info yet when connect() failed before the join: a stop then has nobody to announce.)
       if (this.info?.named === true && !options.restarting && this.entry !== undefined) {
         await this.noticeLeaving(this.entry.order);
-      } else if (this.info !== undefined && this.info.named !== true && this.entry !== undefined) {
+      } else if (wasRunning && this.info.named !== true && this.entry !== undefined) {
         // An observer cannot tell a leave from an expiry by what it sees go: say so before the entry goes.
         await this.noticeDeparted();
       }
@@ -665,7 +668,9 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     await updateControl(this.backend, this.group, (control) => {
       const kept = Object.entries(control.departed ?? {}).filter(([, at]) => now - at < DEPARTED_KEEP_MS);
       return { ...control, departed: { ...Object.fromEntries(kept), [id]: now } };
-    }).catch((err: unknown) =>
+    }).catch((err: unknown) => {
+      // A session that ended under the stop (not noticed yet) took the entry with it: an expiry is what happened.
+      if (isBackendError(err, 'ERR_SESSION_EXPIRED')) return;
       this.report(
         new KielError(
           'ERR_BACKEND',
@@ -673,8 +678,8 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
             `as an expiry`,
           { retriable: true, cause: err },
         ),
-      ),
-    );
+      );
+    });
   }
 
   private newMemberId(): string {
