@@ -66,6 +66,25 @@ function member(backend: AllocatorBackend, group: string): Member {
   return { coordinator, revoked, errors };
 }
 
+/** Waits until the published generation is `generation + 1` and every member follows it. */
+async function followedAbove(
+  observer: AllocatorBackend,
+  group: string,
+  generation: number,
+  members: readonly Member[],
+  what: string,
+): Promise<void> {
+  await waitFor(
+    what,
+    async () => {
+      const record = await observer.readRecord(group, 'allocation');
+      const published = record ? (JSON.parse(record.value) as { generation: number }).generation : 0;
+      return published === generation + 1 && members.every((m) => m.coordinator.currentGeneration === published);
+    },
+    5_000,
+  );
+}
+
 /** The two cases as a jest suite. */
 export function describeAllocationRegression(backend: AllocationRegressionBackend): void {
   describe(`PartitionAllocator on ${backend.name} and an allocation record that went back`, () => {
@@ -115,18 +134,12 @@ export function describeAllocationRegression(backend: AllocationRegressionBacken
       };
       expect(await observer.writeRecord(group, 'allocation', JSON.stringify(old), current.version)).not.toBeNull();
 
-      await waitFor(
+      await followedAbove(
+        observer,
+        group,
+        generation,
+        [a, b],
         'a republished generation above both, followed by A and B',
-        async () => {
-          const record = await observer.readRecord(group, 'allocation');
-          const published = record ? (JSON.parse(record.value) as { generation: number }).generation : 0;
-          return (
-            published === generation + 1 &&
-            a.coordinator.currentGeneration === published &&
-            b.coordinator.currentGeneration === published
-          );
-        },
-        5_000,
       );
       expect(b.revoked).toEqual([]);
       expect(b.coordinator.ownedPartitions).toHaveLength(2);
@@ -140,18 +153,12 @@ export function describeAllocationRegression(backend: AllocationRegressionBacken
       const current = (await observer.readRecord(group, 'allocation'))!;
       await backend.deleteRecord(current.location);
 
-      await waitFor(
+      await followedAbove(
+        observer,
+        group,
+        generation,
+        [a, b],
         'a generation above the deleted one, followed by A and B',
-        async () => {
-          const record = await observer.readRecord(group, 'allocation');
-          const published = record ? (JSON.parse(record.value) as { generation: number }).generation : 0;
-          return (
-            published === generation + 1 &&
-            a.coordinator.currentGeneration === published &&
-            b.coordinator.currentGeneration === published
-          );
-        },
-        5_000,
       );
       expect([...a.revoked, ...b.revoked]).toEqual([]);
       expect(a.errors.map((e) => e.message).join('\n')).toMatch(/went back to deleted after generation/);

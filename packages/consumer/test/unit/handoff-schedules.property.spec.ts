@@ -8,7 +8,7 @@
 // session at once, a real server only after the member was silent for the session timeout, by when the member has
 // fenced itself. The fencing tests prove that window.)
 import fc from 'fast-check';
-import { sleep } from '@kiel/test-kit';
+import { seeded, sleep } from '@kiel/test-kit';
 import { MemoryBackend, type Claim, type RecordName, type RecordVersion } from '../../src/internal';
 import { Group, injected, settles, type TestMember } from './coordinator-group';
 
@@ -32,18 +32,6 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ kind: fc.constant('move' as const), partition: fc.nat(11), who: fc.nat(7) }),
   fc.record({ kind: fc.constant('pause' as const), ms: fc.integer({ min: 0, max: 15 }) }),
 );
-
-/** A small seeded generator (mulberry32), so that a failing case replays with the same delays. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Waits the way a real offset lookup or commit may: not at all, a few promise hops, one macrotask, a few ms. */
 async function someDelay(next: () => number): Promise<void> {
@@ -132,7 +120,8 @@ async function run(
   script: readonly Step[],
 ): Promise<void> {
   const group = new Group();
-  const next = random(seed);
+  // A seeded generator, so that a failing case replays with the same delays.
+  const next = seeded(seed);
   const failureRate = faults ? 0.04 : 0;
   const delayed = delayedBackend(next, failureRate);
   const seen: Seen = { fetchers: new Map(), overlaps: [], reported: new Map(), expired: new Set() };
