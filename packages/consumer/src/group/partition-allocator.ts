@@ -22,6 +22,8 @@ import {
 import { updateControl } from './control';
 import { computeAllocation } from './leader';
 import { parsePartitionId, partitionId } from '../partition-id';
+import { PartitionPhases, type Slot } from './handoff';
+import { FencingClock } from './fencing';
 
 export type { TopicPartition };
 
@@ -234,23 +236,11 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
   /** Partitions this member gave up (a stalled handler handed off), until a wall-clock time: never claimed meanwhile. */
   private readonly givenUp = new Map<string, number>();
   private givenUpTimer: NodeJS.Timeout | undefined;
-  /** Partitions whose claim this member holds (fetching, or about to). */
-  private readonly owned = new Set<string>();
-  /** Claim attempts in progress, with a way to cancel their wait. */
-  private readonly claiming = new Map<string, () => void>();
-  /** assign() hooks in progress, so a revocation waits for them. */
-  private readonly assigning = new Map<string, Promise<void>>();
-  /** Revocations in progress (revoke hook, then release), one per partition, so that none waits for another. */
-  private readonly revoking = new Map<string, Promise<void>>();
-  /** Releases in progress, so that a new claim of the same partition waits for them. */
-  private readonly releasing = new Map<string, Promise<void>>();
-  /** Claims given up whose release failed (backend unreachable): released again until it works. */
-  private readonly strays = new Set<string>();
+  /** Each partition's phase in the handoff (claiming, assigning, owned, revoking, halted, releasing, stray). */
+  private readonly phases = new PartitionPhases();
   private strayTimer: NodeJS.Timeout | undefined;
   /** A reconciliation step failed (the backend or Kafka was unreachable): the next try is due. */
   private retryTimer: NodeJS.Timeout | undefined;
-  /** Owned partitions whose revocation failed after their fetching stopped: started again if they stay ours. */
-  private readonly halted = new Set<string>();
   /** Counts lost sessions, so that the steps of an older one stop and never report into a newer one. */
   private sessionEpoch = 0;
   /**
@@ -270,8 +260,8 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
   /** When this member took the lead, and when the member list last changed (performance.now()). */
   private leaderSince = 0;
   private membersChangedAt = 0;
-  private fenced = false;
-  private fenceTimer: NodeJS.Timeout | undefined;
+  /** The fencing clock (`fencing.ts`): fenced while the backend has been silent past the fencing timeout. */
+  private readonly fencing: FencingClock;
   private handoffStarted = 0;
   private pendingAssigned: string[] = [];
   private pendingRevoked: string[] = [];
@@ -303,6 +293,21 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     this.options = options;
     this.backend = options.backend;
     this.group = options.group;
+    this.fencing = new FencingClock(this.backend, () => this.fencingTimeout, {
+      fence: (silent) => {
+        this.options.hooks.fence(true);
+        this.notify('fenced', { reason: `no contact with ${this.backend.name} for ${Math.round(silent)} ms` });
+      },
+      unfence: () => {
+        this.options.hooks.fence(false);
+        this.notify('unfenced');
+        // Revocations wait while fenced: do them now.
+        void this.reconcile();
+      },
+      // Not joined yet (a `connected` event during the first start): nothing is owned or handed out, and the member
+      // has no id to name; the fence timer, armed once joined, judges from then on.
+      active: () => !this.stopping && this.info !== undefined,
+    });
   }
 
   /**
@@ -343,17 +348,17 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
 
   /** Partitions this member holds claims on. */
   get ownedPartitions(): string[] {
-    return [...this.owned].sort(compareStrings);
+    return this.phases.held().sort(compareStrings);
   }
 
   /** Whether this member holds the claim on `id` (`topic:partition`) right now. */
   isOwned(id: string): boolean {
-    return this.owned.has(id);
+    return this.phases.isHeld(id);
   }
 
   /** Whether processing is paused because ownership cannot be trusted. */
   get isFenced(): boolean {
-    return this.fenced;
+    return this.fencing.fenced;
   }
 
   /** The fencing timeout in force, ms. */
@@ -401,9 +406,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
       this.backend.watchRecord(this.group, 'allocation', (record) => this.onAllocation(record)),
       this.backend.watchRecord(this.group, 'control', (record) => this.onControl(record)),
     );
-    const interval = Math.max(20, Math.min(250, Math.floor(this.fencingTimeout / 4)));
-    this.fenceTimer = setInterval(() => this.checkFence(), interval);
-    this.fenceTimer.unref();
+    this.fencing.start();
   }
 
   /**
@@ -515,7 +518,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     const wasRunning = this.lifecycle === 'running';
     this.moveTo('stopping');
     this.sessionEpoch++;
-    clearInterval(this.fenceTimer);
+    this.fencing.stop();
     clearTimeout(this.leaderTimer);
     this.leaderTimer = undefined;
     clearTimeout(this.strayTimer);
@@ -524,7 +527,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     this.retryTimer = undefined;
     for (const unsubscribe of this.unsubscribes) unsubscribe();
     this.unsubscribes = [];
-    for (const cancel of this.claiming.values()) cancel();
+    for (const slot of this.phases.inPhase('claiming')) slot.cancel?.();
     this.target = new Set();
     try {
       await this.reconciling?.catch(() => undefined);
@@ -578,15 +581,14 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     this.reportedGeneration = -1;
     this.target = new Set();
     this.leader = false;
-    this.fenced = false;
+    this.fencing.reset();
     this.pendingAssigned = [];
     this.pendingRevoked = [];
-    this.halted.clear();
     // Claims the stop could not hand back (a commit that failed) are still this session's: release them.
-    if (this.owned.size > 0) this.options.hooks.drop([...this.owned].map((id) => parsePartitionId(id)));
-    for (const id of this.owned) this.strays.add(id);
-    this.owned.clear();
-    if (this.strays.size > 0) this.scheduleStrayRelease();
+    const held = this.phases.all().filter((slot) => this.phases.isHeld(slot.id));
+    if (held.length > 0) this.options.hooks.drop(held.map((slot) => parsePartitionId(slot.id)));
+    for (const slot of held) this.phases.move(slot, 'stray');
+    if (this.phases.inPhase('stray').length > 0) this.scheduleStrayRelease();
   }
 
   private async join(id = this.newMemberId()): Promise<void> {
@@ -1108,7 +1110,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
    * member meanwhile. Its other partitions are not touched.
    */
   giveUp(id: string, periodMs: number): void {
-    if (this.stopping || !this.owned.has(id)) return;
+    if (this.stopping || !this.phases.isHeld(id)) return;
     const until = Date.now() + periodMs;
     this.givenUp.set(id, until);
     this.target.delete(id);
@@ -1192,19 +1194,18 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
   private async reconcileOnce(): Promise<void> {
     const target = this.target;
     // Cancel claim waits for partitions no longer ours.
-    for (const [id, cancel] of this.claiming) if (!target.has(id)) cancel();
+    for (const slot of this.phases.inPhase('claiming')) if (!target.has(slot.id)) slot.cancel?.();
     // Commit-before-release for what we lose, each partition on its own: one whose commit fails or hangs keeps its
     // claim without holding up the others' release.
-    for (const id of this.owned) if (!target.has(id) && !this.revoking.has(id)) void this.revoke(id);
-    // Given back while their revocation failed (fetching stopped, commit refused): start them again.
-    for (const id of target) {
-      if (this.halted.has(id) && this.owned.has(id) && !this.assigning.has(id) && !this.revoking.has(id)) {
-        this.resume(id);
-      }
+    for (const slot of this.phases.inPhase('assigning', 'owned', 'halted')) {
+      if (!target.has(slot.id)) void this.revoke(slot);
     }
-    // Claim-before-fetch for what we gain.
     for (const id of target) {
-      if (!this.owned.has(id) && !this.claiming.has(id)) this.claim(id);
+      const slot = this.phases.get(id);
+      // Given back while their revocation failed (fetching stopped, commit refused): start them again.
+      if (slot?.phase === 'halted') this.resume(slot);
+      // Claim-before-fetch for what we gain.
+      else if (slot === undefined || slot.phase === 'releasing' || slot.phase === 'stray') this.claim(id);
     }
     this.maybeReportRebalance();
   }
@@ -1215,27 +1216,33 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
    * stays until contact returns (then reconciliation runs again) or the session ends with it. Only a graceful close
    * drops it at once, since closing ends the session anyway. A failure leaves the claim held and is retried.
    */
-  private revoke(id: string): Promise<void> {
+  private revoke(slot: Slot): Promise<void> {
+    const id = slot.id;
     const session = this.sessionsLost;
-    const current = () => session === this.sessionsLost && this.owned.has(id) && !this.target.has(id);
+    const wasHalted = slot.phase === 'halted';
+    this.phases.move(slot, 'revoking');
+    const current = () =>
+      session === this.sessionsLost && this.phases.holds(slot) && slot.phase === 'revoking' && !this.target.has(id);
     const ended = this.options.observer?.partitionHandoff(id, 'revoke', this.generation);
     let outcome: 'done' | 'cancelled' | 'failed' = 'cancelled';
     let failure: unknown;
+    // Whether fetching stopped (the revoke hook was called): a revocation that ends short leaves it halted.
+    let stopped = wasHalted;
     const done = (async () => {
-      await this.assigning.get(id);
-      if (!current() || (this.fenced && !this.stopping)) return;
-      if (!this.fenced) {
-        this.halted.add(id);
+      await slot.assigned;
+      if (!current() || (this.fencing.fenced && !this.stopping)) return;
+      if (!this.fencing.fenced) {
+        stopped = true;
         await this.options.hooks.revoke([parsePartitionId(id)]);
         // Given back while it was being committed: keep the claim; the reconciliation below starts it again.
         if (!current()) return;
       } else {
         this.options.hooks.drop([parsePartitionId(id)]);
       }
-      await this.releaseClaim(id);
-      if (session !== this.sessionsLost) return;
-      this.owned.delete(id);
-      this.halted.delete(id);
+      const released = await this.releaseClaim(slot);
+      if (session !== this.sessionsLost || !this.phases.holds(slot)) return;
+      this.phases.move(slot, released ? 'idle' : 'stray');
+      if (!released) this.scheduleStrayRelease();
       this.pendingRevoked.push(id);
       outcome = 'done';
     })()
@@ -1255,28 +1262,39 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
       })
       .finally(() => {
         ended?.(outcome, 0, failure);
-        if (this.revoking.get(id) === done) this.revoking.delete(id);
+        if (slot.revocation === done) slot.revocation = undefined;
+        // Ended short (given back, fenced, or the hook failed): the claim is still ours.
+        if (this.phases.holds(slot) && slot.phase === 'revoking') this.phases.move(slot, stopped ? 'halted' : 'owned');
         // Given back meanwhile: resume it if the claim is still held, claim it again if it was released. Nothing else
         // would ask: the generation that gave it back reconciled while this revocation was still under way.
         if (session === this.sessionsLost && !this.stopping && this.target.has(id)) void this.reconcile();
         this.maybeReportRebalance();
       });
-    this.revoking.set(id, done);
+    slot.revocation = done;
     return done;
   }
 
   /** Waits until no revocation is under way (those started while waiting included). */
   private async revocationsDone(): Promise<void> {
-    while (this.revoking.size > 0) await Promise.all(this.revoking.values());
+    for (;;) {
+      const pending = this.phases.all().flatMap((slot) => (slot.revocation ? [slot.revocation] : []));
+      if (pending.length === 0) return;
+      await Promise.all(pending);
+    }
   }
 
   private claim(id: string): void {
+    // A claim of ours may still exist: a stray, or one whose release is under way (it may fail).
+    const before = this.phases.get(id);
+    let mayHold = before !== undefined;
+    const previousRelease = before?.release;
+    const slot = this.phases.claim(id);
     let cancelled = false;
     let wake: (() => void) | undefined;
-    this.claiming.set(id, () => {
+    slot.cancel = () => {
       cancelled = true;
       wake?.();
-    });
+    };
     const generation = this.generation;
     const epoch = this.sessionEpoch;
     const ended = this.options.observer?.partitionHandoff(id, 'assign', generation);
@@ -1284,21 +1302,23 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     let failure: unknown;
     let waitedSince = -1;
     let claimWaitMs = 0;
+    let settled: Promise<void> | undefined;
+    const gone = () => cancelled || this.stopping || !this.target.has(id) || !this.phases.holds(slot);
     void (async () => {
       let unsubscribe: Unsubscribe | undefined;
       try {
         // Ours again: a release still running must finish first.
-        await this.releasing.get(id);
+        if (previousRelease !== undefined && (await previousRelease)) mayHold = false;
         for (;;) {
-          if (cancelled || this.stopping || !this.target.has(id)) return;
+          if (gone()) return;
           const value = JSON.stringify({ member: this.info.id, generation });
           const claimed = await this.timed(this.backend.claim(this.group, id, value));
           // Either ours now, or another session's: no longer a stray of ours to release.
-          this.strays.delete(id);
+          mayHold = false;
           if (claimed) break;
           // Held by the previous owner until it has committed: wait for it to let go. A cancel that came while
           // the claim was in flight found nothing to wake, so look again before waiting.
-          if (cancelled || this.stopping || !this.target.has(id)) return;
+          if (gone()) return;
           if (waitedSince < 0) waitedSince = performance.now();
           await new Promise<void>((resolve) => {
             wake = resolve;
@@ -1310,25 +1330,30 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
           unsubscribe = undefined;
         }
         if (waitedSince >= 0) claimWaitMs = performance.now() - waitedSince;
-        if (cancelled || this.stopping || !this.target.has(id)) {
-          await this.releaseClaim(id);
+        // A lost session took the claim with it; one given up now is released (and, if that fails, a stray).
+        if (!this.phases.holds(slot)) return;
+        if (gone()) {
+          this.phases.move(slot, 'releasing');
+          await this.releaseUnwanted(slot);
           return;
         }
-        this.owned.add(id);
+        this.phases.move(slot, 'assigning');
         const assigned = this.options.hooks.assign([parsePartitionId(id)]);
-        this.assigning.set(
-          id,
-          assigned.catch(() => undefined),
-        );
+        settled = assigned.catch(() => undefined);
+        slot.assigned = settled;
         try {
           await assigned;
         } catch (err) {
           // Nothing was fetched yet: give the claim back and try the whole step again.
-          this.owned.delete(id);
-          await this.releaseClaim(id);
+          if (this.phases.holds(slot) && (slot.phase === 'assigning' || slot.phase === 'revoking')) {
+            this.phases.move(slot, 'releasing');
+            await this.releaseUnwanted(slot);
+          }
           throw err;
         }
-        if (epoch === this.sessionEpoch && this.owned.has(id)) {
+        if (epoch === this.sessionEpoch && this.phases.holds(slot) && this.phases.isHeld(id)) {
+          // A revocation that began during the hook goes on from here.
+          if (slot.phase === 'assigning') this.phases.move(slot, 'owned');
           this.pendingAssigned.push(id);
           outcome = 'done';
         }
@@ -1343,46 +1368,59 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
                 cause: err,
               }),
         );
-        // Try again on the next reconciliation, unless the claim is ours already (then it is owned). A failed call
-        // may still have created the claim (a lost reply): released in the background unless it is wanted again.
-        if (!this.owned.has(id)) {
-          if (epoch === this.sessionEpoch) {
-            this.strays.add(id);
-            this.scheduleStrayRelease();
-          }
-          this.reconcileSoon();
+        // Try again on the next reconciliation. A failed claim call may still have created the claim (a lost reply):
+        // released in the background unless it is wanted again.
+        if (this.phases.holds(slot) && slot.phase === 'claiming') {
+          this.phases.move(slot, 'stray');
+          this.scheduleStrayRelease();
         }
+        if (!this.phases.isHeld(id)) this.reconcileSoon();
       } finally {
         if (waitedSince >= 0 && claimWaitMs === 0) claimWaitMs = performance.now() - waitedSince;
         ended?.(outcome, claimWaitMs, failure);
         unsubscribe?.();
-        this.assigning.delete(id);
-        this.claiming.delete(id);
+        if (this.phases.holds(slot)) {
+          slot.cancel = undefined;
+          if (settled !== undefined && slot.assigned === settled) slot.assigned = undefined;
+          // Given up before the claim was made: nothing of ours is left, unless an earlier claim may be.
+          if (slot.phase === 'claiming') {
+            this.phases.move(slot, mayHold ? 'stray' : 'idle');
+            if (mayHold) this.scheduleStrayRelease();
+          }
+        }
         // Given up (cancelled, found no longer wanted, or its session lost) while a later generation, or the new
         // session's, wants it: a reconciliation that ran meanwhile saw this claim still out and left it alone.
-        if (!this.stopping && this.target.has(id) && !this.owned.has(id)) void this.reconcile();
+        if (!this.stopping && this.target.has(id) && !this.phases.isHeld(id)) void this.reconcile();
         this.maybeReportRebalance();
       }
     })();
   }
 
+  /** Releases the claim of a `releasing` slot, then forgets the partition, or keeps it as a stray if that failed. */
+  private async releaseUnwanted(slot: Slot): Promise<void> {
+    const released = await this.releaseClaim(slot);
+    if (!this.phases.holds(slot) || slot.phase !== 'releasing') return;
+    this.phases.move(slot, released ? 'idle' : 'stray');
+    if (!released) this.scheduleStrayRelease();
+  }
+
   /**
-   * Releases a claim this member gives up. Never throws: a release that fails (the backend is unreachable, the
-   * session still alive) is retried in the background, since the next owner waits for exactly this claim.
+   * Releases a claim this member gives up: true once it is gone. Never throws: a release that fails (the backend is
+   * unreachable, the session still alive) answers false, and the caller keeps the partition as a stray, released
+   * again in the background, since the next owner waits for exactly this claim.
    */
-  private releaseClaim(id: string): Promise<void> {
-    const running = this.releasing.get(id);
-    if (running) return running;
-    const done = Promise.resolve()
+  private releaseClaim(slot: Slot): Promise<boolean> {
+    if (slot.release !== undefined) return slot.release;
+    const id = slot.id;
+    const done: Promise<boolean> = Promise.resolve()
       .then(() => this.timed(this.backend.release(this.group, id)))
       .then(
-        () => {
-          this.strays.delete(id);
-        },
+        () => true,
         (err: unknown) => {
           // Closing ends the session, and every claim of it with it.
-          if (this.stopping) return;
-          if (!this.strays.has(id)) {
+          if (this.stopping) return true;
+          // Reported once: a stray released again says nothing more.
+          if (slot.phase !== 'stray') {
             this.report(
               new KielError(
                 'ERR_BACKEND',
@@ -1391,12 +1429,13 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
               ),
             );
           }
-          this.strays.add(id);
-          this.scheduleStrayRelease();
+          return false;
         },
       )
-      .finally(() => this.releasing.delete(id));
-    this.releasing.set(id, done);
+      .finally(() => {
+        if (slot.release === done) slot.release = undefined;
+      });
+    slot.release = done;
     return done;
   }
 
@@ -1412,21 +1451,22 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
   }
 
   /** Starts fetching again a partition whose revocation failed and that is this member's again. */
-  private resume(id: string): void {
-    this.halted.delete(id);
+  private resume(slot: Slot): void {
+    const id = slot.id;
+    this.phases.move(slot, 'assigning');
     const assigned = this.options.hooks.assign([parsePartitionId(id)]);
-    this.assigning.set(
-      id,
-      assigned.catch(() => undefined),
-    );
+    const settled = assigned.catch(() => undefined);
+    slot.assigned = settled;
     assigned.then(
       () => {
-        this.assigning.delete(id);
+        if (slot.assigned === settled) slot.assigned = undefined;
+        // A revocation that began during the hook goes on from here.
+        if (this.phases.holds(slot) && slot.phase === 'assigning') this.phases.move(slot, 'owned');
         this.maybeReportRebalance();
       },
       (err: unknown) => {
-        this.assigning.delete(id);
-        if (this.owned.has(id)) this.halted.add(id);
+        if (slot.assigned === settled) slot.assigned = undefined;
+        if (this.phases.holds(slot) && slot.phase === 'assigning') this.phases.move(slot, 'halted');
         this.report(
           isKielError(err)
             ? err
@@ -1454,12 +1494,13 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     if (this.strayTimer !== undefined || this.stopping) return;
     this.strayTimer = setTimeout(() => {
       this.strayTimer = undefined;
-      for (const id of [...this.strays]) {
-        // Wanted again meanwhile: claim() settles it (the claim may still be this session's); look again later.
-        if (this.owned.has(id)) this.strays.delete(id);
-        else if (!this.target.has(id) && !this.claiming.has(id)) void this.releaseClaim(id);
+      for (const slot of this.phases.inPhase('stray')) {
+        // Wanted again meanwhile: the reconciliation claims it (the claim may still be this session's).
+        if (this.target.has(slot.id)) continue;
+        this.phases.move(slot, 'releasing');
+        void this.releaseUnwanted(slot);
       }
-      if (this.strays.size > 0) this.scheduleStrayRelease();
+      if (this.phases.inPhase('stray').length > 0) this.scheduleStrayRelease();
     }, RETRY_MS);
     this.strayTimer.unref();
   }
@@ -1467,10 +1508,11 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
   /** Reports the handoff once this member owns exactly its target: the generation is applied. */
   private maybeReportRebalance(): void {
     // A revocation still under way may be of a partition given back meanwhile: it is fetched again only after it.
-    if (this.claiming.size > 0 || this.assigning.size > 0 || this.revoking.size > 0 || this.reconcileAgain) return;
-    if (this.owned.size !== this.target.size) return;
+    if (this.reconcileAgain || this.phases.busy) return;
+    const held = this.phases.held();
+    if (held.length !== this.target.size) return;
     // A claim from an earlier generation may end while this one's revocations are still under way.
-    for (const id of this.target) if (!this.owned.has(id)) return;
+    for (const id of this.target) if (!this.phases.isHeld(id)) return;
     this.flushRebalance(true);
   }
 
@@ -1501,21 +1543,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
    * lifts the fence once contact is back. Runs on a timer, and whenever the consumer finds the clock stale first.
    */
   checkFence(): void {
-    // Not joined yet (a `connected` event during the first start): nothing is owned or handed out, and the member
-    // has no id to name; the fence timer, armed once joined, judges from then on.
-    if (this.stopping || this.info === undefined) return;
-    const silent = performance.now() - this.backend.lastContact;
-    if (!this.fenced && silent > this.fencingTimeout) {
-      this.fenced = true;
-      this.options.hooks.fence(true);
-      this.notify('fenced', { reason: `no contact with ${this.backend.name} for ${Math.round(silent)} ms` });
-    } else if (this.fenced && silent <= this.fencingTimeout && this.backend.state === 'connected') {
-      this.fenced = false;
-      this.options.hooks.fence(false);
-      this.notify('unfenced');
-      // Revocations wait while fenced: do them now.
-      void this.reconcile();
-    }
+    this.fencing.check();
   }
 
   private async sessionLost(reason: string): Promise<void> {
@@ -1523,17 +1551,14 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     const epoch = ++this.sessionEpoch;
     this.sessionsLost++;
     const lostId = this.info.id;
-    const all = [...new Set([...this.owned, ...this.claiming.keys()])];
-    for (const cancel of this.claiming.values()) cancel();
-    this.options.hooks.drop(all.map((id) => parsePartitionId(id)));
-    this.owned.clear();
-    // The session's claims ended with it.
-    this.strays.clear();
+    const all = this.phases.all().filter((slot) => slot.phase !== 'stray');
+    for (const slot of all) slot.cancel?.();
+    this.options.hooks.drop(all.map((slot) => parsePartitionId(slot.id)));
+    // Every phase ends with the session: steps of the old slots change nothing from here.
+    this.phases.clear();
+    // The session's claims ended with it; revocations of the lost session stop at their next step.
     clearTimeout(this.strayTimer);
     this.strayTimer = undefined;
-    this.halted.clear();
-    // Revocations of the lost session stop at their next step (their epoch is over).
-    this.revoking.clear();
     // What the lost session's handoff did is moot: its partitions were just dropped.
     this.pendingAssigned = [];
     this.pendingRevoked = [];
@@ -1571,10 +1596,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
         if (this.lifecycle === 'rejoining') this.moveTo('running');
         if (!rejoined) {
           rejoined = true;
-          if (this.fenced) {
-            this.fenced = false;
-            this.options.hooks.fence(false);
-          }
+          if (this.fencing.reset()) this.options.hooks.fence(false);
           this.notify('rejoined', { memberId: this.info.id });
         }
         // Subscriptions survive the new session; make sure the current state is applied.

@@ -287,6 +287,10 @@ describe('the handoff under random schedules (memory backend)', () => {
     await fc.assert(fc.asyncProperty(fc.integer(), setup, fc.array(step, { minLength: 1, maxLength: 12 }), run), {
       numRuns: Number(process.env.KIEL_SCHEDULE_RUNS ?? 100),
       interruptAfterTimeLimit: 120_000,
+      // A failure prints its seed and path: KIEL_SCHEDULE_SEED and KIEL_SCHEDULE_PATH replay that case.
+      ...(process.env.KIEL_SCHEDULE_SEED !== undefined
+        ? { seed: Number(process.env.KIEL_SCHEDULE_SEED), path: process.env.KIEL_SCHEDULE_PATH, endOnFailure: true }
+        : {}),
     });
   }, 180_000);
 });
