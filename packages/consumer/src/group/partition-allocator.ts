@@ -22,26 +22,10 @@ import {
 import { updateControl } from './control';
 import { computeAllocation } from './leader';
 import { parsePartitionId, partitionId } from '../partition-id';
-import { PartitionPhases, type Slot } from './handoff';
+import { Handoff, type HandoffHooks } from './handoff';
 import { FencingClock } from './fencing';
 
-export type { TopicPartition };
-
-/** What the consumer does at each step of a handoff. The coordinator decides when; the consumer does the I/O. */
-export interface HandoffHooks {
-  /**
-   * Stop fetching these partitions, let their running handlers finish, commit their positions. The coordinator calls
-   * it for one partition at a time, for several partitions concurrently, and releases each claim once its own call
-   * resolves; a call that rejects keeps that claim and is made again later.
-   */
-  revoke(partitions: TopicPartition[]): Promise<void>;
-  /** The claims are held: look up the committed offsets and start fetching. */
-  assign(partitions: TopicPartition[]): Promise<void>;
-  /** Ownership is gone without a chance to commit (the session was lost): stop at once, commit nothing. */
-  drop(partitions: TopicPartition[]): void;
-  /** Stop (true) or resume (false) fetching and handing out messages: ownership cannot be trusted meanwhile. */
-  fence(fenced: boolean): void;
-}
+export type { TopicPartition, HandoffHooks };
 
 /**
  * Timing hooks for metrics and tracing (`consumer.metrics()`, the `kiel:consumer:*` channels). Called synchronously;
@@ -129,7 +113,7 @@ export interface PartitionAllocatorOptions {
   readonly observer?: PartitionAllocatorObserver;
 }
 
-/** How long a failed step (a claim, a release, a publication) waits before it is tried again, ms. */
+/** How long a failed publication waits before it is tried again, ms. */
 const RETRY_MS = 500;
 
 /**
@@ -231,16 +215,11 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
   private confirmAgain = false;
   /** The version of the last record reported as gone back, so that each is reported once. */
   private reportedRegression: string | undefined;
-  /** What the latest allocation gives this member. */
-  private target = new Set<string>();
   /** Partitions this member gave up (a stalled handler handed off), until a wall-clock time: never claimed meanwhile. */
   private readonly givenUp = new Map<string, number>();
   private givenUpTimer: NodeJS.Timeout | undefined;
-  /** Each partition's phase in the handoff (claiming, assigning, owned, revoking, halted, releasing, stray). */
-  private readonly phases = new PartitionPhases();
-  private strayTimer: NodeJS.Timeout | undefined;
-  /** A reconciliation step failed (the backend or Kafka was unreachable): the next try is due. */
-  private retryTimer: NodeJS.Timeout | undefined;
+  /** The handoff (`handoff.ts`): each partition's phase, and the steps that bring what is held in line with the target. */
+  private readonly handoff: Handoff;
   /** Counts lost sessions, so that the steps of an older one stop and never report into a newer one. */
   private sessionEpoch = 0;
   /**
@@ -252,8 +231,6 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
   private lifecycle: Lifecycle = 'idle';
   private backendClosed = false;
   private unsubscribes: Unsubscribe[] = [];
-  private reconciling: Promise<void> | undefined;
-  private reconcileAgain = false;
   private rebalancing: Promise<void> | undefined;
   private rebalanceAgain = false;
   private leader = false;
@@ -263,8 +240,6 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
   /** The fencing clock (`fencing.ts`): fenced while the backend has been silent past the fencing timeout. */
   private readonly fencing: FencingClock;
   private handoffStarted = 0;
-  private pendingAssigned: string[] = [];
-  private pendingRevoked: string[] = [];
   /** The generation the last `rebalance` event reported. */
   private reportedGeneration = -1;
   private readonly onDisconnected = () => this.checkFence();
@@ -293,6 +268,20 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     this.options = options;
     this.backend = options.backend;
     this.group = options.group;
+    this.handoff = new Handoff({
+      backend: this.backend,
+      group: this.group,
+      hooks: options.hooks,
+      observer: options.observer,
+      memberId: () => this.info.id,
+      generation: () => this.generation,
+      stopping: () => this.stopping,
+      fenced: () => this.fencing.fenced,
+      sessionsLost: () => this.sessionsLost,
+      sessionEpoch: () => this.sessionEpoch,
+      report: (error) => this.report(error),
+      applied: () => this.flushRebalance(true),
+    });
     this.fencing = new FencingClock(this.backend, () => this.fencingTimeout, {
       fence: (silent) => {
         this.options.hooks.fence(true);
@@ -302,7 +291,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
         this.options.hooks.fence(false);
         this.notify('unfenced');
         // Revocations wait while fenced: do them now.
-        void this.reconcile();
+        void this.handoff.reconcile();
       },
       // Not joined yet (a `connected` event during the first start): nothing is owned or handed out, and the member
       // has no id to name; the fence timer, armed once joined, judges from then on.
@@ -348,12 +337,12 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
 
   /** Partitions this member holds claims on. */
   get ownedPartitions(): string[] {
-    return this.phases.held().sort(compareStrings);
+    return this.handoff.phases.held().sort(compareStrings);
   }
 
   /** Whether this member holds the claim on `id` (`topic:partition`) right now. */
   isOwned(id: string): boolean {
-    return this.phases.isHeld(id);
+    return this.handoff.phases.isHeld(id);
   }
 
   /** Whether processing is paused because ownership cannot be trusted. */
@@ -521,18 +510,16 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     this.fencing.stop();
     clearTimeout(this.leaderTimer);
     this.leaderTimer = undefined;
-    clearTimeout(this.strayTimer);
-    clearTimeout(this.retryTimer);
+    this.handoff.stopTimers();
     clearTimeout(this.givenUpTimer);
-    this.retryTimer = undefined;
     for (const unsubscribe of this.unsubscribes) unsubscribe();
     this.unsubscribes = [];
-    for (const slot of this.phases.inPhase('claiming')) slot.cancel?.();
-    this.target = new Set();
+    for (const slot of this.handoff.phases.inPhase('claiming')) slot.cancel?.();
+    this.handoff.target = new Set();
     try {
-      await this.reconciling?.catch(() => undefined);
+      await this.handoff.running?.catch(() => undefined);
       // Revocations of the generation before: they finish (commit, release) and are reported with it.
-      await this.revocationsDone();
+      await this.handoff.revocationsDone();
       // The hand-back is a handoff of its own: report what came before, then time this one from here.
       this.flushRebalance();
       this.handoffStarted = performance.now();
@@ -549,8 +536,8 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
       // Leave first, so that the leader reallocates while this member commits: the new owners wait for the
       // claims, which are released only after the commit (commit-before-release holds either way).
       await this.backend.leave(this.group).catch(() => undefined);
-      await this.reconcile();
-      await this.revocationsDone();
+      await this.handoff.reconcile();
+      await this.handoff.revocationsDone();
     } finally {
       this.moveTo('stopped');
       this.detachListeners();
@@ -579,16 +566,16 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     this.regressedTo = undefined;
     this.reportedRegression = undefined;
     this.reportedGeneration = -1;
-    this.target = new Set();
+    this.handoff.target = new Set();
     this.leader = false;
     this.fencing.reset();
-    this.pendingAssigned = [];
-    this.pendingRevoked = [];
+    this.handoff.pendingAssigned = [];
+    this.handoff.pendingRevoked = [];
     // Claims the stop could not hand back (a commit that failed) are still this session's: release them.
-    const held = this.phases.all().filter((slot) => this.phases.isHeld(slot.id));
+    const held = this.handoff.phases.all().filter((slot) => this.handoff.phases.isHeld(slot.id));
     if (held.length > 0) this.options.hooks.drop(held.map((slot) => parsePartitionId(slot.id)));
-    for (const slot of held) this.phases.move(slot, 'stray');
-    if (this.phases.inPhase('stray').length > 0) this.scheduleStrayRelease();
+    for (const slot of held) this.handoff.phases.move(slot, 'stray');
+    if (this.handoff.phases.inPhase('stray').length > 0) this.handoff.scheduleStrayRelease();
   }
 
   private async join(id = this.newMemberId()): Promise<void> {
@@ -1086,10 +1073,10 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     this.followed = record;
     // Reported generations restart below with a republication.
     if (options.republished) this.reportedGeneration = -1;
-    this.target = this.targetOf(record);
+    this.handoff.target = this.targetOf(record);
     this.handoffStarted = performance.now();
     this.options.observer?.handoffStarted(this.generation);
-    void this.reconcile();
+    void this.handoff.reconcile();
   }
 
   /** What `record` gives this member, minus the partitions it gave up for now. */
@@ -1110,11 +1097,11 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
    * member meanwhile. Its other partitions are not touched.
    */
   giveUp(id: string, periodMs: number): void {
-    if (this.stopping || !this.phases.isHeld(id)) return;
+    if (this.stopping || !this.handoff.phases.isHeld(id)) return;
     const until = Date.now() + periodMs;
     this.givenUp.set(id, until);
-    this.target.delete(id);
-    void this.reconcile();
+    this.handoff.target.delete(id);
+    void this.handoff.reconcile();
     const member = this.info.id;
     void updateControl(this.backend, this.group, (control) => {
       const now = Date.now();
@@ -1142,8 +1129,8 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
       () => {
         this.givenUpTimer = undefined;
         if (this.stopping) return;
-        if (this.followed) this.target = this.targetOf(this.followed);
-        void this.reconcile();
+        if (this.followed) this.handoff.target = this.targetOf(this.followed);
+        void this.handoff.reconcile();
         this.scheduleGivenUpExpiry();
       },
       Math.max(0, next - Date.now()) + 5,
@@ -1162,371 +1149,17 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     );
   }
 
-  /** Brings what this member owns in line with its target, one step at a time, until they agree. */
-  private reconcile(): Promise<void> {
-    if (this.reconciling) {
-      this.reconcileAgain = true;
-      return this.reconciling;
-    }
-    // `reconciling` is cleared in the same continuation that sees no further request: cleared one promise hop later,
-    // a reconcile() called in between would set reconcileAgain on a run that had already ended, and that request (and
-    // every rebalance event, which waits for it) would be lost until the next generation.
-    this.reconciling = (async () => {
-      try {
-        do {
-          this.reconcileAgain = false;
-          await this.reconcileOnce();
-        } while (this.reconcileAgain);
-      } catch (err: unknown) {
-        this.report(
-          isKielError(err) ? err : new KielError('ERR_BACKEND', String(err), { retriable: true, cause: err }),
-        );
-        // A failed step (the backend was unreachable) is tried again shortly.
-        this.reconcileAgain = false;
-        this.reconcileSoon();
-      } finally {
-        this.reconciling = undefined;
-      }
-    })();
-    return this.reconciling;
-  }
-
-  private async reconcileOnce(): Promise<void> {
-    const target = this.target;
-    // Cancel claim waits for partitions no longer ours.
-    for (const slot of this.phases.inPhase('claiming')) if (!target.has(slot.id)) slot.cancel?.();
-    // Commit-before-release for what we lose, each partition on its own: one whose commit fails or hangs keeps its
-    // claim without holding up the others' release.
-    for (const slot of this.phases.inPhase('assigning', 'owned', 'halted')) {
-      if (!target.has(slot.id)) void this.revoke(slot);
-    }
-    for (const id of target) {
-      const slot = this.phases.get(id);
-      // Given back while their revocation failed (fetching stopped, commit refused): start them again.
-      if (slot?.phase === 'halted') this.resume(slot);
-      // Claim-before-fetch for what we gain.
-      else if (slot === undefined || slot.phase === 'releasing' || slot.phase === 'stray') this.claim(id);
-    }
-    this.maybeReportRebalance();
-  }
-
-  /**
-   * Hands one revoked partition back: stop fetching, let its handlers finish and commit (the revoke hook), then
-   * release its claim. While fenced, a handler may still be running and nothing can be committed safely: the claim
-   * stays until contact returns (then reconciliation runs again) or the session ends with it. Only a graceful close
-   * drops it at once, since closing ends the session anyway. A failure leaves the claim held and is retried.
-   */
-  private revoke(slot: Slot): Promise<void> {
-    const id = slot.id;
-    const session = this.sessionsLost;
-    const wasHalted = slot.phase === 'halted';
-    this.phases.move(slot, 'revoking');
-    const current = () =>
-      session === this.sessionsLost && this.phases.holds(slot) && slot.phase === 'revoking' && !this.target.has(id);
-    const ended = this.options.observer?.partitionHandoff(id, 'revoke', this.generation);
-    let outcome: 'done' | 'cancelled' | 'failed' = 'cancelled';
-    let failure: unknown;
-    // Whether fetching stopped (the revoke hook was called): a revocation that ends short leaves it halted.
-    let stopped = wasHalted;
-    const done = (async () => {
-      await slot.assigned;
-      if (!current() || (this.fencing.fenced && !this.stopping)) return;
-      if (!this.fencing.fenced) {
-        stopped = true;
-        await this.options.hooks.revoke([parsePartitionId(id)]);
-        // Given back while it was being committed: keep the claim; the reconciliation below starts it again.
-        if (!current()) return;
-      } else {
-        this.options.hooks.drop([parsePartitionId(id)]);
-      }
-      const released = await this.releaseClaim(slot);
-      if (session !== this.sessionsLost || !this.phases.holds(slot)) return;
-      this.phases.move(slot, released ? 'idle' : 'stray');
-      if (!released) this.scheduleStrayRelease();
-      this.pendingRevoked.push(id);
-      outcome = 'done';
-    })()
-      .catch((err: unknown) => {
-        outcome = 'failed';
-        failure = err;
-        this.report(
-          isKielError(err)
-            ? err
-            : new KielError('ERR_BACKEND', `revoking ${id} failed: ${(err as Error)?.message ?? err}; retrying`, {
-                retriable: true,
-                cause: err,
-              }),
-        );
-        // The claim stays held (commit-before-release); the next reconciliation tries again.
-        this.reconcileSoon();
-      })
-      .finally(() => {
-        ended?.(outcome, 0, failure);
-        if (slot.revocation === done) slot.revocation = undefined;
-        // Ended short (given back, fenced, or the hook failed): the claim is still ours.
-        if (this.phases.holds(slot) && slot.phase === 'revoking') this.phases.move(slot, stopped ? 'halted' : 'owned');
-        // Given back meanwhile: resume it if the claim is still held, claim it again if it was released. Nothing else
-        // would ask: the generation that gave it back reconciled while this revocation was still under way.
-        if (session === this.sessionsLost && !this.stopping && this.target.has(id)) void this.reconcile();
-        this.maybeReportRebalance();
-      });
-    slot.revocation = done;
-    return done;
-  }
-
-  /** Waits until no revocation is under way (those started while waiting included). */
-  private async revocationsDone(): Promise<void> {
-    for (;;) {
-      const pending = this.phases.all().flatMap((slot) => (slot.revocation ? [slot.revocation] : []));
-      if (pending.length === 0) return;
-      await Promise.all(pending);
-    }
-  }
-
-  private claim(id: string): void {
-    // A claim of ours may still exist: a stray, or one whose release is under way (it may fail).
-    const before = this.phases.get(id);
-    let mayHold = before !== undefined;
-    const previousRelease = before?.release;
-    const slot = this.phases.claim(id);
-    let cancelled = false;
-    let wake: (() => void) | undefined;
-    slot.cancel = () => {
-      cancelled = true;
-      wake?.();
-    };
-    const generation = this.generation;
-    const epoch = this.sessionEpoch;
-    const ended = this.options.observer?.partitionHandoff(id, 'assign', generation);
-    let outcome: 'done' | 'cancelled' | 'failed' = 'cancelled';
-    let failure: unknown;
-    let waitedSince = -1;
-    let claimWaitMs = 0;
-    let settled: Promise<void> | undefined;
-    const gone = () => cancelled || this.stopping || !this.target.has(id) || !this.phases.holds(slot);
-    void (async () => {
-      let unsubscribe: Unsubscribe | undefined;
-      try {
-        // Ours again: a release still running must finish first.
-        if (previousRelease !== undefined && (await previousRelease)) mayHold = false;
-        for (;;) {
-          if (gone()) return;
-          const value = JSON.stringify({ member: this.info.id, generation });
-          const claimed = await this.timed(this.backend.claim(this.group, id, value));
-          // Either ours now, or another session's: no longer a stray of ours to release.
-          mayHold = false;
-          if (claimed) break;
-          // Held by the previous owner until it has committed: wait for it to let go. A cancel that came while
-          // the claim was in flight found nothing to wake, so look again before waiting.
-          if (gone()) return;
-          if (waitedSince < 0) waitedSince = performance.now();
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            unsubscribe = this.backend.watchClaim(this.group, id, (claim) => {
-              if (claim === null || claim.mine) resolve();
-            });
-          });
-          unsubscribe?.();
-          unsubscribe = undefined;
-        }
-        if (waitedSince >= 0) claimWaitMs = performance.now() - waitedSince;
-        // A lost session took the claim with it; one given up now is released (and, if that fails, a stray).
-        if (!this.phases.holds(slot)) return;
-        if (gone()) {
-          this.phases.move(slot, 'releasing');
-          await this.releaseUnwanted(slot);
-          return;
-        }
-        this.phases.move(slot, 'assigning');
-        const assigned = this.options.hooks.assign([parsePartitionId(id)]);
-        settled = assigned.catch(() => undefined);
-        slot.assigned = settled;
-        try {
-          await assigned;
-        } catch (err) {
-          // Nothing was fetched yet: give the claim back and try the whole step again.
-          if (this.phases.holds(slot) && (slot.phase === 'assigning' || slot.phase === 'revoking')) {
-            this.phases.move(slot, 'releasing');
-            await this.releaseUnwanted(slot);
-          }
-          throw err;
-        }
-        if (epoch === this.sessionEpoch && this.phases.holds(slot) && this.phases.isHeld(id)) {
-          // A revocation that began during the hook goes on from here.
-          if (slot.phase === 'assigning') this.phases.move(slot, 'owned');
-          this.pendingAssigned.push(id);
-          outcome = 'done';
-        }
-      } catch (err) {
-        outcome = 'failed';
-        failure = err;
-        this.report(
-          isKielError(err)
-            ? err
-            : new KielError('ERR_BACKEND', `claiming ${id} failed: ${(err as Error)?.message ?? err}`, {
-                retriable: true,
-                cause: err,
-              }),
-        );
-        // Try again on the next reconciliation. A failed claim call may still have created the claim (a lost reply):
-        // released in the background unless it is wanted again.
-        if (this.phases.holds(slot) && slot.phase === 'claiming') {
-          this.phases.move(slot, 'stray');
-          this.scheduleStrayRelease();
-        }
-        if (!this.phases.isHeld(id)) this.reconcileSoon();
-      } finally {
-        if (waitedSince >= 0 && claimWaitMs === 0) claimWaitMs = performance.now() - waitedSince;
-        ended?.(outcome, claimWaitMs, failure);
-        unsubscribe?.();
-        if (this.phases.holds(slot)) {
-          slot.cancel = undefined;
-          if (settled !== undefined && slot.assigned === settled) slot.assigned = undefined;
-          // Given up before the claim was made: nothing of ours is left, unless an earlier claim may be.
-          if (slot.phase === 'claiming') {
-            this.phases.move(slot, mayHold ? 'stray' : 'idle');
-            if (mayHold) this.scheduleStrayRelease();
-          }
-        }
-        // Given up (cancelled, found no longer wanted, or its session lost) while a later generation, or the new
-        // session's, wants it: a reconciliation that ran meanwhile saw this claim still out and left it alone.
-        if (!this.stopping && this.target.has(id) && !this.phases.isHeld(id)) void this.reconcile();
-        this.maybeReportRebalance();
-      }
-    })();
-  }
-
-  /** Releases the claim of a `releasing` slot, then forgets the partition, or keeps it as a stray if that failed. */
-  private async releaseUnwanted(slot: Slot): Promise<void> {
-    const released = await this.releaseClaim(slot);
-    if (!this.phases.holds(slot) || slot.phase !== 'releasing') return;
-    this.phases.move(slot, released ? 'idle' : 'stray');
-    if (!released) this.scheduleStrayRelease();
-  }
-
-  /**
-   * Releases a claim this member gives up: true once it is gone. Never throws: a release that fails (the backend is
-   * unreachable, the session still alive) answers false, and the caller keeps the partition as a stray, released
-   * again in the background, since the next owner waits for exactly this claim.
-   */
-  private releaseClaim(slot: Slot): Promise<boolean> {
-    if (slot.release !== undefined) return slot.release;
-    const id = slot.id;
-    const done: Promise<boolean> = Promise.resolve()
-      .then(() => this.timed(this.backend.release(this.group, id)))
-      .then(
-        () => true,
-        (err: unknown) => {
-          // Closing ends the session, and every claim of it with it.
-          if (this.stopping) return true;
-          // Reported once: a stray released again says nothing more.
-          if (slot.phase !== 'stray') {
-            this.report(
-              new KielError(
-                'ERR_BACKEND',
-                `releasing ${id} failed: ${(err as Error)?.message ?? err}; retrying, its next owner waits until then`,
-                { retriable: true, cause: err },
-              ),
-            );
-          }
-          return false;
-        },
-      )
-      .finally(() => {
-        if (slot.release === done) slot.release = undefined;
-      });
-    slot.release = done;
-    return done;
-  }
-
-  /** Reports the round trip of a backend call that succeeded to the observer. */
-  private timed<T>(call: Promise<T>): Promise<T> {
-    const observer = this.options.observer;
-    if (!observer) return call;
-    const started = performance.now();
-    return call.then((value) => {
-      observer.backendCall(performance.now() - started);
-      return value;
-    });
-  }
-
-  /** Starts fetching again a partition whose revocation failed and that is this member's again. */
-  private resume(slot: Slot): void {
-    const id = slot.id;
-    this.phases.move(slot, 'assigning');
-    const assigned = this.options.hooks.assign([parsePartitionId(id)]);
-    const settled = assigned.catch(() => undefined);
-    slot.assigned = settled;
-    assigned.then(
-      () => {
-        if (slot.assigned === settled) slot.assigned = undefined;
-        // A revocation that began during the hook goes on from here.
-        if (this.phases.holds(slot) && slot.phase === 'assigning') this.phases.move(slot, 'owned');
-        this.maybeReportRebalance();
-      },
-      (err: unknown) => {
-        if (slot.assigned === settled) slot.assigned = undefined;
-        if (this.phases.holds(slot) && slot.phase === 'assigning') this.phases.move(slot, 'halted');
-        this.report(
-          isKielError(err)
-            ? err
-            : new KielError('ERR_BACKEND', `resuming ${id} failed: ${(err as Error)?.message ?? err}`, {
-                retriable: true,
-                cause: err,
-              }),
-        );
-        this.reconcileSoon();
-      },
-    );
-  }
-
-  /** Runs the reconciliation again shortly: once, however many of its steps failed meanwhile. */
-  private reconcileSoon(): void {
-    if (this.retryTimer !== undefined || this.stopping) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.reconcile();
-    }, RETRY_MS);
-    this.retryTimer.unref();
-  }
-
-  private scheduleStrayRelease(): void {
-    if (this.strayTimer !== undefined || this.stopping) return;
-    this.strayTimer = setTimeout(() => {
-      this.strayTimer = undefined;
-      for (const slot of this.phases.inPhase('stray')) {
-        // Wanted again meanwhile: the reconciliation claims it (the claim may still be this session's).
-        if (this.target.has(slot.id)) continue;
-        this.phases.move(slot, 'releasing');
-        void this.releaseUnwanted(slot);
-      }
-      if (this.phases.inPhase('stray').length > 0) this.scheduleStrayRelease();
-    }, RETRY_MS);
-    this.strayTimer.unref();
-  }
-
-  /** Reports the handoff once this member owns exactly its target: the generation is applied. */
-  private maybeReportRebalance(): void {
-    // A revocation still under way may be of a partition given back meanwhile: it is fetched again only after it.
-    if (this.reconcileAgain || this.phases.busy) return;
-    const held = this.phases.held();
-    if (held.length !== this.target.size) return;
-    // A claim from an earlier generation may end while this one's revocations are still under way.
-    for (const id of this.target) if (!this.phases.isHeld(id)) return;
-    this.flushRebalance(true);
-  }
-
   /**
    * Emits `rebalance` for what changed since the last one; with `applied`, also for a generation not reported yet in
    * which nothing changed for this member.
    */
   private flushRebalance(applied = false): void {
     const unreported = applied && this.generation > this.reportedGeneration;
-    if (this.pendingAssigned.length === 0 && this.pendingRevoked.length === 0 && !unreported) return;
-    const assigned = this.pendingAssigned.sort(compareStrings);
-    const revoked = this.pendingRevoked.sort(compareStrings);
-    this.pendingAssigned = [];
-    this.pendingRevoked = [];
+    if (this.handoff.pendingAssigned.length === 0 && this.handoff.pendingRevoked.length === 0 && !unreported) return;
+    const assigned = this.handoff.pendingAssigned.sort(compareStrings);
+    const revoked = this.handoff.pendingRevoked.sort(compareStrings);
+    this.handoff.pendingAssigned = [];
+    this.handoff.pendingRevoked = [];
     this.reportedGeneration = this.generation;
     this.notify('rebalance', {
       generation: this.generation,
@@ -1551,18 +1184,12 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     const epoch = ++this.sessionEpoch;
     this.sessionsLost++;
     const lostId = this.info.id;
-    const all = this.phases.all().filter((slot) => slot.phase !== 'stray');
+    const all = this.handoff.phases.all().filter((slot) => slot.phase !== 'stray');
     for (const slot of all) slot.cancel?.();
     this.options.hooks.drop(all.map((slot) => parsePartitionId(slot.id)));
-    // Every phase ends with the session: steps of the old slots change nothing from here.
-    this.phases.clear();
-    // The session's claims ended with it; revocations of the lost session stop at their next step.
-    clearTimeout(this.strayTimer);
-    this.strayTimer = undefined;
-    // What the lost session's handoff did is moot: its partitions were just dropped.
-    this.pendingAssigned = [];
-    this.pendingRevoked = [];
-    this.target = new Set();
+    // Every phase ends with the session (steps of the old slots change nothing from here), and what its handoff did
+    // is moot: its partitions were just dropped.
+    this.handoff.sessionLost();
     this.generation = -1;
     this.followed = undefined;
     this.regressedTo = undefined;

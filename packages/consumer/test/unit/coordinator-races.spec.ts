@@ -384,4 +384,62 @@ describe('PartitionAllocator races', () => {
       log: [`assign ${P}`, `revoke ${P}`],
     });
   });
+
+  it("does not let a lost session's assign hook start fetching under the next session's claim", async () => {
+    // A's assign of p (its offset lookup) hangs across a lost session. A rejoins and p is still A's, then moves to B.
+    // The old hook must not find p owned by A's new session and start fetching it while B fetches it: the new claim
+    // waits for the old session's step to end (one step per partition at a time, across sessions).
+    const lookup = group.gate();
+    const commit = group.gate();
+    let assigns = 0;
+    let both = false;
+    const a = await group.start('A', {
+      rig: {
+        assigning: async (ids) => {
+          if (ids.includes(P) && assigns++ === 0) await lookup.wait;
+        },
+        committing: async (ids) => {
+          if (ids.includes(P)) await commit.wait;
+        },
+        fetching: () => {
+          if (a?.fetching.has(P) && b?.fetching.has(P)) both = true;
+        },
+      },
+    });
+    const b = await group.start('B', {
+      rig: {
+        fetching: () => {
+          if (a.fetching.has(P) && b?.fetching.has(P)) both = true;
+        },
+      },
+    });
+    group.placement.set(P, a);
+    await a.coordinator.addPartitions([P]);
+    await waitFor('A looking up p', () => assigns === 1, 3_000);
+
+    const lostId = a.coordinator.memberId;
+    group.store.expireSession(a.backend.sessionId!);
+    await waitFor(
+      'A rejoined, and p is its own again',
+      async () => a.coordinator.memberId !== lostId && (await group.published(P, a, a, b)),
+      3_000,
+    );
+    // Time for the new session's claim and assign (the old code fetched p again here).
+    await sleep(200);
+    group.placement.set(P, b);
+    await group.nudge();
+    await sleep(200);
+    // The old lookup ends now: before the fix, p was A's new session's (revoking, its commit on the gate), so the old
+    // hook started fetching it, and kept fetching after the release let B take it.
+    lookup.open();
+    await sleep(50);
+    commit.open();
+    await waitFor('B fetching p', () => b.fetching.has(P), 3_000);
+    await sleep(100);
+    expect({ aFetching: a.fetching.has(P), both, claimant: await group.claimant(P) }).toEqual({
+      aFetching: false,
+      both: false,
+      claimant: 'B',
+    });
+  });
 });
