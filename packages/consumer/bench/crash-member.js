@@ -10,6 +10,8 @@ const { makeBackend } = require('./backends');
 
 const [kind, brokers, group, topic, strategy] = process.argv.slice(2);
 const say = (line) => process.stdout.write(`${line}\n`);
+// The bench is gone (it failed, or was stopped): so is the reason to run.
+process.stdout.on('error', () => process.exit(0));
 const backend = makeBackend(kind);
 const consumer = new GroupedConsumer({
   brokers: brokers.split(','),

@@ -493,22 +493,27 @@ async function benchKiel(kind, strategy, members, partitions, topic, producer) {
     result.recordBytes = group.recordBytes;
     for (let trial = 0; trial < CRASH_TRIALS; trial++) {
       const remote = startCrashMember(group);
-      await waitFor(() => remote.memberId !== undefined, 60_000, 'the crash member to join');
-      await waitFor(() => group.stable([remote]), 120_000, 'stable with the crash member');
-      await sleep(300 + Math.random() * 700);
-      let dead = false;
-      const { ms, moved } = await settle(
-        group,
-        producer,
-        async () => {
-          remote.child.kill('SIGKILL');
-          await remote.exited;
-          dead = true;
-        },
-        () => (dead ? [] : [remote]),
-      );
-      result.crash.push(ms);
-      log(`  ${kind} ${strategy} ${members}×${partitions} crash ${trial + 1}: ${ms.toFixed(0)} ms (${moved} moved)`);
+      try {
+        await waitFor(() => remote.memberId !== undefined, 60_000, 'the crash member to join');
+        await waitFor(() => group.stable([remote]), 120_000, 'stable with the crash member');
+        await sleep(300 + Math.random() * 700);
+        let dead = false;
+        const { ms, moved } = await settle(
+          group,
+          producer,
+          async () => {
+            remote.child.kill('SIGKILL');
+            await remote.exited;
+            dead = true;
+          },
+          () => (dead ? [] : [remote]),
+        );
+        result.crash.push(ms);
+        log(`  ${kind} ${strategy} ${members}×${partitions} crash ${trial + 1}: ${ms.toFixed(0)} ms (${moved} moved)`);
+      } finally {
+        // A trial that failed leaves no member process behind (it outlived the bench before).
+        remote.child.kill('SIGKILL');
+      }
     }
   } finally {
     result.events = Object.fromEntries(group.events);
