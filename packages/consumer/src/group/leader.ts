@@ -1,8 +1,8 @@
 /**
  * The leader's part of the protocol that is pure computation: from the group's members, partitions and previous
  * allocation, run the strategy, validate what it returned, hold back moves beyond `maxMovesPerRebalance`, keep handed
- * off partitions away from the member that gave them up, and make the record of the next generation. Publishing it
- * (compare-and-set) and deciding when to stay in the coordinator.
+ * off partitions away from the member that gave them up, and make the record of the next generation. Deciding when,
+ * and publishing it (compare-and-set), is the publishing loop's (`leader-loop.ts`).
  */
 import { validate, type Assignment, type Strategy } from '@kiel/allocators';
 import { KielError } from '../errors';

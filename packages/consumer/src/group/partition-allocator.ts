@@ -5,26 +5,25 @@ import type { Strategy, TopicPartition } from '@kiel/allocators';
 import type { AllocatorBackend, Member, MemberInfo, Unsubscribe, VersionedRecord } from '../backend/types';
 import { isBackendError } from '../backend/errors';
 import { emitToEach } from '../backend/events';
-import { KielError, isKielError } from '../errors';
+import { KielError } from '../errors';
 import {
   compareStrings,
-  formatAllocation,
   formatPartitionSet,
   parseAllocation,
   parseControl,
   parsePartitionSet,
   partitionsOf,
-  readClaim,
   type AllocationRecord,
   type ControlRecord,
   DEPARTED_KEEP_MS,
 } from './records';
 import { updateControl } from './control';
-import { computeAllocation } from './leader';
-import { parsePartitionId, partitionId } from '../partition-id';
+import { LeaderLoop, START_DELAY_CAP } from './leader-loop';
+import { parsePartitionId } from '../partition-id';
 import { Handoff, type HandoffHooks } from './handoff';
 import { FencingClock } from './fencing';
 
+export { START_DELAY_CAP };
 export type { TopicPartition, HandoffHooks };
 
 /**
@@ -113,9 +112,6 @@ export interface PartitionAllocatorOptions {
   readonly observer?: PartitionAllocatorObserver;
 }
 
-/** How long a failed publication waits before it is tried again, ms. */
-const RETRY_MS = 500;
-
 /**
  * The coordinator started on each backend instance, until it stops: claims and member entries belong to the backend's
  * session, so a second coordinator on the same instance would see the first one's claims as its own.
@@ -127,15 +123,6 @@ const coordinatorOf = new WeakMap<AllocatorBackend, PartitionAllocator>();
  * own previous incarnation, killed before its session ended) before it is refused as a duplicate, ms.
  */
 const DUPLICATE_GRACE_MS = 2_000;
-
-/**
- * After a throttled generation (maxMovesPerRebalance), the leader publishes the next step once every moved partition
- * is claimed by its new owner, or after this long, so that one slow handoff cannot stop the group converging, ms.
- */
-const THROTTLE_STEP_MAX_MS = 10_000;
-
-/** The first allocation of a starting group waits at most this many initialRebalanceDelays after the lead is taken. */
-export const START_DELAY_CAP = 10;
 
 /** How many times start() connects and joins again when the session expires under it before it gives up. */
 const START_ATTEMPTS = 3;
@@ -170,11 +157,6 @@ const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.
 
 const memberIdsOf = (members: readonly Member[]) => members.map((m) => m.info.id);
 
-const sameWaiting = (a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>) => {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
-};
-
 /**
  * The coordination protocol of DESIGN.md, written once for every backend: membership, leader election (lowest
  * live member by creation order), the leader running and validating the strategy and publishing `generation + 1`
@@ -195,11 +177,6 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
   private control: ControlRecord = {};
   /** The latest creation order seen per live member id, to tell a leave notice of an older entry from a current one. */
   private readonly lastOrder = new Map<string, number>();
-  /** When the leader published the current throttled step (performance.now()). */
-  private throttleStepAt = 0;
-  /** Wakes the leader when a waited-for member's delay ends, or to look at a throttled step's progress again. */
-  private leaderTimer: NodeJS.Timeout | undefined;
-  private leaderTimerAt = 0;
   private partitionSet: string[] = [];
   private allocation: { record: AllocationRecord; version: string } | undefined;
   private generation = -1;
@@ -231,8 +208,8 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
   private lifecycle: Lifecycle = 'idle';
   private backendClosed = false;
   private unsubscribes: Unsubscribe[] = [];
-  private rebalancing: Promise<void> | undefined;
-  private rebalanceAgain = false;
+  /** The leader's publishing loop (`leader-loop.ts`); it acts only while this member leads. */
+  private readonly leaderLoop: LeaderLoop;
   private leader = false;
   /** When this member took the lead, and when the member list last changed (performance.now()). */
   private leaderSince = 0;
@@ -281,6 +258,33 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
       sessionEpoch: () => this.sessionEpoch,
       report: (error) => this.report(error),
       applied: () => this.flushRebalance(true),
+    });
+    this.leaderLoop = new LeaderLoop({
+      backend: this.backend,
+      group: this.group,
+      strategy: options.strategy,
+      strategyName: options.strategyName,
+      rebalanceDelay: options.rebalanceDelay,
+      initialRebalanceDelay: options.initialRebalanceDelay,
+      maxMovesPerRebalance: options.maxMovesPerRebalance,
+      isLeader: () => this.leader,
+      stopping: () => this.stopping,
+      memberId: () => this.info.id,
+      generation: () => this.generation,
+      members: () => this.members,
+      lastOrder: (id) => this.lastOrder.get(id) ?? -1,
+      control: () => this.control,
+      partitionSet: () => this.partitionSet,
+      allocation: () => this.allocation,
+      followed: () => this.followed,
+      leaderSince: () => this.leaderSince,
+      membersChangedAt: () => this.membersChangedAt,
+      published: (record, version) => {
+        this.allocation = { record, version };
+        this.onAllocationRecord(record);
+      },
+      lostRace: (record) => this.applyAllocationRecord(record, { fresh: true }),
+      report: (error) => this.report(error),
     });
     this.fencing = new FencingClock(this.backend, () => this.fencingTimeout, {
       fence: (silent) => {
@@ -508,8 +512,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     this.moveTo('stopping');
     this.sessionEpoch++;
     this.fencing.stop();
-    clearTimeout(this.leaderTimer);
-    this.leaderTimer = undefined;
+    this.leaderLoop.stopTimer();
     this.handoff.stopTimers();
     clearTimeout(this.givenUpTimer);
     for (const unsubscribe of this.unsubscribes) unsubscribe();
@@ -717,7 +720,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
       this.leaderSince = performance.now();
       this.notify('leader', { memberId: this.info.id, generation: this.generation });
     }
-    this.scheduleRebalance();
+    this.leaderLoop.schedule();
   }
 
   private onControl(record: VersionedRecord | null): void {
@@ -728,7 +731,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
       this.report(err as KielError);
       return;
     }
-    this.scheduleRebalance();
+    this.leaderLoop.schedule();
   }
 
   /** Whether the group is frozen (its leader publishes nothing new), as last read. */
@@ -744,212 +747,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
       this.report(err as KielError);
       return;
     }
-    this.scheduleRebalance();
-  }
-
-  /** Runs the leader's rebalance after the current one, coalescing bursts of changes. */
-  private scheduleRebalance(): void {
-    if (!this.leader || this.stopping) return;
-    if (this.rebalancing) {
-      this.rebalanceAgain = true;
-      return;
-    }
-    let failed = false;
-    // Cleared in the same continuation that ends the loop, for the reason given in reconcile().
-    this.rebalancing = (async () => {
-      try {
-        do {
-          this.rebalanceAgain = false;
-          failed = false;
-          await new Promise<void>((resolve) => setImmediate(resolve));
-          try {
-            await this.rebalance();
-          } catch (err) {
-            // An invalid or too large allocation waits for the next change (the same input gives the same); anything else
-            // (the backend failed) is tried again shortly, since no change may come to trigger it.
-            failed = !isKielError(err, 'ERR_INVALID_ALLOCATION') && !isKielError(err, 'ERR_RECORD_TOO_LARGE');
-            this.report(
-              isKielError(err)
-                ? err
-                : new KielError(
-                    'ERR_BACKEND',
-                    `publishing the allocation of group ${this.group} failed: ${(err as Error)?.message ?? err}; retrying`,
-                    { retriable: true, cause: err },
-                  ),
-            );
-          }
-        } while (this.rebalanceAgain && this.leader && !this.stopping);
-      } finally {
-        this.rebalancing = undefined;
-        if (failed && this.leader && !this.stopping) setTimeout(() => this.scheduleRebalance(), RETRY_MS).unref();
-      }
-    })();
-  }
-
-  private async rebalance(): Promise<void> {
-    for (let attempt = 0; attempt < 50 && this.leader && !this.stopping; attempt++) {
-      // Frozen: nothing new is published until the freeze is lifted (its watch wakes the leader then).
-      if (this.control.frozen !== undefined) return;
-      clearTimeout(this.leaderTimer);
-      this.leaderTimer = undefined;
-      const liveIds = [...new Set(this.members.map((m) => m.info.id))].sort(compareStrings);
-      const partitions = [...this.partitionSet].sort(compareStrings);
-      const current = this.allocation?.record;
-      const { waiting, named } = this.waitingMembers(liveIds, current);
-      const memberIds = [...new Set([...liveIds, ...Object.keys(waiting)])].sort(compareStrings);
-      const waitingChanged = !sameWaiting(current?.waiting ?? {}, waiting);
-      const startsAt = this.groupStartsAt(current, liveIds);
-      if (startsAt > performance.now()) {
-        this.wakeLeaderIn(startsAt - performance.now() + 1);
-        return;
-      }
-      // A published record below the generation followed here went back (deleted, restored, written by hand): it is
-      // overwritten with a generation above everything seen, even if it lists the same members and partitions.
-      const wentBack = (current?.generation ?? 0) < this.generation;
-      if (
-        current &&
-        !wentBack &&
-        !waitingChanged &&
-        sameList(current.members, memberIds) &&
-        sameList(current.partitions, partitions) &&
-        !this.breaksGivenUp(current, liveIds)
-      ) {
-        // A throttled step goes on once its handoffs are done.
-        if (!current.throttled || !(await this.throttledStepDone(current))) {
-          this.wakeLeader(current);
-          return;
-        }
-        if (!this.leader || this.stopping || this.allocation?.record !== current) continue;
-      }
-      const previous = this.followed ?? current;
-      const weights: Record<string, number> = {};
-      for (const m of this.members) if (m.info.weight !== undefined) weights[m.info.id] = m.info.weight;
-      const { record, throttled } = computeAllocation({
-        strategy: this.options.strategy,
-        strategyName: this.options.strategyName,
-        leader: this.info.id,
-        generation: Math.max(current?.generation ?? 0, this.generation) + 1,
-        memberIds,
-        liveIds,
-        partitions,
-        previous,
-        weights,
-        waiting,
-        named,
-        maxMovesPerRebalance: this.options.maxMovesPerRebalance,
-        givenUp: this.control.givenUp,
-        now: Date.now(),
-      });
-      const written = await this.backend.writeRecord(
-        this.group,
-        'allocation',
-        formatAllocation(record),
-        this.allocation?.version ?? null,
-      );
-      if (written !== null) {
-        this.allocation = { record, version: written };
-        if (throttled > 0) this.throttleStepAt = performance.now();
-        this.onAllocationRecord(record);
-        this.wakeLeader(record);
-        return;
-      }
-      // Someone wrote first (an old leader, or our view is stale): read it and try again.
-      const fresh = await this.backend.readRecord(this.group, 'allocation');
-      this.applyAllocationRecord(fresh, { fresh: true });
-    }
-    if (this.leader && !this.stopping) {
-      throw new KielError('ERR_BACKEND', `the allocation of group ${this.group} kept changing under 50 writes`, {
-        retriable: true,
-      });
-    }
-  }
-
-  /**
-   * When a starting group (no allocation, or none of its members live or waited for) gets its first allocation:
-   * `initialRebalanceDelay` after the member list last changed, at most START_DELAY_CAP times it after this member
-   * took the lead (performance.now() clock). 0 when the group is not starting or there is no delay.
-   */
-  private groupStartsAt(current: AllocationRecord | undefined, liveIds: readonly string[]): number {
-    const delay = this.options.initialRebalanceDelay ?? 0;
-    if (delay <= 0) return 0;
-    if (current !== undefined) {
-      const live = new Set(liveIds);
-      const now = Date.now();
-      if (current.members.some((id) => live.has(id) || (current.waiting?.[id] ?? 0) > now)) return 0;
-    }
-    return Math.min(this.membersChangedAt + delay, this.leaderSince + START_DELAY_CAP * delay);
-  }
-
-  /**
-   * The named members of the published allocation that are not live but still waited for: those whose
-   * `rebalanceDelay` has not run out and that did not leave for good (a leave notice of their latest entry). Also
-   * returns every id known to be named (live entries marked so, and the record's list).
-   */
-  private waitingMembers(
-    liveIds: readonly string[],
-    current: AllocationRecord | undefined,
-  ): { waiting: Record<string, number>; named: Set<string> } {
-    const named = new Set<string>(current?.named ?? []);
-    for (const m of this.members) if (m.info.named === true) named.add(m.info.id);
-    const waiting: Record<string, number> = {};
-    const delay = this.options.rebalanceDelay ?? 0;
-    if (delay <= 0 || current === undefined) return { waiting, named };
-    const live = new Set(liveIds);
-    const now = Date.now();
-    for (const id of current.members) {
-      if (live.has(id) || !named.has(id)) continue;
-      const notice = this.control.leaving?.[id];
-      // A notice counts unless it is of an older entry than one seen live since.
-      if (notice !== undefined && notice >= (this.lastOrder.get(id) ?? -1)) continue;
-      const until = current.waiting?.[id] ?? now + delay;
-      if (until > now) waiting[id] = until;
-    }
-    return { waiting, named };
-  }
-
-  /**
-   * Whether the handoffs of a throttled step are done: every partition claimed by the live member it is assigned to.
-   * Not yet: looks again shortly (a step that takes longer than THROTTLE_STEP_MAX_MS counts as done).
-   */
-  private async throttledStepDone(record: AllocationRecord): Promise<boolean> {
-    // A new leader did not see the step begin: it counts from now.
-    if (this.throttleStepAt === 0) this.throttleStepAt = performance.now();
-    if (performance.now() - this.throttleStepAt >= THROTTLE_STEP_MAX_MS) return true;
-    const live = new Set(this.members.map((m) => m.info.id));
-    const claims = await this.backend.claims(this.group);
-    for (const [member, topics] of Object.entries(record.assignment)) {
-      if (!live.has(member)) continue;
-      for (const [topic, ids] of Object.entries(topics)) {
-        for (const p of ids) {
-          const claim = claims.get(partitionId(topic, p));
-          if ((claim && readClaim(claim.value)?.member) !== member) {
-            this.wakeLeaderIn(250);
-            return false;
-          }
-        }
-      }
-    }
-    return true;
-  }
-
-  /** Wakes the leader when the first waited-for member's delay ends, or to follow a throttled step. */
-  private wakeLeader(record: AllocationRecord): void {
-    if (record.throttled) this.wakeLeaderIn(250);
-    const deadlines = Object.values(record.waiting ?? {});
-    if (deadlines.length > 0) this.wakeLeaderIn(Math.max(0, Math.min(...deadlines) - Date.now()) + 5);
-  }
-
-  private wakeLeaderIn(ms: number): void {
-    if (this.stopping) return;
-    const at = performance.now() + ms;
-    if (this.leaderTimer !== undefined && this.leaderTimerAt <= at) return;
-    clearTimeout(this.leaderTimer);
-    this.leaderTimerAt = at;
-    this.leaderTimer = setTimeout(() => {
-      this.leaderTimer = undefined;
-      this.scheduleRebalance();
-    }, ms);
-    this.leaderTimer.unref();
+    this.leaderLoop.schedule();
   }
 
   // ---- every member --------------------------------------------------------------------------------------
@@ -958,7 +756,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
     if (this.lifecycle !== 'running') return;
     this.applyAllocationRecord(record);
     // The leader also checks that the published allocation matches the live members and partitions.
-    this.scheduleRebalance();
+    this.leaderLoop.schedule();
   }
 
   /**
@@ -1029,7 +827,7 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
             const record = await this.backend.readRecord(this.group, 'allocation');
             if (epoch !== this.sessionEpoch || this.stopping) return;
             this.applyAllocationRecord(record, { fresh: true });
-            this.scheduleRebalance();
+            this.leaderLoop.schedule();
           } catch {
             // Unreachable: the watch delivers the record again once the backend is back, and this runs again.
             return;
@@ -1136,17 +934,6 @@ export class PartitionAllocator extends EventEmitter<PartitionAllocatorEvents> {
       Math.max(0, next - Date.now()) + 5,
     );
     this.givenUpTimer.unref();
-  }
-
-  /** Whether `record` gives a live member a partition that member gave up and is still keeping away from. */
-  private breaksGivenUp(record: AllocationRecord, live: readonly string[]): boolean {
-    const givenUp = this.control.givenUp;
-    if (givenUp === undefined) return false;
-    const now = Date.now();
-    return Object.entries(givenUp).some(
-      ([id, g]) =>
-        g.until > now && live.some((m) => m !== g.member) && partitionsOf(record.assignment, g.member).has(id),
-    );
   }
 
   /**

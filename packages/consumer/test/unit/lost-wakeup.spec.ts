@@ -11,12 +11,16 @@ interface ReconcileLoop {
   reconcileAgain: boolean;
 }
 
-/** The leader's loop (partition-allocator.ts). */
-interface Loops {
-  handoff: ReconcileLoop;
-  scheduleRebalance(): void;
+/** The leader's publishing loop (leader-loop.ts). */
+interface PublishLoop {
+  schedule(): void;
   rebalance(): Promise<void>;
   rebalanceAgain: boolean;
+}
+
+interface Loops {
+  handoff: ReconcileLoop;
+  leaderLoop: PublishLoop;
   leader: boolean;
 }
 
@@ -66,18 +70,19 @@ describe('coalescing loops', () => {
   it.each(Array.from({ length: 10 }, (_, h) => h))(
     "the leader's rebalance asked again %i microtask hops after the last pass began is served",
     async (h) => {
-      const loops = allocator() as unknown as Loops;
-      loops.leader = true;
+      const member = allocator() as unknown as Loops;
+      member.leader = true;
+      const loops = member.leaderLoop;
       let passes = 0;
       let asked = false;
       loops.rebalance = async () => {
         passes++;
         if (!asked) {
           asked = true;
-          void hops(h).then(() => loops.scheduleRebalance());
+          void hops(h).then(() => loops.schedule());
         }
       };
-      loops.scheduleRebalance();
+      loops.schedule();
       await new Promise((resolve) => setTimeout(resolve, 20));
       expect({ passes, pending: loops.rebalanceAgain }).toEqual({ passes: 2, pending: false });
     },
