@@ -184,13 +184,19 @@ export interface HandoffHooks {
   fence(fenced: boolean): void;
 }
 
-/** The timing hooks the handoff reports to (see `PartitionAllocatorObserver`). */
+/** The timing hooks the handoff reports to (part of `PartitionAllocatorObserver`). */
 export interface HandoffObserver {
+  /**
+   * One partition's handoff step began: a revocation (commit, release) or an assignment (claim, offsets, fetch).
+   * The function returned is called once when it ends; `claimWaitMs` is how long the claim waited for the previous
+   * owner to let go.
+   */
   partitionHandoff(
     id: string,
     direction: 'revoke' | 'assign',
     generation: number,
   ): (outcome: 'done' | 'cancelled' | 'failed', claimWaitMs: number, error?: unknown) => void;
+  /** A claim or release round trip to the backend succeeded after `ms`. */
   backendCall(ms: number): void;
 }
 

@@ -20,7 +20,7 @@ import {
 import { updateControl } from './control';
 import { LeaderLoop, START_DELAY_CAP } from './leader-loop';
 import { parsePartitionId } from '../partition-id';
-import { Handoff, type HandoffHooks } from './handoff';
+import { Handoff, type HandoffHooks, type HandoffObserver } from './handoff';
 import { FencingClock } from './fencing';
 
 export { START_DELAY_CAP };
@@ -30,21 +30,9 @@ export type { TopicPartition, HandoffHooks };
  * Timing hooks for metrics and tracing (`consumer.metrics()`, the `kiel:consumer:*` channels). Called synchronously;
  * they must be cheap and must not throw.
  */
-export interface PartitionAllocatorObserver {
+export interface PartitionAllocatorObserver extends HandoffObserver {
   /** This member started applying generation `generation` (or, on close, handing everything back). */
   handoffStarted(generation: number): void;
-  /**
-   * One partition's handoff step began: a revocation (commit, release) or an assignment (claim, offsets, fetch).
-   * The function returned is called once when it ends; `claimWaitMs` is how long the claim waited for the previous
-   * owner to let go.
-   */
-  partitionHandoff(
-    id: string,
-    direction: 'revoke' | 'assign',
-    generation: number,
-  ): (outcome: 'done' | 'cancelled' | 'failed', claimWaitMs: number, error?: unknown) => void;
-  /** A claim or release round trip to the backend succeeded after `ms`. */
-  backendCall(ms: number): void;
 }
 
 /** Events of the coordination core. */
