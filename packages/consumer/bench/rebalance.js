@@ -349,7 +349,9 @@ async function benchKafkajs() {
 async function main() {
   const rows = [];
   for (const kind of backends) rows.push([`kiel (${kind})`, await benchKiel(kind), TRIALS, kind]);
-  rows.push(['kafkajs group', await benchKafkajs(), KAFKAJS_TRIALS]);
+  // --kafkajs-trials 0: no kafkajs group (and no row for it).
+  const kielRows = rows.length;
+  if (KAFKAJS_TRIALS > 0) rows.push(['kafkajs group', await benchKafkajs(), KAFKAJS_TRIALS]);
   console.log(
     '\nrebalance latency, ms (graceful leave: until every moved partition delivers again; join: until the first message)',
   );
@@ -363,13 +365,13 @@ async function main() {
   console.log(`\nkiel strategy: ${STRATEGY}`);
   console.log('\nbackend writes per rebalance (join, leave, writeRecord, claim, release), median over the trials');
   console.log('consumer           leave writes   moved    join writes   moved');
-  for (const [name, r] of rows.slice(0, -1)) {
+  for (const [name, r] of rows.slice(0, kielRows)) {
     const f = (x) => String(percentile(x, 50)).padStart(7);
     console.log(
       `${name.padEnd(18)} ${f(r.leaveWrites)}     ${f(r.leaveMoved)}    ${f(r.joinWrites)}    ${f(r.joinMoved)}`,
     );
   }
-  const crashRows = rows.slice(0, -1).filter(([, r]) => r.crash.length > 0);
+  const crashRows = rows.slice(0, kielRows).filter(([, r]) => r.crash.length > 0);
   if (crashRows.length > 0) {
     console.log(
       '\ncrash detection, ms (SIGKILL of a member process, until every partition it owned delivers on a new owner)',
@@ -393,8 +395,8 @@ async function main() {
         'server ended the session, seen as its member entry vanishing; kiel handoff: from then until every partition delivered)',
     );
   }
-  const peer = rows.at(-1)[1];
-  for (const [name, r] of rows.slice(0, -1)) {
+  const peer = rows[kielRows]?.[1];
+  for (const [name, r] of peer ? rows.slice(0, kielRows) : []) {
     console.log(
       `${name}: leave p50 ${(percentile(peer.leave, 50) / percentile(r.leave, 50)).toFixed(0)}x faster than kafkajs, join p50 ${(percentile(peer.join, 50) / percentile(r.join, 50)).toFixed(1)}x`,
     );
