@@ -2,15 +2,19 @@
 // touched): a freeze shorter and longer than the lease TTL, a restart, a compaction while a member's watches are
 // cut off by a TCP proxy, and a member process killed with SIGKILL. Messages flow all the time; the ProcessingLog
 // proves that nothing is lost, that no partition ever has two owners at once, and that duplicates come only
-// after a lost member's last commit.
+// after a lost member's last commit. The freezes, the restart and the SIGKILL case are @kiel/test-kit's shared
+// scenarios; the hooks here add what only etcd leases promise.
 import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { EtcdBackend } from '../src';
 import {
-  ContinuousProducer,
   drainGroup,
   expectKilledMemberMoves,
-  FaultGroup,
+  expectLongFreezeRejoins,
+  expectRestartRecovers,
+  expectShortFreezeUnnoticed,
+  newFaultCase,
+  type ServerFaults,
   sleep,
   TcpProxy,
   topics,
@@ -52,147 +56,89 @@ afterAll(async () => {
   await t.cleanup();
 }, 60_000);
 
-/** Members of one case: a fresh topic and key prefix, backends on `hosts` (the private etcd unless a proxy). */
+/** Members of one case: a fresh topic and key prefix, backends on the private etcd (or a proxy, `useHosts`). */
 async function setUp(options: { ttl?: number } = {}) {
-  const topic = await t.create('etcd-faults', PARTITIONS);
   const prefix = randomPrefix();
   prefixes.push(prefix);
-  let hosts = etcd.hosts;
-  const group = new FaultGroup(
-    topic,
-    PARTITIONS,
-    () => new EtcdBackend({ hosts, prefix, ttl: options.ttl ?? TTL, connectTimeout: 1_000, operationTimeout: 1_000 }),
-  );
-  const producer = new ContinuousProducer(topic, PARTITIONS, 12, 20);
-  return {
-    topic,
-    prefix,
-    group,
-    producer,
-    /** Backends made after this call connect to `next`. */
-    useHosts: (next: string) => (hosts = next),
-  };
+  const faultCase = await newFaultCase({
+    topics: t,
+    topicPrefix: 'etcd-faults',
+    partitions: PARTITIONS,
+    hosts: etcd.hosts,
+    makeBackend: (hosts) =>
+      new EtcdBackend({ hosts, prefix, ttl: options.ttl ?? TTL, connectTimeout: 1_000, operationTimeout: 1_000 }),
+  });
+  return { prefix, ...faultCase };
 }
+
+/** The private etcd's faults for the shared scenarios; what a failed case leaves, afterEach undoes. */
+const etcdFaults: ServerFaults = {
+  freeze: () => etcd.pause(),
+  resume: () => etcd.resume(),
+  restart: async () => {
+    etcdStopped = true;
+    await etcd.stop();
+    await etcd.restart();
+    etcdStopped = false;
+  },
+};
 
 describe('GroupedConsumer with EtcdBackend under faults (private etcd, real Kafka)', () => {
   it('a freeze shorter than the TTL: no rebalance, no lost session, nothing lost or duplicated', async () => {
     const { group, producer } = await setUp();
-    await producer.start();
-    try {
-      await group.add('a');
-      await group.add('b');
-      await group.stable();
-      await sleep(300);
-      const generation = group.generation;
-      const ids = [...group.members.values()].map((m) => m.consumer.memberId);
-      await etcd.pause();
-      await sleep(800);
-      await etcd.resume();
-      await sleep(1_200);
-      expect(group.isStable()).toBe(true);
-      expect(group.generation).toBe(generation);
-      expect([...group.members.values()].map((m) => m.consumer.memberId)).toEqual(ids);
-      for (const name of ['a', 'b']) {
-        expect(group.eventsOf(name, 'lost')).toEqual([]);
-        // A member may fence itself for a moment (its clock is stricter than the lease), but never stays fenced.
-        expect(group.eventsOf(name, 'unfenced').length).toBe(group.eventsOf(name, 'fenced').length);
-      }
-    } finally {
-      await drainGroup(group, producer);
-    }
-    expect(producer.total).toBeGreaterThan(300);
-    expect(group.log.lost(producer.produced)).toEqual([]);
-    expect(group.log.duplicates()).toEqual([]);
-    expect(group.log.overlaps()).toEqual([]);
-    expect(group.unexpectedErrors()).toEqual([]);
+    await expectShortFreezeUnnoticed({ group, producer, server: etcdFaults, frozenMs: 800, settleMs: 1_200 });
   }, 60_000);
 
   it('a freeze longer than the TTL: members fence before their leases expire, rejoin as new members, never two owners', async () => {
     const { group, producer } = await setUp();
-    await producer.start();
     let generation = 0;
     let oldLeases: string[] = [];
-    try {
-      await group.add('a');
-      await group.add('b');
-      await group.stable();
-      await sleep(300);
-      generation = group.generation;
-      oldLeases = [...group.members.values()].map((m) => (m.backend as EtcdBackend).sessionId!);
-      await etcd.pause();
-      await waitFor(
-        'every member to lose its lease',
-        () => group.eventsOf('a', 'lost').length > 0 && group.eventsOf('b', 'lost').length > 0,
-        8_000,
-      );
-      await sleep(500);
-      await etcd.resume();
-      await waitFor(
-        'every member to rejoin',
-        () => group.eventsOf('a', 'rejoined').length > 0 && group.eventsOf('b', 'rejoined').length > 0,
-        15_000,
-      );
-      await waitFor(
-        'a new generation owning every partition',
-        () => group.isStable() && group.generation > generation,
-        15_000,
-      );
-      await sleep(500);
-    } finally {
-      await drainGroup(group, producer);
-    }
-    for (const name of ['a', 'b']) {
-      const member = group.members.get(name)!;
-      const [fenced] = group.eventsOf(name, 'fenced');
-      const [lost] = group.eventsOf(name, 'lost');
-      // Fenced first, while its lease was still certainly alive; only then was the lease given up.
-      expect(fenced).toBeDefined();
-      expect(fenced!.margin).toBeGreaterThan(0);
-      expect(fenced!.at).toBeLessThan(lost!.at);
-      expect(member.memberIds.length).toBe(2);
-      expect(member.memberIds[1]).not.toBe(member.memberIds[0]);
-    }
-    // The old leases are gone on the server, and every claim bound to them.
-    for (const lease of oldLeases) {
-      expect((await raw.leaseClient.leaseTimeToLive({ ID: lease })).TTL).toBe('-1');
-    }
-    expect(group.log.lost(producer.produced)).toEqual([]);
-    expect(group.log.overlaps()).toEqual([]);
-    expect(group.unexplainedDuplicates()).toEqual([]);
-    expect(group.unexpectedErrors()).toEqual([]);
+    await expectLongFreezeRejoins({
+      group,
+      producer,
+      server: etcdFaults,
+      before: () => {
+        generation = group.generation;
+        oldLeases = [...group.members.values()].map((m) => (m.backend as EtcdBackend).sessionId!);
+      },
+      whileFrozen: async () => {
+        await waitFor(
+          'every member to lose its lease',
+          () => group.eventsOf('a', 'lost').length > 0 && group.eventsOf('b', 'lost').length > 0,
+          8_000,
+        );
+        await sleep(500);
+      },
+      untilBack: async () => {
+        await waitFor(
+          'every member to rejoin',
+          () => group.eventsOf('a', 'rejoined').length > 0 && group.eventsOf('b', 'rejoined').length > 0,
+          15_000,
+        );
+        await waitFor(
+          'a new generation owning every partition',
+          () => group.isStable() && group.generation > generation,
+          15_000,
+        );
+      },
+      expectMember: (name) => {
+        const [fenced] = group.eventsOf(name, 'fenced');
+        const [lost] = group.eventsOf(name, 'lost');
+        // Fenced first, while its lease was still certainly alive; only then was the lease given up.
+        expect(fenced!.at).toBeLessThan(lost!.at);
+      },
+      expectGroup: async () => {
+        // The old leases are gone on the server, and every claim bound to them.
+        for (const lease of oldLeases) {
+          expect((await raw.leaseClient.leaseTimeToLive({ ID: lease })).TTL).toBe('-1');
+        }
+      },
+    });
   }, 60_000);
 
   it('an etcd restart (data kept): the group recovers by itself and keeps consuming', async () => {
     const { group, producer } = await setUp();
-    await producer.start();
-    let producedBefore = 0;
-    try {
-      await group.add('a');
-      await group.add('b');
-      await group.stable();
-      await sleep(300);
-      etcdStopped = true;
-      await etcd.stop();
-      await etcd.restart();
-      etcdStopped = false;
-      producedBefore = producer.total;
-      await waitFor(
-        'contact again',
-        () => [...group.members.values()].every((m) => m.backend.state === 'connected'),
-        15_000,
-      );
-      await waitFor('a stable allocation again', () => group.isStable(), 15_000);
-      // Messages produced after the restart are handled: consumption goes on.
-      const handledBefore = group.log.count;
-      await waitFor('consumption after the restart', () => group.log.count > handledBefore + 100, 10_000);
-    } finally {
-      await drainGroup(group, producer);
-    }
-    expect(producer.total).toBeGreaterThan(producedBefore);
-    expect(group.log.lost(producer.produced)).toEqual([]);
-    expect(group.log.overlaps()).toEqual([]);
-    expect(group.unexplainedDuplicates()).toEqual([]);
-    expect(group.unexpectedErrors()).toEqual([]);
+    await expectRestartRecovers({ group, producer, server: etcdFaults });
   }, 60_000);
 
   it('a compaction while a member’s watches are cut off: it reads again, hands off, and the group keeps consuming', async () => {

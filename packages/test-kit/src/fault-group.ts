@@ -244,6 +244,41 @@ export class FaultGroup {
   }
 }
 
+/** What {@link newFaultCase} needs: where to make the topic, and the backend of each member. */
+export interface FaultCaseOptions {
+  /** The spec's `topics()`, which deletes the topic after the run. */
+  readonly topics: { create(prefix: string, partitions: number): Promise<string> };
+  readonly topicPrefix: string;
+  readonly partitions: number;
+  /** The server the members' backends connect to, until `useHosts` says otherwise. */
+  readonly hosts: string;
+  /** A backend on `hosts`, for each member the group adds. */
+  makeBackend(hosts: string): AllocatorBackend;
+}
+
+/** One case of a group fault test: a fresh topic, a group of members on it, and a producer for it (not started). */
+export interface FaultCase {
+  readonly topic: string;
+  readonly group: FaultGroup;
+  readonly producer: ContinuousProducer;
+  /** Backends made after this call connect to `next` (a proxy in front of the server, say). */
+  useHosts(next: string): void;
+}
+
+/** A fresh {@link FaultCase}: its producer sends 12 messages every 20 ms, over every partition. */
+export async function newFaultCase(o: FaultCaseOptions): Promise<FaultCase> {
+  const topic = await o.topics.create(o.topicPrefix, o.partitions);
+  let hosts = o.hosts;
+  return {
+    topic,
+    group: new FaultGroup(topic, o.partitions, () => o.makeBackend(hosts)),
+    producer: new ContinuousProducer(topic, o.partitions, 12, 20),
+    useHosts: (next) => {
+      hosts = next;
+    },
+  };
+}
+
 /** Stops the producer, waits until every produced message is handled, closes the members. */
 export async function drainGroup(group: FaultGroup, producer: ContinuousProducer): Promise<void> {
   await producer.stop();

@@ -10,6 +10,7 @@ export * from './private-stack';
 export * from './group-harness';
 export * from './child-member';
 export * from './fault-group';
+export * from './server-faults';
 export * from './end-to-end';
 export * from './handler-safety';
 export * from './operations';
