@@ -4,7 +4,6 @@ import type {
   AllocatorBackend,
   AllocatorBackendEvents,
   BackendErrorCode,
-  BackendState,
   BackendSupports,
   Claim,
   ClaimListener,
@@ -102,7 +101,6 @@ export class EtcdBackend extends AllocatorBackendBase implements AllocatorBacken
   private readonly keys: KeyLayout;
   private readonly watches = new Set<KeyWatch>();
   private client: Etcd3 | undefined;
-  private currentState: BackendState = 'idle';
   private session: Session | undefined;
   /**
    * Leases we gave up on by our own clock (id -> `performance.now()` when), in case etcd still holds them: revoked
@@ -113,7 +111,6 @@ export class EtcdBackend extends AllocatorBackendBase implements AllocatorBacken
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private grantedTimeoutMs: number;
-  private lastContactAt = 0;
 
   /** Validates `options` (throwing `ERR_INVALID_CONFIG`); connects only on {@link connect}. */
   constructor(options: EtcdBackendOptions) {
@@ -123,19 +120,9 @@ export class EtcdBackend extends AllocatorBackendBase implements AllocatorBacken
     this.grantedTimeoutMs = this.options.ttl * 1000;
   }
 
-  /** Where the session stands: `idle`, `connecting`, `connected`, `disconnected`, `expired` or `closed`. */
-  get state(): BackendState {
-    return this.currentState;
-  }
-
   /** The granted lease TTL in milliseconds (the requested one before the first grant). */
   get sessionTimeout(): number {
     return this.grantedTimeoutMs;
-  }
-
-  /** `performance.now()` when the last answered keepalive was sent (one goes out every TTL/4). */
-  get lastContact(): number {
-    return this.lastContactAt;
   }
 
   /** The current lease id (decimal, as etcd's API takes it), or undefined without a live lease. */
@@ -242,7 +229,7 @@ export class EtcdBackend extends AllocatorBackendBase implements AllocatorBacken
     const session: Session = { id: granted.ID, ttlMs, renewedAt: grantedAt, pending: [], replyTimers: new Set() };
     this.session = session;
     this.grantedTimeoutMs = ttlMs;
-    this.lastContactAt = sentAt;
+    this.contactAt = sentAt;
     this.currentState = 'connected';
     this.startKeepAlive(session);
     this.emit('connected', { sessionId: session.id, newSession: true });
@@ -439,7 +426,7 @@ export class EtcdBackend extends AllocatorBackendBase implements AllocatorBacken
     session.renewedAt = performance.now();
     // The send time, not the receive time: the server renewed the lease somewhere in between, and fencing must
     // count from the earliest moment it could have.
-    this.lastContactAt = Math.max(this.lastContactAt, sentAt);
+    this.contactAt = Math.max(this.contactAt, sentAt);
     if (this.currentState === 'disconnected') {
       this.currentState = 'connected';
       this.emit('connected', { sessionId: session.id, newSession: false });

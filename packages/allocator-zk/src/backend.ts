@@ -3,7 +3,6 @@ import type {
   AllocatorBackend,
   BackendError,
   BackendErrorCode,
-  BackendState,
   BackendSupports,
   Claim,
   ClaimListener,
@@ -67,13 +66,11 @@ export class ZooKeeperBackend extends AllocatorBackendBase implements AllocatorB
   private readonly layout: ZnodeLayout;
   private readonly acl: zookeeper.ACL[];
   private readonly subscriptions = new Set<Subscription<unknown>>();
-  private current: BackendState = 'idle';
   private connection: ZkConnection | undefined;
   private connecting: Promise<void> | undefined;
   private abortConnect: ((error: ZooKeeperBackendError) => void) | undefined;
   private closing: Promise<void> | undefined;
   private granted: number;
-  private contact = 0;
   private liveness: ReturnType<typeof setInterval> | undefined;
   private livenessPeriod = 20;
   private heartbeatInFlight = false;
@@ -98,23 +95,13 @@ export class ZooKeeperBackend extends AllocatorBackendBase implements AllocatorB
   }
 
   /** @inheritdoc */
-  get state(): BackendState {
-    return this.current;
-  }
-
-  /** @inheritdoc */
   get sessionTimeout(): number {
     return this.granted;
   }
 
-  /** @inheritdoc */
-  get lastContact(): number {
-    return this.contact;
-  }
-
   /** The current session id (`0x` and 16 hex digits, as in ZooKeeper's logs), or undefined without a session. */
   get sessionId(): string | undefined {
-    return this.connection && this.current !== 'connecting' ? this.connection.sessionId : undefined;
+    return this.connection && this.currentState !== 'connecting' ? this.connection.sessionId : undefined;
   }
 
   /** The parent of every znode this backend uses. */
@@ -136,10 +123,10 @@ export class ZooKeeperBackend extends AllocatorBackendBase implements AllocatorB
 
   /** @inheritdoc */
   connect(): Promise<void> {
-    if (this.current === 'closed') return Promise.reject(closedError());
-    if (this.current === 'connected') return Promise.resolve();
+    if (this.currentState === 'closed') return Promise.reject(closedError());
+    if (this.currentState === 'connected') return Promise.resolve();
     if (this.connecting) return this.connecting;
-    const reconnecting = this.current === 'disconnected' && this.connection !== undefined;
+    const reconnecting = this.currentState === 'disconnected' && this.connection !== undefined;
     this.connecting = (reconnecting ? this.awaitReconnect() : this.openSession()).finally(() => {
       this.connecting = undefined;
     });
@@ -153,7 +140,7 @@ export class ZooKeeperBackend extends AllocatorBackendBase implements AllocatorB
   }
 
   private async shutDown(): Promise<void> {
-    this.current = 'closed';
+    this.currentState = 'closed';
     this.stopLiveness();
     clearTimeout(this.abandonedTimer);
     for (const subscription of this.subscriptions) subscription.stop();
@@ -170,7 +157,7 @@ export class ZooKeeperBackend extends AllocatorBackendBase implements AllocatorB
 
   /** Makes a new client (the old one, if any, is dead after expiry) and waits for its session. */
   private async openSession(): Promise<void> {
-    const resumeState = this.current;
+    const resumeState = this.currentState;
     const raw = zookeeper.createClient(this.options.connectionString, {
       sessionTimeout: this.options.sessionTimeout,
       spinDelay: SPIN_DELAY_MS,
@@ -180,11 +167,11 @@ export class ZooKeeperBackend extends AllocatorBackendBase implements AllocatorB
     const connection: ZkConnection = new ZkConnection(raw, {
       operationTimeout: this.options.operationTimeout,
       onContact: (sentAt) => {
-        if (this.connection === connection) this.contact = Math.max(this.contact, sentAt);
+        if (this.connection === connection) this.contactAt = Math.max(this.contactAt, sentAt);
       },
     });
     this.connection = connection;
-    this.current = 'connecting';
+    this.currentState = 'connecting';
     raw.on('state', (state: zookeeper.State) => this.onClientState(connection, state));
     try {
       await this.firstSession(connection);
@@ -193,10 +180,10 @@ export class ZooKeeperBackend extends AllocatorBackendBase implements AllocatorB
     } catch (error) {
       if (this.connection === connection) {
         this.connection = undefined;
-        this.current = resumeState;
+        this.currentState = resumeState;
       }
       await connection.dispose(0);
-      if (this.current === 'closed') throw closedError();
+      if (this.currentState === 'closed') throw closedError();
       throw toBackendError(error, 'connect', this.options.connectionString);
     }
     if (this.connection !== connection) throw closedError();
@@ -205,7 +192,7 @@ export class ZooKeeperBackend extends AllocatorBackendBase implements AllocatorB
     if (this.connection !== connection) throw closedError();
     this.granted = connection.sessionTimeout;
     // Contact is the send time of the read above (onContact), not now: the process may have paused since.
-    this.current = 'connected';
+    this.currentState = 'connected';
     this.startLiveness(connection);
     this.emit('connected', { sessionId: connection.sessionId, newSession: true });
     this.refreshSubscriptions();
@@ -282,10 +269,10 @@ export class ZooKeeperBackend extends AllocatorBackendBase implements AllocatorB
   }
 
   private onClientState(connection: ZkConnection, state: zookeeper.State): void {
-    if (this.connection !== connection || this.current === 'closed') return;
+    if (this.connection !== connection || this.currentState === 'closed') return;
     switch (state.code) {
       case zookeeper.State.SYNC_CONNECTED.code:
-        this.contact = performance.now();
+        this.contactAt = performance.now();
         this.recovered(connection);
         break;
       case zookeeper.State.DISCONNECTED.code:
@@ -296,7 +283,7 @@ export class ZooKeeperBackend extends AllocatorBackendBase implements AllocatorB
         break;
       case zookeeper.State.AUTH_FAILED.code:
         // While connecting, connect() rejects with ERR_BACKEND_AUTH itself.
-        if (this.current === 'connecting') break;
+        if (this.currentState === 'connecting') break;
         // The client gives up after this; nothing it holds can be trusted any more.
         this.report(
           new ZooKeeperBackendError('ERR_BACKEND_AUTH', 'ZooKeeper rejected the credentials of the auth option'),
@@ -309,15 +296,15 @@ export class ZooKeeperBackend extends AllocatorBackendBase implements AllocatorB
   }
 
   private lost(reason: string): void {
-    if (this.current !== 'connected') return;
-    this.current = 'disconnected';
+    if (this.currentState !== 'connected') return;
+    this.currentState = 'disconnected';
     this.emit('disconnected', { reason });
   }
 
   private recovered(connection: ZkConnection): void {
-    if (this.current !== 'disconnected' || this.connection !== connection) return;
+    if (this.currentState !== 'disconnected' || this.connection !== connection) return;
     if (connection.raw.getState().code !== zookeeper.State.SYNC_CONNECTED.code) return;
-    this.current = 'connected';
+    this.currentState = 'connected';
     this.emit('connected', { sessionId: connection.sessionId, newSession: false });
     // The client re-registers its watches on reconnect, but a change may have been missed while they were away
     // or while a reply was lost: read everything again.
@@ -334,7 +321,7 @@ export class ZooKeeperBackend extends AllocatorBackendBase implements AllocatorB
     for (const path of this.ephemerals) this.abandoned.push({ owner, path, since });
     this.ephemerals.clear();
     this.connection = undefined;
-    this.current = 'expired';
+    this.currentState = 'expired';
     this.stopLiveness();
     for (const subscription of this.subscriptions) subscription.disarm();
     void connection.dispose(0);
@@ -350,7 +337,7 @@ export class ZooKeeperBackend extends AllocatorBackendBase implements AllocatorB
     clearTimeout(this.abandonedTimer);
     this.abandonedTimer = undefined;
     const connection = this.connection;
-    if (this.abandoned.length === 0 || connection === undefined || this.current === 'closed') return;
+    if (this.abandoned.length === 0 || connection === undefined || this.currentState === 'closed') return;
     const left: typeof this.abandoned = [];
     await Promise.all(
       this.abandoned.map(async (entry) => {
@@ -394,7 +381,7 @@ export class ZooKeeperBackend extends AllocatorBackendBase implements AllocatorB
     if (this.connection !== connection) return;
     const now = performance.now();
     const session = this.granted;
-    const silence = now - this.contact;
+    const silence = now - this.contactAt;
     if (silence > session / 3) this.lost(`no answer from ZooKeeper for ${Math.round(silence)} ms`);
     // A whole session timeout without an answer: the server expires the session at the latest when it hears
     // from anyone again, and may already have. Count it lost now, on our own clock, rather than race the
@@ -752,7 +739,7 @@ export class ZooKeeperBackend extends AllocatorBackendBase implements AllocatorB
 
   /** The connection calls go through, or the error that the current state calls for. */
   private session(): ZkConnection {
-    switch (this.current) {
+    switch (this.currentState) {
       case 'closed':
         throw closedError();
       case 'expired':
@@ -846,12 +833,12 @@ export class ZooKeeperBackend extends AllocatorBackendBase implements AllocatorB
   }
 
   private subscribe<T>(location: string, listener: (state: T) => void, read: WatchRead<T>): Unsubscribe {
-    if (this.current === 'closed') throw closedError();
+    if (this.currentState === 'closed') throw closedError();
     const subscription = new Subscription<T>({
       location,
       listener,
       read,
-      connection: () => (this.current === 'expired' || this.current === 'closed' ? undefined : this.connection),
+      connection: () => (this.currentState === 'expired' || this.currentState === 'closed' ? undefined : this.connection),
       retryDelay: () => Math.max(100, Math.floor(this.granted / 10)),
       report: (error) => this.report(error),
     });

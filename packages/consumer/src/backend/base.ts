@@ -39,8 +39,20 @@ export abstract class AllocatorBackendBase {
   /** The events. Subclasses may also use it for events of their own (their names must not collide). */
   protected readonly events = new EventEmitter();
 
-  /** The session state; `report` stays quiet once it is `closed`. */
-  abstract get state(): BackendState;
+  /** The session state, which the subclass moves; `report` stays quiet once it is `closed`. */
+  protected currentState: BackendState = 'idle';
+  /** `performance.now()` of the last sign of life from the server, which the subclass records. */
+  protected contactAt = 0;
+
+  /** Where the session stands: `idle`, `connecting`, `connected`, `disconnected`, `expired` or `closed`. */
+  get state(): BackendState {
+    return this.currentState;
+  }
+
+  /** `performance.now()` of the last contact with the server: what the member's fencing clock reads. */
+  get lastContact(): number {
+    return this.contactAt;
+  }
 
   /** Subscribes to a session event (see {@link AllocatorBackendEvents} for when each fires and what to do). */
   on<E extends keyof AllocatorBackendEvents>(event: E, listener: Listener<E>): this {

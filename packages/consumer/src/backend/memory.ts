@@ -8,7 +8,6 @@ import { AllocatorBackendBase, parseMemberEntry } from './base';
 import { BackendErrorImpl } from './errors';
 import type {
   AllocatorBackend,
-  BackendState,
   BackendSupports,
   Claim,
   ClaimListener,
@@ -142,9 +141,7 @@ export class MemoryBackend extends AllocatorBackendBase implements AllocatorBack
   private readonly core: StoreCore;
   private readonly client: ClientHandle;
   private readonly subscriptions = new Set<Subscription>();
-  private currentState: BackendState = 'idle';
   private currentSession: string | undefined;
-  private contactAt = 0;
   private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(options: MemoryBackendOptions) {
@@ -167,14 +164,6 @@ export class MemoryBackend extends AllocatorBackendBase implements AllocatorBack
       onExpired: (sessionId) => this.sessionLost(sessionId),
       poke: () => this.beat(),
     };
-  }
-
-  get state(): BackendState {
-    return this.currentState;
-  }
-
-  get lastContact(): number {
-    return this.contactAt;
   }
 
   /** The id of the current session, if any: what {@link MemoryStore.expireSession} takes. */
