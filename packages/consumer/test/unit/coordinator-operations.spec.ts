@@ -83,7 +83,14 @@ class Group {
     });
     const member = { coordinator, backend, fetching, stopped, errors };
     coordinator.on('error', (e) => errors.push(e));
-    await coordinator.start();
+    try {
+      await coordinator.start();
+    } catch (err) {
+      // A refused start (ERR_DUPLICATE_INSTANCE) leaves the backend connected, for a later start(); nothing else
+      // closes it here, and its heartbeat interval would keep the test process alive after the run.
+      await backend.close();
+      throw err;
+    }
     this.members.push(member);
     return member;
   }
