@@ -18,21 +18,45 @@ class SummaryReporter {
     const base = path.relative(path.join(__dirname, '..'), this.rootDir).replace(/[\\/]/g, '_') || 'root';
     // The cluster phase (KIEL_CLUSTER_TESTS=only) of the same package keeps its own file.
     const name = process.env.KIEL_CLUSTER_TESTS === 'only' ? `${base}.cluster` : base;
-    fs.writeFileSync(
-      path.join(dir, `${name}.json`),
-      JSON.stringify({
-        passed: results.numPassedTests,
-        failed: results.numFailedTests,
-        skipped: results.numPendingTests + results.numTodoTests,
-        // numFailedTestSuites counts every suite with a failure, including those whose failures are failed tests
-        // (already in numFailedTests); adding it double-counted them. Count only the suites whose error is their own.
-        suitesFailed: results.testResults.filter(
-          (r) => r.numFailingTests === 0 && (r.testExecError || r.failureMessage),
-        ).length,
-        failures: failures(results, this.rootDir),
-      }),
-    );
+    const file = path.join(dir, `${name}.json`);
+    const summary = {
+      passed: results.numPassedTests,
+      failed: results.numFailedTests,
+      skipped: results.numPendingTests + results.numTodoTests,
+      // numFailedTestSuites counts every suite with a failure, including those whose failures are failed tests
+      // (already in numFailedTests); adding it double-counted them. Count only the suites whose error is their own.
+      suitesFailed: results.testResults.filter((r) => r.numFailingTests === 0 && (r.testExecError || r.failureMessage))
+        .length,
+      failures: failures(results, this.rootDir),
+    };
+    fs.writeFileSync(file, JSON.stringify(summary));
+    watchExit(name, file, summary);
   }
+}
+
+/** How long Jest may take to exit after its last test before the run fails, ms (KIEL_JEST_EXIT_GRACE_MS). */
+const EXIT_GRACE_MS = Number(process.env.KIEL_JEST_EXIT_GRACE_MS ?? 60_000);
+
+/**
+ * There is no forceExit (see jest.preset.js): a handle a test left open would keep Jest, and CI with it, waiting for
+ * good. Once the tests are done, this gives the process a minute to end by itself; if it is still there, it names the
+ * handles still open, records the failure where scripts/test.js reads it, and exits with an error. The timer is
+ * unref'd, so it never keeps the process alive itself.
+ */
+function watchExit(name, file, summary) {
+  const timer = setTimeout(() => {
+    // What keeps the event loop alive, by kind (Timeout, TCPWrap, ...); this watchdog's own timer is unref'd.
+    const open = process.getActiveResourcesInfo();
+    const message =
+      `Jest did not exit ${EXIT_GRACE_MS / 1000} s after the last test of ${name}: a test left a handle open ` +
+      `(${open.join(', ') || 'none listed: an active request'}). Close it where it is opened.`;
+    process.stderr.write(`\n${message}\n`);
+    summary.suitesFailed += 1;
+    summary.failures.push({ file: name, name: '(the run did not exit)', message });
+    fs.writeFileSync(file, JSON.stringify(summary));
+    process.exit(1);
+  }, EXIT_GRACE_MS);
+  timer.unref();
 }
 
 const MESSAGE_LINES = 25;
