@@ -838,7 +838,8 @@ export class ZooKeeperBackend extends AllocatorBackendBase implements AllocatorB
       location,
       listener,
       read,
-      connection: () => (this.currentState === 'expired' || this.currentState === 'closed' ? undefined : this.connection),
+      connection: () =>
+        this.currentState === 'expired' || this.currentState === 'closed' ? undefined : this.connection,
       retryDelay: () => Math.max(100, Math.floor(this.granted / 10)),
       report: (error) => this.report(error),
     });
