@@ -1,12 +1,14 @@
+/**
+ * A member's handoff. Where each partition is: one map from partition to its phase ({@link PartitionPhases}), changed
+ * only by {@link PartitionPhases.move}, which throws on a move the handoff never makes. What moves it: the steps of
+ * {@link Handoff} (claim before fetch, commit before release), one per partition at a time. STATES.md draws the
+ * phases and moves.
+ */
 import type { AllocatorBackend, Unsubscribe } from '../backend/types';
 import type { TopicPartition } from '@kiel/allocators';
 import { KielError, isKielError } from '../errors';
 import { parsePartitionId } from '../partition-id';
 
-/**
- * Where each partition is in this member's handoff: one map from partition to its phase, changed only by
- * {@link PartitionPhases.move}, which throws on a move the handoff never makes. STATES.md draws the phases and moves.
- */
 
 /** A partition's phase in this member. A partition in no phase is idle: not wanted here, no claim of ours. */
 export type Phase =
