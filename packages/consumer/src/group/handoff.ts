@@ -9,7 +9,6 @@ import type { TopicPartition } from '@kiel/allocators';
 import { KielError, isKielError } from '../errors';
 import { parsePartitionId } from '../partition-id';
 
-
 /** A partition's phase in this member. A partition in no phase is idle: not wanted here, no claim of ours. */
 export type Phase =
   /** In the target; the claim is being created, or waits for the previous owner (or for our own last release). */
