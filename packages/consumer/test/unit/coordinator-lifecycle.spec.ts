@@ -381,4 +381,24 @@ describe('PartitionAllocator start and rejoin edges', () => {
     expect(() => parseControl('{"departed":{"m":"yesterday"}}', 'c')).toThrow(/departed/);
     expect(() => parseControl('{"departed":[1]}', 'c')).toThrow(/departed/);
   });
+
+  it('refuses leave notices and waited-for members that are not an object of member to number', () => {
+    expect(parseControl('{"leaving":{"m":3}}', 'c').leaving).toEqual({ m: 3 });
+    expect(() => parseControl('{"leaving":null}', 'c')).toThrow(/`leaving` must be an object of member → order/);
+    expect(() => parseControl('{"leaving":{"m":"3"}}', 'c')).toThrow(/`leaving`/);
+    const record = (waiting: unknown) =>
+      JSON.stringify({
+        version: 1,
+        generation: 2,
+        leader: 'm',
+        strategy: 'naive',
+        members: ['m'],
+        partitions: [],
+        assignment: {},
+        waiting,
+      });
+    expect(parseAllocation(record({ n: 5 }), 'a').waiting).toEqual({ n: 5 });
+    expect(() => parseAllocation(record([5]), 'a')).toThrow(/`waiting` must be an object of member → ms/);
+    expect(() => parseAllocation(record({ n: null }), 'a')).toThrow(/`waiting`/);
+  });
 });
