@@ -47,9 +47,6 @@ const MOVES: Readonly<Record<Phase | 'idle', readonly (Phase | 'idle')[]>> = {
 /** Phases in which the claim is this member's for fetching: what `isOwned` answers. */
 const HELD: ReadonlySet<Phase> = new Set<Phase>(['assigning', 'owned', 'revoking', 'halted']);
 
-/** Phases whose step is under way: a generation is not reported applied while any partition is in one. */
-const BUSY: ReadonlySet<Phase> = new Set<Phase>(['claiming', 'assigning', 'revoking']);
-
 /**
  * One partition's place in the handoff, and the steps under way for it. A step keeps the slot it began with, and
  * acts only while that slot is still the partition's ({@link PartitionPhases.holds}): a lost session clears every
@@ -78,6 +75,19 @@ export interface Slot {
 /** The phases of every partition of this member that is not idle. */
 export class PartitionPhases {
   private readonly slots = new Map<string, Slot>();
+  /**
+   * How many slots are in each phase, kept by claim(), move() and clear(): the member asks whether any step is busy
+   * and how many partitions it holds at the end of every step, which would otherwise scan every slot each time.
+   */
+  private readonly counts: Record<Phase, number> = {
+    claiming: 0,
+    assigning: 0,
+    owned: 0,
+    revoking: 0,
+    halted: 0,
+    releasing: 0,
+    stray: 0,
+  };
   /** Per partition, the steps of cleared slots still under way: one step per partition at a time, across sessions. */
   private readonly leftovers = new Map<string, Promise<void>>();
 
@@ -102,10 +112,17 @@ export class PartitionPhases {
     return phase !== undefined && HELD.has(phase);
   }
 
-  /** Whether a step of a claim, an assignment or a revocation is under way for any partition. */
+  /**
+   * Whether a step of a claim, an assignment or a revocation is under way for any partition: a generation is not
+   * reported applied meanwhile.
+   */
   get busy(): boolean {
-    for (const slot of this.slots.values()) if (BUSY.has(slot.phase)) return true;
-    return false;
+    return this.counts.claiming + this.counts.assigning + this.counts.revoking > 0;
+  }
+
+  /** How many partitions this member holds the claim of for fetching (the size of {@link held}). */
+  get heldCount(): number {
+    return this.counts.assigning + this.counts.owned + this.counts.revoking + this.counts.halted;
   }
 
   /** The partitions whose claim this member holds for fetching. */
@@ -134,6 +151,8 @@ export class PartitionPhases {
     check(id, before?.phase ?? 'idle', 'claiming');
     const after = this.leftovers.get(id);
     const slot: Slot = { id, phase: 'claiming', ...(after !== undefined ? { after } : {}) };
+    if (before !== undefined) this.counts[before.phase]--;
+    this.counts.claiming++;
     this.slots.set(id, slot);
     return slot;
   }
@@ -142,8 +161,13 @@ export class PartitionPhases {
   move(slot: Slot, to: Phase | 'idle'): void {
     if (!this.holds(slot)) throw new Error(`partition handoff: ${slot.id} moved by a step of an older slot`);
     check(slot.id, slot.phase, to);
-    if (to === 'idle') this.slots.delete(slot.id);
-    else slot.phase = to;
+    this.counts[slot.phase]--;
+    if (to === 'idle') {
+      this.slots.delete(slot.id);
+    } else {
+      this.counts[to]++;
+      slot.phase = to;
+    }
   }
 
   /** Forgets every partition: the session, and every claim of it, is gone. Steps of the old slots change nothing. */
@@ -162,6 +186,7 @@ export class PartitionPhases {
       this.leftovers.set(slot.id, settled);
     }
     this.slots.clear();
+    for (const phase of Object.keys(this.counts) as Phase[]) this.counts[phase] = 0;
   }
 }
 
@@ -623,8 +648,7 @@ export class Handoff {
   private maybeReportRebalance(): void {
     // A revocation still under way may be of a partition given back meanwhile: it is fetched again only after it.
     if (this.reconcileAgain || this.phases.busy) return;
-    const held = this.phases.held();
-    if (held.length !== this.target.size) return;
+    if (this.phases.heldCount !== this.target.size) return;
     // A claim from an earlier generation may end while this one's revocations are still under way.
     for (const id of this.target) if (!this.phases.isHeld(id)) return;
     this.ctx.applied();

@@ -60,6 +60,37 @@ describe('PartitionPhases', () => {
     expect(phases.phaseOf('t:3')).toBe('claiming');
   });
 
+  it('keeps its counts in step with the phases through claims from releasing, moves and clear()', () => {
+    const phases = new PartitionPhases();
+    const a = phases.claim('t:7');
+    phases.move(a, 'assigning');
+    phases.move(a, 'owned');
+    const b = phases.claim('t:8');
+    phases.move(b, 'releasing');
+    const b2 = phases.claim('t:8'); // a new slot from releasing: the old one no longer counts
+    const c = phases.claim('t:9');
+    phases.move(c, 'stray');
+    const counted = () => ({ busy: phases.busy, heldCount: phases.heldCount });
+    const scanned = () => ({
+      busy: phases.all().some((s) => ['claiming', 'assigning', 'revoking'].includes(s.phase)),
+      heldCount: phases.held().length,
+    });
+    const seen = [counted(), scanned()];
+    phases.move(b2, 'idle');
+    phases.move(a, 'revoking');
+    seen.push(counted(), scanned());
+    phases.move(a, 'idle');
+    seen.push(counted(), scanned());
+    expect(seen).toEqual([
+      { busy: true, heldCount: 1 },
+      { busy: true, heldCount: 1 },
+      { busy: true, heldCount: 1 },
+      { busy: true, heldCount: 1 },
+      { busy: false, heldCount: 0 },
+      { busy: false, heldCount: 0 },
+    ]);
+  });
+
   it('a claim from releasing does not take the old release with it', () => {
     // The new claim waits for the old release; a later release of the new claim must be made afresh, not answered by
     // the old one (found by the property test: the claim stayed, and the next owner waited for it for good).
@@ -77,7 +108,11 @@ describe('PartitionPhases', () => {
     const b = phases.claim('t:5');
     phases.move(a, 'assigning');
     phases.move(a, 'owned');
-    expect({ busy: phases.busy, held: phases.held() }).toEqual({ busy: true, held: ['t:4'] });
+    expect({ busy: phases.busy, held: phases.held(), heldCount: phases.heldCount }).toEqual({
+      busy: true,
+      held: ['t:4'],
+      heldCount: 1,
+    });
     phases.move(b, 'stray');
     expect({ busy: phases.busy, held: phases.held(), strays: phases.inPhase('stray').map((s) => s.id) }).toEqual({
       busy: false,
@@ -85,9 +120,16 @@ describe('PartitionPhases', () => {
       strays: ['t:5'],
     });
     phases.clear();
-    expect({ busy: phases.busy, held: phases.held(), a: phases.holds(a), b: phases.holds(b) }).toEqual({
+    expect({
+      busy: phases.busy,
+      held: phases.held(),
+      heldCount: phases.heldCount,
+      a: phases.holds(a),
+      b: phases.holds(b),
+    }).toEqual({
       busy: false,
       held: [],
+      heldCount: 0,
       a: false,
       b: false,
     });
